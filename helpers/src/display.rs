@@ -1,0 +1,745 @@
+//! Showing results: DataFrames as HTML tables, figures as inline SVG + PNG.
+//!
+//! In a notebook, a cell that ends with a [`Table`], a [`Figure`] or a `DataFrame` shows it
+//! (evcxr calls [`NotebookDisplay::evcxr_display`] on the cell's last expression). Outside
+//! a notebook the same values write files: [`Table::to_html`], and every figure is written
+//! as `<name>.png` and `<name>.svg` into `out/figures` when it is rendered (SVG for the web
+//! and HTML slides, PNG for PDF export and slide decks that do not take SVG).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+
+use base64::Engine as _;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use polars::prelude::{AnyValue, DataFrame};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+
+/// Default number of rows a table shows.
+pub const DEFAULT_ROWS: usize = 10;
+
+/// Something a notebook cell can show. evcxr finds this method by ordinary method lookup,
+/// so `use helpers::prelude::*;` is all a notebook needs.
+pub trait NotebookDisplay {
+    /// Prints the value as evcxr's rich-output blocks (HTML, images, plain text).
+    fn evcxr_display(&self);
+}
+
+fn emit(mime: &str, content: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
+    let _ = out.flush();
+}
+
+/// A DataFrame with a row limit and an optional caption, ready to show.
+#[derive(Clone, Debug)]
+pub struct Table {
+    df: DataFrame,
+    rows: usize,
+    caption: Option<String>,
+}
+
+impl Table {
+    /// Shows at most `rows` rows of `df`; the rest is counted ("… 990 more rows").
+    pub fn new(df: DataFrame, rows: usize) -> Self {
+        Table { df, rows, caption: None }
+    }
+
+    /// Adds a caption above the table.
+    pub fn caption(mut self, caption: impl Into<String>) -> Self {
+        self.caption = Some(caption.into());
+        self
+    }
+
+    /// The table as a self-contained HTML `<table>` (inline styles, values escaped): column
+    /// names with their dtypes in the header, at most the row limit, then a line that
+    /// counts the rows left out.
+    pub fn to_html(&self) -> String {
+        let df = &self.df;
+        let shown = df.height().min(self.rows);
+        let mut html = String::from(
+            "<table style=\"border-collapse:collapse;font-family:sans-serif;font-size:13px\">",
+        );
+        if let Some(caption) = &self.caption {
+            html.push_str(&format!(
+                "<caption style=\"text-align:left;font-weight:bold;padding:4px 0\">{}</caption>",
+                escape(caption)
+            ));
+        }
+        html.push_str("<thead><tr>");
+        for column in df.columns() {
+            html.push_str(&format!(
+                "<th style=\"border-bottom:2px solid #444;padding:3px 8px;text-align:left\">{}<br><span style=\"font-weight:normal;color:#888;font-size:11px\">{}</span></th>",
+                escape(column.name()),
+                escape(&column.dtype().to_string())
+            ));
+        }
+        html.push_str("</tr></thead><tbody>");
+        for row in 0..shown {
+            html.push_str("<tr>");
+            for column in df.columns() {
+                let value = column.get(row).map(|v| format_value(&v)).unwrap_or_default();
+                let align = if column.dtype().is_primitive_numeric() { "right" } else { "left" };
+                html.push_str(&format!(
+                    "<td style=\"border-bottom:1px solid #ddd;padding:3px 8px;text-align:{align}\">{}</td>",
+                    escape(&value)
+                ));
+            }
+            html.push_str("</tr>");
+        }
+        if df.height() > shown {
+            html.push_str(&format!(
+                "<tr><td colspan=\"{}\" style=\"padding:3px 8px;color:#666\">… {} more rows</td></tr>",
+                df.width().max(1),
+                thousands(df.height() - shown)
+            ));
+        }
+        html.push_str(&format!(
+            "</tbody></table><div style=\"color:#666;font-size:11px;font-family:sans-serif\">{} rows × {} columns</div>",
+            thousands(df.height()),
+            df.width()
+        ));
+        html
+    }
+
+    /// The table as plain text, for terminals and logs.
+    pub fn to_text(&self) -> String {
+        let mut text = format!("{}", self.df.head(Some(self.rows)));
+        if self.df.height() > self.rows {
+            text.push_str(&format!("\n… {} more rows", thousands(self.df.height() - self.rows)));
+        }
+        text
+    }
+
+    /// Writes the HTML table to `path` (creating its folder).
+    pub fn write_html(&self, path: impl AsRef<Path>) -> Result<()> {
+        write_file(path.as_ref(), self.to_html().as_bytes())
+    }
+}
+
+impl NotebookDisplay for Table {
+    fn evcxr_display(&self) {
+        emit("text/html", &self.to_html());
+        emit("text/plain", &self.to_text());
+    }
+}
+
+impl NotebookDisplay for DataFrame {
+    fn evcxr_display(&self) {
+        Table::new(self.clone(), DEFAULT_ROWS).evcxr_display();
+    }
+}
+
+/// `df.show(20)`: a DataFrame as a [`Table`] with a row limit.
+pub trait TableExt {
+    /// Shows at most `rows` rows.
+    fn show(&self, rows: usize) -> Table;
+}
+
+impl TableExt for DataFrame {
+    fn show(&self, rows: usize) -> Table {
+        Table::new(self.clone(), rows)
+    }
+}
+
+fn format_value(v: &AnyValue) -> String {
+    match v {
+        AnyValue::Null => "null".into(),
+        AnyValue::String(s) => s.to_string(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        AnyValue::Float64(x) => format_float(*x),
+        AnyValue::Float32(x) => format_float(*x as f64),
+        other => other.to_string(),
+    }
+}
+
+fn format_float(x: f64) -> String {
+    if x != 0.0 && (x.abs() >= 1e9 || x.abs() < 1e-3) {
+        format!("{x:.3e}")
+    } else {
+        let s = format!("{x:.3}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        s.to_string()
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    }
+    std::fs::write(path, bytes).map_err(|e| Error::io("write", path, e))
+}
+
+/// A rendered figure: the same drawing as SVG and as PNG, already written to disk.
+#[derive(Clone, Debug)]
+pub struct Figure {
+    /// File stem, e.g. `users_by_country`.
+    pub name: String,
+    /// The SVG document.
+    pub svg: String,
+    /// The PNG file's bytes.
+    pub png: Vec<u8>,
+    /// Where the SVG was written.
+    pub svg_path: PathBuf,
+    /// Where the PNG was written.
+    pub png_path: PathBuf,
+}
+
+/// Drawing code that works on any plotters backend, so one drawing gives both files.
+pub trait Draw {
+    /// Draws onto `area`.
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult
+    where
+        DB::ErrorType: 'static;
+}
+
+/// What drawing code returns: plotters' errors convert into it with `?`.
+pub type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+static FONTS: Once = Once::new();
+
+/// Registers the embedded fonts (Ubuntu Light as sans-serif and serif, Hack as monospace)
+/// with plotters, so text renders the same on every machine without fontconfig.
+pub fn register_fonts() {
+    FONTS.call_once(|| {
+        use plotters::style::{FontStyle, register_font};
+        for style in [FontStyle::Normal, FontStyle::Bold, FontStyle::Italic, FontStyle::Oblique] {
+            let _ = register_font("sans-serif", style, epaint_default_fonts::UBUNTU_LIGHT);
+            let _ = register_font("serif", style, epaint_default_fonts::UBUNTU_LIGHT);
+            let _ = register_font("monospace", style, epaint_default_fonts::HACK_REGULAR);
+        }
+    });
+}
+
+impl Figure {
+    /// Default size in pixels: 900 × 540 (5:3, fits a slide with a title).
+    pub const SIZE: (u32, u32) = (900, 540);
+
+    /// Draws `drawing` twice (SVG and PNG), writes `<name>.svg` and `<name>.png` into the
+    /// figures folder (`M8_OUT_DIR/figures`, by default `out/figures`) and returns both.
+    pub fn render(name: &str, size: (u32, u32), drawing: &impl Draw) -> Result<Figure> {
+        let dir = Settings::from_env().map(|s| s.figures_dir()).unwrap_or_else(|_| Settings::default().figures_dir());
+        Self::render_into(&dir, name, size, drawing)
+    }
+
+    /// [`Figure::render`] into a given folder.
+    pub fn render_into(dir: &Path, name: &str, size: (u32, u32), drawing: &impl Draw) -> Result<Figure> {
+        if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+            return Err(Error::InvalidInput(format!("figure name `{name}` must be a plain file stem")));
+        }
+        register_fonts();
+        let plot_err = |reason: String| Error::Plot { name: name.to_string(), reason };
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+            drawing.draw(&root).map_err(|e| plot_err(e.to_string()))?;
+            root.present().map_err(|e| plot_err(e.to_string()))?;
+        }
+        let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
+        {
+            let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+            drawing.draw(&root).map_err(|e| plot_err(e.to_string()))?;
+            root.present().map_err(|e| plot_err(e.to_string()))?;
+        }
+        let png = encode_png(&rgb, size).map_err(|e| plot_err(format!("PNG encoding failed: {e}")))?;
+        let svg_path = dir.join(format!("{name}.svg"));
+        let png_path = dir.join(format!("{name}.png"));
+        write_file(&svg_path, svg.as_bytes())?;
+        write_file(&png_path, &png)?;
+        Ok(Figure { name: name.to_string(), svg, png, svg_path, png_path })
+    }
+}
+
+fn encode_png(rgb: &[u8], (w, h): (u32, u32)) -> std::result::Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, w, h);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header()?;
+        writer.write_image_data(rgb)?;
+    }
+    Ok(out)
+}
+
+impl NotebookDisplay for Figure {
+    fn evcxr_display(&self) {
+        // Both in one bundle: front-ends pick SVG for the page, PNG for PDF export.
+        emit("image/png", &base64::engine::general_purpose::STANDARD.encode(&self.png));
+        emit("image/svg+xml", &self.svg);
+    }
+}
+
+/// Ready-made charts for slides: bar, lines (linear or log scale), scatter, histogram.
+pub mod charts {
+    use super::*;
+
+    /// Colours in series order (colour-blind-safe, from the Okabe–Ito palette).
+    pub const PALETTE: [RGBColor; 7] = [
+        RGBColor(0, 114, 178),
+        RGBColor(230, 159, 0),
+        RGBColor(0, 158, 115),
+        RGBColor(204, 121, 167),
+        RGBColor(86, 180, 233),
+        RGBColor(213, 94, 0),
+        RGBColor(240, 228, 66),
+    ];
+
+    /// A vertical bar chart of labelled values.
+    #[derive(Clone, Debug, Default)]
+    pub struct Bar {
+        /// Title above the chart.
+        pub title: String,
+        /// One label per bar.
+        pub labels: Vec<String>,
+        /// One value per bar.
+        pub values: Vec<f64>,
+        /// Axis descriptions: (x, y).
+        pub axes: (String, String),
+    }
+
+    impl Bar {
+        /// A bar chart titled `title`.
+        pub fn new(title: impl Into<String>, labels: Vec<String>, values: Vec<f64>) -> Self {
+            Bar { title: title.into(), labels, values, axes: Default::default() }
+        }
+        /// Sets the axis descriptions.
+        pub fn axes(mut self, x: impl Into<String>, y: impl Into<String>) -> Self {
+            self.axes = (x.into(), y.into());
+            self
+        }
+        /// Renders it as `name` (SVG + PNG in the figures folder).
+        pub fn render(&self, name: &str) -> Result<Figure> {
+            if self.labels.len() != self.values.len() {
+                return Err(Error::InvalidInput(format!(
+                    "bar chart {name}: {} labels but {} values",
+                    self.labels.len(),
+                    self.values.len()
+                )));
+            }
+            Figure::render(name, Figure::SIZE, self)
+        }
+    }
+
+    impl Draw for Bar {
+        fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult
+        where
+            DB::ErrorType: 'static,
+        {
+            area.fill(&WHITE)?;
+            let top = self.values.iter().cloned().fold(0.0_f64, f64::max).max(1e-9) * 1.1;
+            let n = self.values.len().max(1);
+            let mut chart = ChartBuilder::on(area)
+                .caption(&self.title, ("sans-serif", 26))
+                .margin(16)
+                .x_label_area_size(60)
+                .y_label_area_size(70)
+                .build_cartesian_2d((0..n).into_segmented(), 0.0..top)?;
+            let labels = self.labels.clone();
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_labels(n)
+                .x_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                    _ => String::new(),
+                })
+                .x_desc(&self.axes.0)
+                .y_desc(&self.axes.1)
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 17))
+                .draw()?;
+            chart.draw_series(self.values.iter().enumerate().map(|(i, v)| {
+                let mut bar = Rectangle::new(
+                    [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)],
+                    PALETTE[0].filled(),
+                );
+                bar.set_margin(0, 0, 6, 6);
+                bar
+            }))?;
+            Ok(())
+        }
+    }
+
+    /// One or more lines over a numeric x axis, optionally with a logarithmic y axis.
+    #[derive(Clone, Debug, Default)]
+    pub struct Lines {
+        /// Title above the chart.
+        pub title: String,
+        /// (legend label, points) per line.
+        pub series: Vec<(String, Vec<(f64, f64)>)>,
+        /// Axis descriptions: (x, y).
+        pub axes: (String, String),
+        /// Logarithmic y axis (values must be positive).
+        pub log_y: bool,
+    }
+
+    impl Lines {
+        /// An empty line chart titled `title`.
+        pub fn new(title: impl Into<String>) -> Self {
+            Lines { title: title.into(), ..Default::default() }
+        }
+        /// Adds a line.
+        pub fn series(mut self, label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+            self.series.push((label.into(), points));
+            self
+        }
+        /// Sets the axis descriptions.
+        pub fn axes(mut self, x: impl Into<String>, y: impl Into<String>) -> Self {
+            self.axes = (x.into(), y.into());
+            self
+        }
+        /// Uses a logarithmic y axis.
+        pub fn log_y(mut self) -> Self {
+            self.log_y = true;
+            self
+        }
+        /// Renders it as `name` (SVG + PNG in the figures folder).
+        pub fn render(&self, name: &str) -> Result<Figure> {
+            if self.series.iter().all(|(_, p)| p.is_empty()) {
+                return Err(Error::InvalidInput(format!("line chart {name} has no points")));
+            }
+            if self.log_y && self.series.iter().flat_map(|(_, p)| p).any(|(_, y)| *y <= 0.0) {
+                return Err(Error::InvalidInput(format!("line chart {name}: a log scale needs positive values")));
+            }
+            Figure::render(name, Figure::SIZE, self)
+        }
+
+        fn bounds(&self) -> ((f64, f64), (f64, f64)) {
+            let pts = self.series.iter().flat_map(|(_, p)| p.iter());
+            let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+            for (x, y) in pts {
+                x0 = x0.min(*x);
+                x1 = x1.max(*x);
+                y0 = y0.min(*y);
+                y1 = y1.max(*y);
+            }
+            if x1 <= x0 {
+                x1 = x0 + 1.0;
+            }
+            if y1 <= y0 {
+                y1 = y0 + 1.0;
+            }
+            ((x0, x1), (y0, y1))
+        }
+    }
+
+    impl Draw for Lines {
+        fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult
+        where
+            DB::ErrorType: 'static,
+        {
+            area.fill(&WHITE)?;
+            let ((x0, x1), (y0, y1)) = self.bounds();
+            let mut builder = ChartBuilder::on(area);
+            builder.caption(&self.title, ("sans-serif", 26)).margin(16).x_label_area_size(50).y_label_area_size(80);
+            macro_rules! finish {
+                ($chart:expr) => {{
+                    let mut chart = $chart;
+                    chart
+                        .configure_mesh()
+                        .x_desc(&self.axes.0)
+                        .y_desc(&self.axes.1)
+                        .label_style(("sans-serif", 15))
+                        .axis_desc_style(("sans-serif", 17))
+                        .draw()?;
+                    for (i, (label, points)) in self.series.iter().enumerate() {
+                        let color = PALETTE[i % PALETTE.len()];
+                        chart
+                            .draw_series(LineSeries::new(points.iter().copied(), color.stroke_width(3)))?
+                            .label(label.as_str())
+                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(3)));
+                        chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))?;
+                    }
+                    if self.series.len() > 1 || self.series.iter().any(|(l, _)| !l.is_empty()) {
+                        chart
+                            .configure_series_labels()
+                            .background_style(WHITE.mix(0.85))
+                            .border_style(BLACK.mix(0.3))
+                            .label_font(("sans-serif", 15))
+                            .position(SeriesLabelPosition::UpperLeft)
+                            .draw()?;
+                    }
+                }};
+            }
+            if self.log_y {
+                finish!(builder.build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 1.25).log_scale())?);
+            } else {
+                let pad = (y1 - y0) * 0.08;
+                finish!(builder.build_cartesian_2d(x0..x1, (y0 - pad).min(0.0_f64.max(y0 - pad))..y1 + pad)?);
+            }
+            Ok(())
+        }
+    }
+
+    /// Points in groups (one colour per group), e.g. events on a longitude/latitude plane.
+    #[derive(Clone, Debug, Default)]
+    pub struct Scatter {
+        /// Title above the chart.
+        pub title: String,
+        /// (legend label, points) per group.
+        pub groups: Vec<(String, Vec<(f64, f64)>)>,
+        /// Axis descriptions: (x, y).
+        pub axes: (String, String),
+        /// Fixed axis ranges ((x0, x1), (y0, y1)); fitted to the data when `None`.
+        pub ranges: Option<((f64, f64), (f64, f64))>,
+    }
+
+    impl Scatter {
+        /// An empty scatter plot titled `title`.
+        pub fn new(title: impl Into<String>) -> Self {
+            Scatter { title: title.into(), ..Default::default() }
+        }
+        /// Adds a group of points.
+        pub fn group(mut self, label: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+            self.groups.push((label.into(), points));
+            self
+        }
+        /// Sets the axis descriptions.
+        pub fn axes(mut self, x: impl Into<String>, y: impl Into<String>) -> Self {
+            self.axes = (x.into(), y.into());
+            self
+        }
+        /// Fixes the axis ranges.
+        pub fn ranges(mut self, x: (f64, f64), y: (f64, f64)) -> Self {
+            self.ranges = Some((x, y));
+            self
+        }
+        /// Renders it as `name` (SVG + PNG in the figures folder).
+        pub fn render(&self, name: &str) -> Result<Figure> {
+            if self.groups.iter().all(|(_, p)| p.is_empty()) {
+                return Err(Error::InvalidInput(format!("scatter plot {name} has no points")));
+            }
+            Figure::render(name, Figure::SIZE, self)
+        }
+    }
+
+    impl Draw for Scatter {
+        fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult
+        where
+            DB::ErrorType: 'static,
+        {
+            area.fill(&WHITE)?;
+            let ((x0, x1), (y0, y1)) = self.ranges.unwrap_or_else(|| {
+                Lines { series: self.groups.clone(), ..Default::default() }.bounds()
+            });
+            let mut chart = ChartBuilder::on(area)
+                .caption(&self.title, ("sans-serif", 26))
+                .margin(16)
+                .x_label_area_size(50)
+                .y_label_area_size(70)
+                .build_cartesian_2d(x0..x1, y0..y1)?;
+            chart
+                .configure_mesh()
+                .x_desc(&self.axes.0)
+                .y_desc(&self.axes.1)
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 17))
+                .draw()?;
+            for (i, (label, points)) in self.groups.iter().enumerate() {
+                let color = PALETTE[i % PALETTE.len()];
+                chart
+                    .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.mix(0.6).filled())))?
+                    .label(label.as_str())
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 5, color.filled()));
+            }
+            if self.groups.len() > 1 {
+                chart
+                    .configure_series_labels()
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.3))
+                    .label_font(("sans-serif", 15))
+                    .position(SeriesLabelPosition::LowerLeft)
+                    .draw()?;
+            }
+            Ok(())
+        }
+    }
+
+    /// A histogram of values in equal-width bins.
+    #[derive(Clone, Debug, Default)]
+    pub struct Histogram {
+        /// Title above the chart.
+        pub title: String,
+        /// The values.
+        pub values: Vec<f64>,
+        /// Number of bins. Default 30.
+        pub bins: usize,
+        /// Axis descriptions: (x, y).
+        pub axes: (String, String),
+    }
+
+    impl Histogram {
+        /// A histogram of `values` in 30 bins.
+        pub fn new(title: impl Into<String>, values: Vec<f64>) -> Self {
+            Histogram { title: title.into(), values, bins: 30, axes: Default::default() }
+        }
+        /// Sets the number of bins.
+        pub fn bins(mut self, bins: usize) -> Self {
+            self.bins = bins.max(1);
+            self
+        }
+        /// Sets the axis descriptions.
+        pub fn axes(mut self, x: impl Into<String>, y: impl Into<String>) -> Self {
+            self.axes = (x.into(), y.into());
+            self
+        }
+        /// Bin edges and counts: `(lower edge, upper edge, count)` per bin.
+        pub fn counts(&self) -> Vec<(f64, f64, usize)> {
+            let finite: Vec<f64> = self.values.iter().copied().filter(|v| v.is_finite()).collect();
+            if finite.is_empty() {
+                return Vec::new();
+            }
+            let lo = finite.iter().cloned().fold(f64::MAX, f64::min);
+            let hi = finite.iter().cloned().fold(f64::MIN, f64::max);
+            let width = if hi > lo { (hi - lo) / self.bins as f64 } else { 1.0 };
+            let mut counts = vec![0usize; self.bins];
+            for v in finite {
+                let i = (((v - lo) / width) as usize).min(self.bins - 1);
+                counts[i] += 1;
+            }
+            counts.into_iter().enumerate().map(|(i, c)| (lo + i as f64 * width, lo + (i + 1) as f64 * width, c)).collect()
+        }
+        /// Renders it as `name` (SVG + PNG in the figures folder).
+        pub fn render(&self, name: &str) -> Result<Figure> {
+            if self.counts().is_empty() {
+                return Err(Error::InvalidInput(format!("histogram {name} has no finite values")));
+            }
+            Figure::render(name, Figure::SIZE, self)
+        }
+    }
+
+    impl Draw for Histogram {
+        fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult
+        where
+            DB::ErrorType: 'static,
+        {
+            area.fill(&WHITE)?;
+            let counts = self.counts();
+            let (lo, hi) = (counts.first().map_or(0.0, |c| c.0), counts.last().map_or(1.0, |c| c.1));
+            let top = counts.iter().map(|c| c.2).max().unwrap_or(1) as f64 * 1.1;
+            let mut chart = ChartBuilder::on(area)
+                .caption(&self.title, ("sans-serif", 26))
+                .margin(16)
+                .x_label_area_size(50)
+                .y_label_area_size(70)
+                .build_cartesian_2d(lo..hi, 0.0..top)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .x_desc(&self.axes.0)
+                .y_desc(&self.axes.1)
+                .label_style(("sans-serif", 15))
+                .axis_desc_style(("sans-serif", 17))
+                .draw()?;
+            chart.draw_series(counts.iter().map(|(a, b, c)| {
+                Rectangle::new([(*a, 0.0), (*b, *c as f64)], PALETTE[0].mix(0.85).filled())
+            }))?;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use polars::prelude::*;
+
+    fn frame(n: i64) -> DataFrame {
+        df!("id" => (0..n).collect::<Vec<_>>(), "name" => (0..n).map(|i| format!("<b>{i}</b>")).collect::<Vec<_>>())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_html_table_shows_dtypes_the_limit_and_what_is_left_out() {
+        let html = frame(25).show(10).to_html();
+        assert!(html.contains(">id<br>"), "{html}");
+        assert!(html.contains("i64"));
+        assert!(html.contains("str"));
+        assert_eq!(html.matches("<tr>").count(), 1 + 10 + 1, "header + 10 rows + the 'more' row");
+        assert!(html.contains("… 15 more rows"));
+        assert!(html.contains("25 rows × 2 columns"));
+    }
+
+    #[test]
+    fn cell_values_are_escaped() {
+        let html = frame(1).show(5).to_html();
+        assert!(html.contains("&lt;b&gt;0&lt;/b&gt;"));
+        assert!(!html.contains("<b>0</b>"));
+    }
+
+    #[test]
+    fn a_short_table_has_no_more_rows_line() {
+        assert!(!frame(3).show(10).to_html().contains("more rows"));
+    }
+
+    #[test]
+    fn numbers_are_shown_readably() {
+        assert_eq!(format_float(2.5), "2.5");
+        assert_eq!(format_float(3.0), "3");
+        assert_eq!(format_float(0.0001234), "1.234e-4");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+    }
+
+    #[test]
+    fn a_chart_is_written_as_png_and_svg() {
+        let dir = std::env::temp_dir().join(format!("helpers-fig-{}", std::process::id()));
+        let bar = charts::Bar::new("Test", vec!["a".into(), "b".into()], vec![1.0, 3.0]).axes("x", "y");
+        let fig = Figure::render_into(&dir, "bar_test", Figure::SIZE, &bar).unwrap();
+        assert!(fig.png.starts_with(b"\x89PNG\r\n\x1a\n"));
+        assert!(fig.svg.contains("<svg") && fig.svg.contains("Test"));
+        assert_eq!(std::fs::read(&fig.png_path).unwrap(), fig.png);
+        assert!(std::fs::read_to_string(&fig.svg_path).unwrap().contains("<svg"));
+        // the PNG is not blank: text and bars drew dark pixels
+        assert!(fig.png.len() > 5_000, "png is only {} bytes", fig.png.len());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_bar_chart_with_mismatched_data_is_refused() {
+        let err = charts::Bar::new("x", vec!["a".into()], vec![]).render("bad").unwrap_err();
+        assert!(err.to_string().contains("1 labels but 0 values"), "{err}");
+    }
+
+    #[test]
+    fn a_log_scale_refuses_zero() {
+        let err = charts::Lines::new("t").series("s", vec![(1.0, 0.0)]).log_y().render("bad").unwrap_err();
+        assert!(err.to_string().contains("positive"), "{err}");
+    }
+
+    #[test]
+    fn histogram_counts_every_value_once() {
+        let h = charts::Histogram::new("h", vec![0.0, 1.0, 2.0, 3.0, 10.0, f64::NAN]).bins(5);
+        let counts = h.counts();
+        assert_eq!(counts.len(), 5);
+        assert_eq!(counts.iter().map(|c| c.2).sum::<usize>(), 5);
+        assert_eq!(counts[4].2, 1);
+    }
+
+    #[test]
+    fn a_figure_name_with_a_path_is_refused() {
+        let err = Figure::render_into(Path::new("/tmp"), "../x", Figure::SIZE, &charts::Bar::default()).unwrap_err();
+        assert!(err.to_string().contains("plain file stem"));
+    }
+}

@@ -1,0 +1,98 @@
+//! The crate's one error type. Every message names what went wrong and, where a service
+//! is involved, which one (with its URL masked) and how to start it.
+
+use std::time::Duration;
+
+/// Everything that can go wrong in the helpers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting (environment variable or `.env` entry) has a value we cannot use.
+    #[error("{var} is not usable: {reason}")]
+    Config {
+        /// The variable's name, e.g. `DATABASE_URL`.
+        var: &'static str,
+        /// Why the value was refused.
+        reason: String,
+    },
+
+    /// A service did not answer. `url` is already masked.
+    #[error("{service} is unreachable at {url}: {reason}. {hint}")]
+    Unreachable {
+        /// Human name of the service, e.g. `PostgreSQL`.
+        service: &'static str,
+        /// The masked URL that was tried.
+        url: String,
+        /// What the client said.
+        reason: String,
+        /// One sentence on how to start it.
+        hint: String,
+    },
+
+    /// A bounded wait ran out.
+    #[error("{what} did not finish within {after:?}")]
+    Timeout {
+        /// What was being waited for.
+        what: String,
+        /// The bound that ran out.
+        after: Duration,
+    },
+
+    /// Input that the caller has to fix: the message says what and why.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+
+    /// A file could not be read or written.
+    #[error("failed to {action} {path}: {source}")]
+    Io {
+        /// What we tried (`write`, `create directory`, …).
+        action: &'static str,
+        /// The path involved.
+        path: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+
+    /// Polars refused an operation.
+    #[error("polars: {0}")]
+    Polars(#[from] polars::error::PolarsError),
+
+    /// A figure could not be drawn or encoded.
+    #[error("figure {name}: {reason}")]
+    Plot {
+        /// The figure's name.
+        name: String,
+        /// What plotters or the PNG encoder said.
+        reason: String,
+    },
+
+    /// A SQL database returned an error.
+    #[cfg(feature = "sql")]
+    #[error("sql: {0}")]
+    Sql(#[from] sqlx::Error),
+
+    /// MongoDB returned an error.
+    #[cfg(feature = "mongo")]
+    #[error("mongodb: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+
+    /// Redis returned an error.
+    #[cfg(feature = "cache")]
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+
+    /// RabbitMQ (AMQP) returned an error.
+    #[cfg(feature = "queue")]
+    #[error("amqp: {0}")]
+    Amqp(#[from] lapin::Error),
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with the action and path that failed.
+    pub fn io(action: &'static str, path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::Io { action, path: path.as_ref().display().to_string(), source }
+    }
+}

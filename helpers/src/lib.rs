@@ -1,0 +1,57 @@
+//! Helpers for the Module 8 notebooks: databases and async processing, from Rust.
+//!
+//! Every notebook loads this crate with `:dep` and only the features it needs, then
+//! calls plain functions: settings in, plain data out (DataFrames, Vecs, small structs,
+//! figures). Connections, pools and runtimes live inside one call, because evcxr does not
+//! keep them alive between cells (see `shared/EVCXR.md`).
+//!
+//! # Map of the crate
+//!
+//! | where | what |
+//! |---|---|
+//! | [`config`] | service URLs from the environment and `.env`, with defaults; [`ServiceUrl`] masks secrets whenever it is shown |
+//! | [`error`] | the crate's one error enum, [`Error`], and the [`Result`] alias |
+//! | [`runtime`] | [`run`]: drive an async block to completion inside one notebook cell |
+//! | [`data`] | the seeded synthetic world: countries, cities, addresses, users, products, orders, events, and the planted truth behind them |
+//! | [`display`] | DataFrames as HTML tables, figures as inline SVG + PNG written to `out/figures` |
+//! | [`check`] | the service check: reachable, server version, round-trip latency, masked URL, how to start it |
+//!
+//! Module code lives behind one Cargo feature each, so a notebook compiles only what it uses:
+//! `sql` (sqlx: SQLite / PostgreSQL), `mongo` (mongodb), `cache` (Redis), `queue`
+//! (RabbitMQ via lapin). All are on by default for `cargo test` and the bench binary.
+//!
+//! # In a notebook
+//!
+//! ```text
+//! :dep helpers = { path = "../helpers", default-features = false, features = ["sql"] }
+//! use helpers::prelude::*;
+//! let world = World::generate(&WorldConfig::small());
+//! world.users_frame()?.show(10)
+//! ```
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod config;
+pub mod data;
+pub mod display;
+pub mod error;
+pub mod runtime;
+
+pub use config::{ServiceUrl, Settings, mask_url};
+pub use error::{Error, Result};
+pub use runtime::run;
+
+/// What a notebook cell needs in scope: `use helpers::prelude::*;`.
+///
+/// Kept small on purpose: every glob import here is resolved again by every cell evcxr
+/// compiles. Polars is re-exported as a path (`pl::…`) rather than glob-imported.
+pub mod prelude {
+    pub use crate::check::{ServiceStatus, check_services};
+    pub use crate::config::{ServiceUrl, Settings, mask_url};
+    pub use crate::data::{World, WorldConfig};
+    pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, charts};
+    pub use crate::error::{Error, Result};
+    pub use crate::runtime::run;
+    pub use polars::prelude as pl;
+    pub use polars::prelude::{DataFrame, IntoLazy, col, lit};
+}

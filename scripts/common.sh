@@ -1,0 +1,47 @@
+# Shared by the scripts: paths and small helpers. Source it, don't run it.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${M8_VENV:-$ROOT/.venv}"
+RUN_DIR="$ROOT/.run"            # pid files and logs of what our scripts started
+OUT_DIR="${M8_OUT_DIR:-$ROOT/out}"
+EVCXR_VERSION="0.22.0"
+# Compiled notebook dependencies are kept here, outside the checkout, so a fresh clone
+# (and every later run) reuses them. One kernel at a time may use it: the runner is sequential.
+M8_CACHE="${M8_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/module8}"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+warn() { printf '\033[33mwarning:\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Load .env (if any) without overriding what the caller exported.
+load_env() {
+  [ -f "$ROOT/.env" ] || return 0
+  while IFS='=' read -r key value; do
+    case "$key" in ''|\#*) continue ;; esac
+    key="$(echo "$key" | xargs)"
+    [ -n "${!key:-}" ] || export "$key=$value"
+  done < "$ROOT/.env"
+}
+
+# host and port of a URL (first host; default port as $2)
+url_host() { python3 - "$1" "$2" <<'PY'
+import sys, re
+url, default = sys.argv[1], sys.argv[2]
+rest = url.split("://", 1)[1] if "://" in url else ""
+auth = re.split(r"[/?#]", rest, maxsplit=1)[0]
+host = auth.rsplit("@", 1)[-1].split(",")[0]
+if host.startswith("["):
+    h, _, p = host[1:].partition("]")
+    p = p.lstrip(":")
+else:
+    h, _, p = host.rpartition(":") if ":" in host else (host, "", "")
+print(h or "127.0.0.1", p or default)
+PY
+}
+
+# true when something accepts TCP connections on host port (bounded: 2 s)
+port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+# masked URL for messages: user:***@host
+mask() { python3 -c 'import sys,re; print(re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", sys.argv[1]))' "$1"; }

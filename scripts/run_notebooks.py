@@ -1,0 +1,344 @@
+#!/usr/bin/env python3
+"""Execute the notebooks headless with the `rust` (evcxr) kernel and write everything to out/.
+
+    scripts/run_notebooks.py                     # every notebooks/*.ipynb, in name order
+    scripts/run_notebooks.py notebooks/00_environment.ipynb
+    scripts/run_notebooks.py --self-test         # prove the runner fails on bad notebooks
+
+For each notebook it writes out/notebooks/<name>.ipynb (executed), out/html/<name>.html and
+out/slides/<name>.slides.html; figures are written by the helpers into out/figures as PNG and SVG.
+
+A notebook FAILS when any cell
+  - has an `error` output (compile error, or an error the kernel reports),
+  - prints a panic ("panicked at") or any stderr text that is not cargo's progress
+    (evcxr catches panics and nbconvert then exits 0; we do not),
+  - runs past its time limit (the first code cell: --first-cell-timeout, others: --cell-timeout),
+  - lacks an output its metadata promises: a cell tagged `expect-html`, `expect-image` or
+    `expect-output` must produce text/html, an image, or any output,
+  - shows the password of a configured service URL.
+
+Compiled dependencies are shared between notebooks and runs through one kept EVCXR_TMPDIR
+(under $M8_CACHE, by default ~/.cache/module8); only one kernel may use it at a time, so a
+lock file serialises runs (a second concurrent run gets a private directory instead).
+
+It prints, per notebook, the time from kernel start to the first result, the time of cells
+tagged `trivial`, and the total; out/run-report.json keeps them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CARGO_PROGRESS = re.compile(
+    r"^\s*(Compiling|Finished|Blocking waiting|Downloaded|Downloading|Updating|Locking|Adding|Fresh|Checking|Building|Running)\b"
+)
+SECRET_VARS = ("DATABASE_URL", "MONGODB_URI", "REDIS_URL", "AMQP_ADDR")
+
+
+class NotebookFailed(Exception):
+    pass
+
+
+def passwords() -> list[str]:
+    """Passwords of the configured service URLs, to make sure no output shows them."""
+    found = []
+    for var in SECRET_VARS:
+        url = os.environ.get(var, "")
+        m = re.match(r"^[a-z+]+://[^:/@]*:([^@]+)@", url)
+        if m and len(m.group(1)) >= 3:
+            found.append(m.group(1))
+    return found
+
+
+def output_text(output) -> str:
+    if output.get("output_type") == "stream":
+        return output.get("text", "")
+    if output.get("output_type") == "error":
+        return "\n".join(output.get("traceback", [])) + output.get("evalue", "")
+    data = output.get("data", {})
+    return "\n".join(v if isinstance(v, str) else "" for k, v in data.items() if not k.startswith("image/png"))
+
+
+def stderr_problem(text: str) -> str | None:
+    bad = [l for l in text.splitlines() if l.strip() and not CARGO_PROGRESS.match(l)]
+    return "stderr: " + " | ".join(bad[:5]) if bad else None
+
+
+class IopubSpy:
+    """Sees every iopub message, including stderr that arrives after a cell went idle.
+
+    evcxr prints the error of a cell's `?` on the child's stderr, which can reach Jupyter after
+    the cell's reply: nbclient then drops it and the run looks clean. The spy keeps those.
+    """
+
+    def __init__(self, client):
+        from jupyter_core.utils import ensure_async
+
+        self.client = client
+        self.stderr_by_parent: dict[str, list[str]] = {}
+        self.cell_by_msg_id: dict[str, int] = {}
+        self.current_cell = None
+        channel = client.kc.iopub_channel
+        original_get = channel.get_msg
+        original_execute = client.kc.execute
+
+        async def get_msg(*args, **kwargs):
+            msg = await ensure_async(original_get(*args, **kwargs))
+            if msg.get("msg_type") == "stream" and msg.get("content", {}).get("name") == "stderr":
+                parent = msg.get("parent_header", {}).get("msg_id", "")
+                self.stderr_by_parent.setdefault(parent, []).append(msg["content"].get("text", ""))
+            return msg
+
+        def execute(*args, **kwargs):
+            msg_id = original_execute(*args, **kwargs)
+            self.cell_by_msg_id[msg_id] = self.current_cell
+            return msg_id
+
+        channel.get_msg = get_msg
+        client.kc.execute = execute
+        self.get_msg = get_msg
+
+    def drain(self, seconds: float) -> None:
+        """Reads what is still in flight for up to `seconds`."""
+        import queue
+
+        from jupyter_core.utils import run_sync
+
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            try:
+                run_sync(self.get_msg)(timeout=0.2)
+            except queue.Empty:
+                pass
+
+    def problems(self) -> list[str]:
+        found = []
+        for parent, texts in self.stderr_by_parent.items():
+            problem = stderr_problem("".join(texts))
+            if problem:
+                cell = self.cell_by_msg_id.get(parent)
+                found.append(f"cell {cell if cell is not None else '?'}: {problem}")
+        return found
+
+
+def check_cell(index: int, cell, secrets: list[str]) -> list[str]:
+    """Reasons why this executed cell fails the run (empty when it is fine)."""
+    problems = []
+    outputs = cell.get("outputs", [])
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "error":
+            problems.append(f"error output: {out.get('ename', '')}: {out.get('evalue', '')}".strip())
+        text = output_text(out)
+        if "panicked at" in text:
+            problems.append("panic: " + next(l for l in text.splitlines() if "panicked at" in l).strip())
+        for secret in secrets:
+            if f":{secret}@" in text or f"password={secret}" in text:
+                problems.append("an output shows a service password")
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    mimes = {m for out in outputs for m in out.get("data", {})}
+    if "expect-html" in tags and "text/html" not in mimes:
+        problems.append("tagged expect-html but showed no HTML")
+    if "expect-image" in tags and not any(m.startswith("image/") for m in mimes):
+        problems.append("tagged expect-image but showed no image")
+    if "expect-output" in tags and not outputs:
+        problems.append("tagged expect-output but printed nothing")
+    return [f"cell {index}: {p}" for p in dict.fromkeys(problems)]
+
+
+def rust_libdir() -> str:
+    import subprocess
+
+    sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True, check=True).stdout.strip()
+    host = next(
+        l.split(":", 1)[1].strip()
+        for l in subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout.splitlines()
+        if l.startswith("host:")
+    )
+    return str(Path(sysroot) / "lib" / "rustlib" / host / "lib")
+
+
+def evcxr_tmpdir(cache: Path):
+    """The shared EVCXR_TMPDIR and its lock; a private one when another run holds it."""
+    cache.mkdir(parents=True, exist_ok=True)
+    lock = open(cache / "evcxr.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        shared = cache / "evcxr-build"
+        shared.mkdir(exist_ok=True)
+        return shared, lock
+    except BlockingIOError:
+        lock.close()
+        private = Path(tempfile.mkdtemp(prefix="evcxr-", dir=cache))
+        print(f"note: another run holds {cache}/evcxr-build; building in {private} (slower)", file=sys.stderr)
+        return private, None
+
+
+def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int) -> dict:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(path, as_version=4)
+    kernel = nb.metadata.get("kernelspec", {}).get("name")
+    if kernel != "rust":
+        raise NotebookFailed(f"kernelspec is {kernel!r}, expected 'rust'")
+    secrets = passwords()
+    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    client = NotebookClient(
+        nb,
+        kernel_name="rust",
+        timeout=cell_timeout,
+        startup_timeout=120,
+        allow_errors=True,  # we collect every problem ourselves, then fail
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    report = {"notebook": path.name, "cells": len(code_cells), "problems": []}
+    started = time.monotonic()
+    cell_times = {}
+    try:
+        with client.setup_kernel():
+            report["kernel_start_s"] = round(time.monotonic() - started, 2)
+            spy = IopubSpy(client)
+            for n, index in enumerate(code_cells):
+                spy.current_cell = index
+                client.timeout = first_timeout if n == 0 else cell_timeout
+                t0 = time.monotonic()
+                try:
+                    client.execute_cell(nb.cells[index], index)
+                except CellTimeoutError:
+                    report["problems"].append(f"cell {index}: ran past its limit of {client.timeout} s")
+                    break
+                except DeadKernelError as e:
+                    report["problems"].append(f"cell {index}: the kernel died ({e})")
+                    break
+                cell_times[index] = time.monotonic() - t0
+                if n == 0:
+                    report["first_result_s"] = round(time.monotonic() - started, 1)
+                report["problems"].extend(check_cell(index, nb.cells[index], secrets))
+            spy.drain(2.0)
+            report["problems"].extend(spy.problems())
+    finally:
+        report["total_s"] = round(time.monotonic() - started, 1)
+        trivial = [cell_times[i] for i in code_cells if i in cell_times and "trivial" in nb.cells[i].metadata.get("tags", [])]
+        if trivial:
+            report["trivial_cell_s"] = round(min(trivial), 2)
+        report["cell_s"] = {str(i): round(t, 2) for i, t in cell_times.items()}
+        write_outputs(nb, path, out)
+    return report
+
+
+def write_outputs(nb, path: Path, out: Path) -> None:
+    import nbformat
+    from nbconvert import HTMLExporter, SlidesExporter
+
+    stem = path.stem
+    for sub in ("notebooks", "html", "slides"):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, out / "notebooks" / f"{stem}.ipynb")
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    (out / "html" / f"{stem}.html").write_text(html)
+    slides, _ = SlidesExporter().from_notebook_node(nb)
+    (out / "slides" / f"{stem}.slides.html").write_text(slides)
+
+
+def run(paths: list[Path], out: Path, first_timeout: int, cell_timeout: int, quiet=False) -> list[dict]:
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("M8_OUT_DIR", str(out))
+    cache = Path(os.environ.get("M8_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "module8")
+    tmpdir, lock = evcxr_tmpdir(cache)
+    os.environ["EVCXR_TMPDIR"] = str(tmpdir)
+    # evcxr links each cell against libstd dynamically with a *relative* rpath computed from
+    # target/<triple>/debug/deps, then loads the copy one folder up: when EVCXR_TMPDIR shares
+    # a prefix with the toolchain (both under /root, say) the rpath misses and the kernel dies
+    # with "dlopen failed". Pointing the loader at the toolchain's libraries fixes it anywhere.
+    os.environ["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [rust_libdir(), os.environ.get("LD_LIBRARY_PATH")]))
+    reports = []
+    try:
+        for path in paths:
+            if not quiet:
+                print(f"==> {path.name}", flush=True)
+            try:
+                report = execute(path, out, first_timeout, cell_timeout)
+            except NotebookFailed as e:
+                report = {"notebook": path.name, "problems": [str(e)]}
+            reports.append(report)
+            if not quiet:
+                for p in report["problems"]:
+                    print(f"    FAIL {p}", flush=True)
+    finally:
+        if lock:
+            lock.close()
+    return reports
+
+
+def print_table(reports: list[dict]) -> None:
+    print("\n| notebook | kernel start → first result | trivial cell | total | result |")
+    print("|---|---:|---:|---:|---|")
+    for r in reports:
+        fmt = lambda k: f"{r[k]} s" if k in r else "—"
+        status = "ok" if not r["problems"] else f"FAILED ({len(r['problems'])})"
+        print(f"| {r['notebook']} | {fmt('first_result_s')} | {fmt('trivial_cell_s')} | {fmt('total_s')} | {status} |")
+
+
+def self_test(out: Path, first_timeout: int, cell_timeout: int) -> int:
+    """Each notebook in scripts/runner-selftest must fail for the reason its metadata names."""
+    cases = sorted((ROOT / "scripts" / "runner-selftest").glob("*.ipynb"))
+    if not cases:
+        print("no self-test notebooks found", file=sys.stderr)
+        return 1
+    reports = run(cases, out / "selftest", first_timeout, cell_timeout, quiet=True)
+    failures = 0
+    for path, report in zip(cases, reports):
+        import nbformat
+
+        expected = nbformat.read(path, as_version=4).metadata.get("runner_selftest", {}).get("expect_failure", "")
+        caught = [p for p in report["problems"] if expected and expected in p]
+        if expected and caught:
+            print(f"ok    {path.name}: runner failed it as expected ({caught[0]})")
+        elif not expected and not report["problems"]:
+            print(f"ok    {path.name}: clean notebook passed")
+        else:
+            failures += 1
+            print(f"WRONG {path.name}: expected {expected or 'no problem'!r}, got {report['problems']}")
+    print(f"runner self-test: {len(cases) - failures} passed, {failures} failed")
+    return 1 if failures else 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("notebooks", nargs="*", type=Path)
+    ap.add_argument("--out", type=Path, default=Path(os.environ.get("M8_OUT_DIR", ROOT / "out")))
+    ap.add_argument("--first-cell-timeout", type=int, default=int(os.environ.get("M8_FIRST_CELL_TIMEOUT", 3600)))
+    ap.add_argument("--cell-timeout", type=int, default=int(os.environ.get("M8_CELL_TIMEOUT", 600)))
+    ap.add_argument("--self-test", action="store_true")
+    args = ap.parse_args()
+    out = args.out.resolve()
+    if args.self_test:
+        return self_test(out, args.first_cell_timeout, args.cell_timeout)
+    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if not paths:
+        print("no notebooks to run", file=sys.stderr)
+        return 1
+    reports = run(paths, out, args.first_cell_timeout, args.cell_timeout)
+    (out / "run-report.json").write_text(json.dumps(reports, indent=2))
+    print_table(reports)
+    failed = [r["notebook"] for r in reports if r["problems"]]
+    if failed:
+        print(f"\n{len(failed)} notebook(s) failed: {', '.join(failed)} (executed copies in {out}/notebooks)")
+        return 1
+    print(f"\nall {len(reports)} notebook(s) ran clean; outputs in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
