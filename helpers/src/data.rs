@@ -492,7 +492,7 @@ impl World {
                     jitter(&mut rng, lat, lon, 0.01)
                 };
                 let mut t = start;
-                let mut push = |kind: EventKind, product: Option<i64>, t: NaiveDateTime, events: &mut Vec<Event>| {
+                let push = |kind: EventKind, product: Option<i64>, t: NaiveDateTime, events: &mut Vec<Event>| {
                     events.push(Event {
                         id: events.len() as i64 + 1,
                         user_id,
@@ -591,6 +591,22 @@ impl World {
         Ok(DataFrame::new_infer_height(vec![
             Column::new("table".into(), names),
             Column::new("rows".into(), counts.iter().map(|&c| c as u64).collect::<Vec<_>>()),
+        ])?)
+    }
+
+    /// Where each user lives: `user_id`, `city`, `country` (code), `continent`, `lat`, `lon`.
+    /// The join users → addresses → cities → countries, done once here.
+    pub fn user_locations(&self) -> Result<DataFrame> {
+        let city_of = |u: &User| &self.cities[(self.addresses[(u.address_id - 1) as usize].city_id - 1) as usize];
+        let country_of = |u: &User| &self.countries[(city_of(u).country_id - 1) as usize];
+        let u = &self.users;
+        Ok(DataFrame::new_infer_height(vec![
+            Column::new("user_id".into(), u.iter().map(|x| x.id).collect::<Vec<_>>()),
+            Column::new("city".into(), u.iter().map(|x| city_of(x).name.as_str()).collect::<Vec<_>>()),
+            Column::new("country".into(), u.iter().map(|x| country_of(x).code.as_str()).collect::<Vec<_>>()),
+            Column::new("continent".into(), u.iter().map(|x| country_of(x).continent.as_str()).collect::<Vec<_>>()),
+            Column::new("lat".into(), u.iter().map(|x| self.addresses[(x.address_id - 1) as usize].lat).collect::<Vec<_>>()),
+            Column::new("lon".into(), u.iter().map(|x| self.addresses[(x.address_id - 1) as usize].lon).collect::<Vec<_>>()),
         ])?)
     }
 
@@ -845,6 +861,11 @@ mod tests {
         assert_eq!(w.events_frame().unwrap().height(), w.events.len());
         assert_eq!(w.orders_frame().unwrap().height(), w.orders.len());
         assert_eq!(w.cities_frame().unwrap().height(), w.cities.len());
+        let locations = w.user_locations().unwrap();
+        assert_eq!(locations.height(), 100);
+        let first_city = locations.column("city").unwrap().str().unwrap().get(0).unwrap().to_string();
+        let address = &w.addresses[0];
+        assert_eq!(w.cities[(address.city_id - 1) as usize].name, first_city);
         let summary = w.summary().unwrap();
         assert_eq!(summary.height(), 7);
     }

@@ -190,6 +190,20 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::io("write", path, e))
 }
 
+/// A column as `f64`s (numeric columns are cast; nulls are refused with the column's name).
+pub fn column_f64(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
+    let column = df.column(name)?.cast(&polars::prelude::DataType::Float64)?;
+    let floats = column.f64()?;
+    let values: Option<Vec<f64>> = (0..floats.len()).map(|i| floats.get(i)).collect();
+    values.ok_or_else(|| Error::InvalidInput(format!("column `{name}` has nulls")))
+}
+
+/// A column as text, whatever its type (`null` for missing values).
+pub fn column_strings(df: &DataFrame, name: &str) -> Result<Vec<String>> {
+    let column = df.column(name)?;
+    Ok((0..column.len()).map(|i| column.get(i).map(|v| format_value(&v)).unwrap_or_default()).collect())
+}
+
 /// A rendered figure: the same drawing as SVG and as PNG, already written to disk.
 #[derive(Clone, Debug)]
 pub struct Figure {
@@ -322,6 +336,13 @@ pub mod charts {
         /// A bar chart titled `title`.
         pub fn new(title: impl Into<String>, labels: Vec<String>, values: Vec<f64>) -> Self {
             Bar { title: title.into(), labels, values, axes: Default::default() }
+        }
+        /// Bars from two columns of a DataFrame: labels from `label_column` (any type, shown
+        /// as text), heights from `value_column` (any numeric type).
+        pub fn from_frame(title: impl Into<String>, df: &DataFrame, label_column: &str, value_column: &str) -> Result<Self> {
+            let labels = column_strings(df, label_column)?;
+            let values = column_f64(df, value_column)?;
+            Ok(Bar::new(title, labels, values).axes(label_column, value_column))
         }
         /// Sets the axis descriptions.
         pub fn axes(mut self, x: impl Into<String>, y: impl Into<String>) -> Self {
@@ -714,6 +735,15 @@ mod tests {
         // the PNG is not blank: text and bars drew dark pixels
         assert!(fig.png.len() > 5_000, "png is only {} bytes", fig.png.len());
         std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_bar_chart_takes_its_bars_from_a_frame() {
+        let df = df!("country" => ["DE", "FR"], "users" => [3u32, 5]).unwrap();
+        let bar = charts::Bar::from_frame("t", &df, "country", "users").unwrap();
+        assert_eq!(bar.labels, vec!["DE", "FR"]);
+        assert_eq!(bar.values, vec![3.0, 5.0]);
+        assert!(charts::Bar::from_frame("t", &df, "nope", "users").unwrap_err().to_string().contains("nope"));
     }
 
     #[test]

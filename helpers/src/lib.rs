@@ -49,7 +49,7 @@ pub mod prelude {
     pub use crate::check::{ServiceStatus, check_services};
     pub use crate::config::{ServiceUrl, Settings, mask_url};
     pub use crate::data::{World, WorldConfig};
-    pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, charts};
+    pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, charts, column_f64, column_strings};
     pub use crate::error::{Error, Result};
     pub use crate::runtime::run;
     pub use polars::prelude as pl;

@@ -76,8 +76,10 @@ mod tests {
 
     #[test]
     fn within_names_what_timed_out() {
-        let err = run(within("the slow thing", Duration::from_millis(10), tokio::time::sleep(Duration::from_secs(5))))
-            .unwrap_err();
+        let err = run(async {
+            within("the slow thing", Duration::from_millis(10), tokio::time::sleep(Duration::from_secs(5))).await
+        })
+        .unwrap_err();
         assert!(err.to_string().contains("the slow thing"), "{err}");
     }
 }

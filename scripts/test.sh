@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The test command: services up, tools installed, unit + integration tests against the real
+# services, the notebook runner's self-test, then every notebook executed headless into out/.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$ROOT"
+load_env
+started=$(date +%s)
+"$ROOT/scripts/services.sh" up
+"$ROOT/scripts/setup.sh"
+
+say "cargo test (unit, integration and doc tests; real services)"
+cargo test --workspace --locked
+
+say "notebook runner self-test (it must fail notebooks that panic, print errors or miss outputs)"
+"$VENV/bin/python" "$ROOT/scripts/run_notebooks.py" --self-test --out "$OUT_DIR"
+
+say "executing every notebook headless into $OUT_DIR"
+"$VENV/bin/python" "$ROOT/scripts/run_notebooks.py" --out "$OUT_DIR"
+say "all tests passed in $(( $(date +%s) - started )) s"
