@@ -5,6 +5,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 load_env
 started=$(date +%s)
+# Test builds live outside the checkout too, so a fresh clone on this machine reuses them.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$M8_CACHE/target}"
 "$ROOT/scripts/services.sh" up
 "$ROOT/scripts/setup.sh"
 

@@ -328,9 +328,9 @@ const ADJECTIVES: &[&str] = &["Classic", "Pro", "Eco", "Compact", "Deluxe", "Sma
 const PRICE_RANGES: &[(f64, f64)] =
     &[(25.0, 900.0), (6.0, 45.0), (12.0, 180.0), (10.0, 250.0), (8.0, 300.0), (5.0, 90.0), (7.0, 120.0), (2.0, 30.0)];
 
-/// Mean number of events in one session (a login, 1 + Poisson(2) views, maybe a cart and
+/// Mean number of events in one session (a login, 1 + Poisson(1.5) views, maybe a cart and
 /// a purchase), used to turn an expected event count into an expected session count.
-const MEAN_EVENTS_PER_SESSION: f64 = 4.3;
+const MEAN_EVENTS_PER_SESSION: f64 = 4.0;
 
 // Independent random streams, so adding a draw in one place does not shift the others.
 const STREAM_PRODUCTS: u64 = 1;
@@ -392,10 +392,10 @@ fn events_per_engaged_day(cfg: &WorldConfig) -> f64 {
 }
 
 fn probability_of_cart(spend: f64) -> f64 {
-    (0.22 * spend).min(0.9)
+    (0.3 * spend).min(0.9)
 }
 
-const PURCHASE_AFTER_CART: f64 = 0.55;
+const PURCHASE_AFTER_CART: f64 = 0.6;
 
 impl World {
     /// Generates the world described by `cfg`. 1,000 users take milliseconds; 100,000 users
@@ -506,7 +506,7 @@ impl World {
                 };
                 push(EventKind::Login, None, t, &mut events);
                 logins += 1;
-                let views = 1 + Poisson::new(2.0).expect("valid").sample(&mut rng) as usize;
+                let views = 1 + Poisson::new(1.5).expect("valid").sample(&mut rng) as usize;
                 let mut viewed = 0usize;
                 for _ in 0..views {
                     t += seconds(rng.random_range(5.0..180.0));

@@ -319,6 +319,19 @@ pub mod charts {
         RGBColor(240, 228, 66),
     ];
 
+    /// The layout every chart shares: white background, title, margins, room for axis labels.
+    fn frame<'a, 'b, DB: DrawingBackend>(
+        area: &'a DrawingArea<DB, Shift>,
+        title: &str,
+        x_labels: u32,
+        y_labels: u32,
+    ) -> std::result::Result<ChartBuilder<'a, 'b, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
+        area.fill(&WHITE)?;
+        let mut builder = ChartBuilder::on(area);
+        builder.caption(title, ("sans-serif", 26)).margin(16).x_label_area_size(x_labels).y_label_area_size(y_labels);
+        Ok(builder)
+    }
+
     /// A vertical bar chart of labelled values.
     #[derive(Clone, Debug, Default)]
     pub struct Bar {
@@ -367,15 +380,9 @@ pub mod charts {
         where
             DB::ErrorType: 'static,
         {
-            area.fill(&WHITE)?;
             let top = self.values.iter().cloned().fold(0.0_f64, f64::max).max(1e-9) * 1.1;
             let n = self.values.len().max(1);
-            let mut chart = ChartBuilder::on(area)
-                .caption(&self.title, ("sans-serif", 26))
-                .margin(16)
-                .x_label_area_size(60)
-                .y_label_area_size(70)
-                .build_cartesian_2d((0..n).into_segmented(), 0.0..top)?;
+            let mut chart = frame(area, &self.title, 60, 70)?.build_cartesian_2d((0..n).into_segmented(), 0.0..top)?;
             let labels = self.labels.clone();
             chart
                 .configure_mesh()
@@ -470,10 +477,8 @@ pub mod charts {
         where
             DB::ErrorType: 'static,
         {
-            area.fill(&WHITE)?;
             let ((x0, x1), (y0, y1)) = self.bounds();
-            let mut builder = ChartBuilder::on(area);
-            builder.caption(&self.title, ("sans-serif", 26)).margin(16).x_label_area_size(50).y_label_area_size(80);
+            let mut builder = frame(area, &self.title, 50, 80)?;
             macro_rules! finish {
                 ($chart:expr) => {{
                     let mut chart = $chart;
@@ -560,16 +565,10 @@ pub mod charts {
         where
             DB::ErrorType: 'static,
         {
-            area.fill(&WHITE)?;
             let ((x0, x1), (y0, y1)) = self.ranges.unwrap_or_else(|| {
                 Lines { series: self.groups.clone(), ..Default::default() }.bounds()
             });
-            let mut chart = ChartBuilder::on(area)
-                .caption(&self.title, ("sans-serif", 26))
-                .margin(16)
-                .x_label_area_size(50)
-                .y_label_area_size(70)
-                .build_cartesian_2d(x0..x1, y0..y1)?;
+            let mut chart = frame(area, &self.title, 50, 70)?.build_cartesian_2d(x0..x1, y0..y1)?;
             chart
                 .configure_mesh()
                 .x_desc(&self.axes.0)
@@ -655,16 +654,10 @@ pub mod charts {
         where
             DB::ErrorType: 'static,
         {
-            area.fill(&WHITE)?;
             let counts = self.counts();
             let (lo, hi) = (counts.first().map_or(0.0, |c| c.0), counts.last().map_or(1.0, |c| c.1));
             let top = counts.iter().map(|c| c.2).max().unwrap_or(1) as f64 * 1.1;
-            let mut chart = ChartBuilder::on(area)
-                .caption(&self.title, ("sans-serif", 26))
-                .margin(16)
-                .x_label_area_size(50)
-                .y_label_area_size(70)
-                .build_cartesian_2d(lo..hi, 0.0..top)?;
+            let mut chart = frame(area, &self.title, 50, 70)?.build_cartesian_2d(lo..hi, 0.0..top)?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
