@@ -17,9 +17,9 @@ A notebook FAILS when any cell
     `expect-output` must produce text/html, an image, or any output,
   - shows the password of a configured service URL.
 
-Compiled dependencies are shared between notebooks and runs through one kept EVCXR_TMPDIR
-(under $M8_CACHE, by default ~/.cache/module8); only one kernel may use it at a time, so a
-lock file serialises runs (a second concurrent run gets a private directory instead).
+Compiled dependencies are shared between notebooks and runs: the kernel is
+scripts/evcxr-kernel.sh, which gives evcxr a kept build directory under $M8_CACHE (by default
+~/.cache/module8). Set EVCXR_TMPDIR to a fresh directory to measure a kernel without it.
 
 It prints, per notebook, the time from kernel start to the first result, the time of cells
 tagged `trivial`, and the total; out/run-report.json keeps them.
@@ -28,12 +28,10 @@ tagged `trivial`, and the total; out/run-report.json keeps them.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import re
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -155,34 +153,6 @@ def check_cell(index: int, cell, secrets: list[str]) -> list[str]:
     return [f"cell {index}: {p}" for p in dict.fromkeys(problems)]
 
 
-def rust_libdir() -> str:
-    import subprocess
-
-    sysroot = subprocess.run(["rustc", "--print", "sysroot"], capture_output=True, text=True, check=True).stdout.strip()
-    host = next(
-        l.split(":", 1)[1].strip()
-        for l in subprocess.run(["rustc", "-vV"], capture_output=True, text=True, check=True).stdout.splitlines()
-        if l.startswith("host:")
-    )
-    return str(Path(sysroot) / "lib" / "rustlib" / host / "lib")
-
-
-def evcxr_tmpdir(cache: Path):
-    """The shared EVCXR_TMPDIR and its lock; a private one when another run holds it."""
-    cache.mkdir(parents=True, exist_ok=True)
-    lock = open(cache / "evcxr.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        shared = cache / "evcxr-build"
-        shared.mkdir(exist_ok=True)
-        return shared, lock
-    except BlockingIOError:
-        lock.close()
-        private = Path(tempfile.mkdtemp(prefix="evcxr-", dir=cache))
-        print(f"note: another run holds {cache}/evcxr-build; building in {private} (slower)", file=sys.stderr)
-        return private, None
-
-
 def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int) -> dict:
     import nbformat
     from nbclient import NotebookClient
@@ -254,30 +224,21 @@ def write_outputs(nb, path: Path, out: Path) -> None:
 def run(paths: list[Path], out: Path, first_timeout: int, cell_timeout: int, quiet=False) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("M8_OUT_DIR", str(out))
-    cache = Path(os.environ.get("M8_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "module8")
-    tmpdir, lock = evcxr_tmpdir(cache)
-    os.environ["EVCXR_TMPDIR"] = str(tmpdir)
-    # evcxr links each cell against libstd dynamically with a *relative* rpath computed from
-    # target/<triple>/debug/deps, then loads the copy one folder up: when EVCXR_TMPDIR shares
-    # a prefix with the toolchain (both under /root, say) the rpath misses and the kernel dies
-    # with "dlopen failed". Pointing the loader at the toolchain's libraries fixes it anywhere.
-    os.environ["LD_LIBRARY_PATH"] = os.pathsep.join(filter(None, [rust_libdir(), os.environ.get("LD_LIBRARY_PATH")]))
+    # The project's kernel spec (scripts/evcxr-kernel.sh, registered by setup.sh) comes first.
+    venv_share = Path(sys.prefix) / "share" / "jupyter"
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(venv_share), os.environ.get("JUPYTER_PATH")]))
     reports = []
-    try:
-        for path in paths:
-            if not quiet:
-                print(f"==> {path.name}", flush=True)
-            try:
-                report = execute(path, out, first_timeout, cell_timeout)
-            except NotebookFailed as e:
-                report = {"notebook": path.name, "problems": [str(e)]}
-            reports.append(report)
-            if not quiet:
-                for p in report["problems"]:
-                    print(f"    FAIL {p}", flush=True)
-    finally:
-        if lock:
-            lock.close()
+    for path in paths:
+        if not quiet:
+            print(f"==> {path.name}", flush=True)
+        try:
+            report = execute(path, out, first_timeout, cell_timeout)
+        except NotebookFailed as e:
+            report = {"notebook": path.name, "problems": [str(e)]}
+        reports.append(report)
+        if not quiet:
+            for p in report["problems"]:
+                print(f"    FAIL {p}", flush=True)
     return reports
 
 

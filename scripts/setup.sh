@@ -19,12 +19,19 @@ else
   cargo install --locked --quiet evcxr_jupyter --version "$EVCXR_VERSION"
 fi
 
-# Register the kernel where the venv's Jupyter looks, and tell it where to keep its cache.
+# Register the project's `rust` kernel in the venv: evcxr_jupyter behind scripts/evcxr-kernel.sh,
+# which keeps compiled dependencies between kernels. Our scripts put the venv first on
+# JUPYTER_PATH, so this spec wins over a user-wide `rust` kernel.
 KERNEL_DIR="$VENV/share/jupyter/kernels/rust"
-if [ ! -f "$KERNEL_DIR/kernel.json" ]; then
-  say "registering the rust kernel"
-  JUPYTER_DATA_DIR="$VENV/share/jupyter" PATH="$VENV/bin:$PATH" evcxr_jupyter --install >/dev/null
-fi
+mkdir -p "$KERNEL_DIR"
+cat > "$KERNEL_DIR/kernel.json" <<JSON
+{
+  "argv": ["bash", "$ROOT/scripts/evcxr-kernel.sh", "--control_file", "{connection_file}"],
+  "display_name": "Rust",
+  "language": "rust",
+  "interrupt_mode": "message"
+}
+JSON
 
 if ! command -v mold >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

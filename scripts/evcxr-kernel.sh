@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Jupyter starts this as the project's `rust` kernel (registered by scripts/setup.sh): it is
+# evcxr_jupyter with a kept build directory, so compiled dependencies survive the kernel.
+#
+# evcxr builds every kernel's crate in EVCXR_TMPDIR; by default that is a fresh temp dir and
+# each new kernel recompiles polars, sqlx, … (minutes). A kept directory makes the next kernel
+# start in seconds, but only one kernel may use it at a time, so we keep a few "slots" and
+# hold a lock on the one in use for the kernel's lifetime. With every slot busy, evcxr falls
+# back to its own temp dir (the notebooks' `:cache` still helps there).
+set -euo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
+cache="${M8_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/module8}"
+mkdir -p "$cache"
+
+# evcxr links each cell against libstd dynamically with a *relative* rpath computed from
+# target/<triple>/debug/deps, then loads a copy one folder up; when the build dir shares a
+# prefix with the toolchain (both under /root, say) the rpath misses and the kernel dies with
+# "dlopen failed". Pointing the loader at the toolchain's libraries fixes it for any path.
+sysroot="$(rustc --print sysroot)"
+host="$(rustc -vV | sed -n 's/^host: //p')"
+export LD_LIBRARY_PATH="$sysroot/lib/rustlib/$host/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+if [ -z "${EVCXR_TMPDIR:-}" ]; then
+  for slot in evcxr-build evcxr-build-2 evcxr-build-3; do
+    exec 9>"$cache/$slot.lock"
+    if flock -n 9; then
+      export EVCXR_TMPDIR="$cache/$slot"   # fd 9 stays open in evcxr_jupyter: the lock lives with it
+      mkdir -p "$EVCXR_TMPDIR"
+      break
+    fi
+    exec 9>&-
+  done
+fi
+exec evcxr_jupyter "$@"
