@@ -382,16 +382,23 @@ pub mod charts {
         {
             let top = self.values.iter().cloned().fold(0.0_f64, f64::max).max(1e-9) * 1.1;
             let n = self.values.len().max(1);
-            let mut chart = frame(area, &self.title, 60, 70)?.build_cartesian_2d((0..n).into_segmented(), 0.0..top)?;
+            // `0..n - 1` segmented gives exactly n slots (the range's end is a slot too).
+            let mut chart =
+                frame(area, &self.title, 60, 70)?.build_cartesian_2d((0..n - 1).into_segmented(), 0.0..top)?;
             let labels = self.labels.clone();
+            // Long label lists (24 months, say) show every k-th label so they do not overlap.
+            let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1).max(1);
+            let fit = (80 / longest).clamp(1, 30);
+            let every = n.div_ceil(fit).max(1);
             chart
                 .configure_mesh()
                 .disable_x_mesh()
                 .x_labels(n)
                 .x_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+                    SegmentValue::CenterOf(i) if i % every == 0 => labels.get(*i).cloned().unwrap_or_default(),
                     _ => String::new(),
                 })
+                .y_label_formatter(&|v| format_float(*v))
                 .x_desc(&self.axes.0)
                 .y_desc(&self.axes.1)
                 .label_style(("sans-serif", 15))
@@ -661,6 +668,8 @@ pub mod charts {
             chart
                 .configure_mesh()
                 .disable_x_mesh()
+                .y_label_formatter(&|v| format_float(*v))
+                .x_label_formatter(&|v| format_float(*v))
                 .x_desc(&self.axes.0)
                 .y_desc(&self.axes.1)
                 .label_style(("sans-serif", 15))
