@@ -31,4 +31,7 @@ if [ -z "${EVCXR_TMPDIR:-}" ]; then
     exec 9>&-
   done
 fi
+# evcxr_jupyter "updates" the kernel spec it finds through JUPYTER_PATH at start-up, which
+# would overwrite ours with a plain one: it needs no JUPYTER_PATH of its own.
+unset JUPYTER_PATH
 exec evcxr_jupyter "$@"

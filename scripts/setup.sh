@@ -3,7 +3,6 @@
 #  - a Python venv (.venv) with JupyterLab, nbclient, nbconvert (scripts/requirements.txt)
 #  - evcxr_jupyter $EVCXR_VERSION via `cargo install --locked` (~20 min on 2 cores, once)
 #  - the `rust` Jupyter kernel, registered in the venv
-#  - mold, the fast linker evcxr picks up by itself (apt, when we may install packages)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 say "Python tools in $VENV"
@@ -24,6 +23,12 @@ fi
 # JUPYTER_PATH, so this spec wins over a user-wide `rust` kernel.
 KERNEL_DIR="$VENV/share/jupyter/kernels/rust"
 mkdir -p "$KERNEL_DIR"
+# evcxr's own files first (logo, version.txt: evcxr_jupyter rewrites a spec whose version.txt
+# differs from its own), then our kernel.json on top.
+evcxr_spec="$(mktemp -d)"
+JUPYTER_PATH="$evcxr_spec" evcxr_jupyter --install >/dev/null
+cp "$evcxr_spec/kernels/rust/"* "$KERNEL_DIR/"
+rm -rf "$evcxr_spec"
 cat > "$KERNEL_DIR/kernel.json" <<JSON
 {
   "argv": ["bash", "$ROOT/scripts/evcxr-kernel.sh", "--control_file", "{connection_file}"],
@@ -33,13 +38,4 @@ cat > "$KERNEL_DIR/kernel.json" <<JSON
 }
 JSON
 
-if ! command -v mold >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    say "installing mold (evcxr links every cell; mold makes that faster)"
-    (apt-get install -y -qq mold >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq mold >/dev/null 2>&1; }) \
-      || warn "could not install mold; cells will link with the system linker (slower)"
-  else
-    warn "mold is not installed (sudo apt-get install mold): cells will link more slowly"
-  fi
-fi
 say "setup done"
