@@ -519,7 +519,7 @@ pub mod charts {
                 finish!(builder.build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 1.25).log_scale())?);
             } else {
                 let pad = (y1 - y0) * 0.08;
-                finish!(builder.build_cartesian_2d(x0..x1, (y0 - pad).min(0.0_f64.max(y0 - pad))..y1 + pad)?);
+                finish!(builder.build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))?);
             }
             Ok(())
         }
