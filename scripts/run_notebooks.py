@@ -7,6 +7,9 @@
 
 For each notebook it writes out/notebooks/<name>.ipynb (executed), out/html/<name>.html and
 out/slides/<name>.slides.html; figures are written by the helpers into out/figures as PNG and SVG.
+A notebook whose metadata lists variants (`"module8": {"variants": ["postgres"]}`) runs once
+more per variant with that variant's environment (postgres: DATABASE_URL = $TEST_POSTGRES_URL,
+default the local server), written as <name>.<variant>.ipynb/.html.
 
 A notebook FAILS when any cell
   - has an `error` output (compile error, or an error the kernel reports),
@@ -153,7 +156,26 @@ def check_cell(index: int, cell, secrets: list[str]) -> list[str]:
     return [f"cell {index}: {p}" for p in dict.fromkeys(problems)]
 
 
-def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int) -> dict:
+# Extra runs a notebook asks for in its metadata (`"module8": {"variants": ["postgres"]}`):
+# the same notebook again with these environment variables set for the kernel.
+VARIANTS = {
+    "postgres": lambda: {
+        "DATABASE_URL": os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"),
+    },
+}
+
+
+def variants_of(path: Path) -> list[str]:
+    import nbformat
+
+    wanted = nbformat.read(path, as_version=4).metadata.get("module8", {}).get("variants", [])
+    unknown = [v for v in wanted if v not in VARIANTS]
+    if unknown:
+        raise NotebookFailed(f"unknown variant(s) {unknown} in metadata; known: {sorted(VARIANTS)}")
+    return wanted
+
+
+def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int, variant: str | None = None) -> dict:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -172,7 +194,8 @@ def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int) -> dic
         allow_errors=True,  # we collect every problem ourselves, then fail
         resources={"metadata": {"path": str(path.parent)}},
     )
-    report = {"notebook": path.name, "cells": len(code_cells), "problems": []}
+    name = f"{path.name} [{variant}]" if variant else path.name
+    report = {"notebook": name, "cells": len(code_cells), "problems": []}
     started = time.monotonic()
     cell_times = {}
     try:
@@ -203,15 +226,14 @@ def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int) -> dic
         if trivial:
             report["trivial_cell_s"] = round(min(trivial), 2)
         report["cell_s"] = {str(i): round(t, 2) for i, t in cell_times.items()}
-        write_outputs(nb, path, out)
+        write_outputs(nb, f"{path.stem}.{variant}" if variant else path.stem, out)
     return report
 
 
-def write_outputs(nb, path: Path, out: Path) -> None:
+def write_outputs(nb, stem: str, out: Path) -> None:
     import nbformat
     from nbconvert import HTMLExporter, SlidesExporter
 
-    stem = path.stem
     for sub in ("notebooks", "html", "slides"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, out / "notebooks" / f"{stem}.ipynb")
@@ -232,13 +254,25 @@ def run(paths: list[Path], out: Path, first_timeout: int, cell_timeout: int, qui
         if not quiet:
             print(f"==> {path.name}", flush=True)
         try:
-            report = execute(path, out, first_timeout, cell_timeout)
+            runs = [None, *variants_of(path)]
         except NotebookFailed as e:
-            report = {"notebook": path.name, "problems": [str(e)]}
-        reports.append(report)
-        if not quiet:
-            for p in report["problems"]:
-                print(f"    FAIL {p}", flush=True)
+            runs, reports = [], reports + [{"notebook": path.name, "problems": [str(e)]}]
+        for variant in runs:
+            if variant and not quiet:
+                print(f"==> {path.name} [{variant}]", flush=True)
+            saved = dict(os.environ)
+            os.environ.update(VARIANTS[variant]() if variant else {})
+            try:
+                report = execute(path, out, first_timeout, cell_timeout, variant)
+            except NotebookFailed as e:
+                report = {"notebook": path.name, "problems": [str(e)]}
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+            reports.append(report)
+            if not quiet:
+                for p in report["problems"]:
+                    print(f"    FAIL {p}", flush=True)
     return reports
 
 

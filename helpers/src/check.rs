@@ -77,7 +77,7 @@ impl ServiceStatus {
     }
 }
 
-fn scrub(text: &str, url: &ServiceUrl) -> String {
+pub(crate) fn scrub(text: &str, url: &ServiceUrl) -> String {
     let raw = url.expose();
     let masked = url.masked();
     let mut out = text.replace(raw, &masked);

@@ -18,6 +18,60 @@ use polars::prelude::{AnyValue, DataFrame};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 
+/// Typed rows (query results, records) that can become a DataFrame, one column per field.
+///
+/// Implemented with [`frame_row!`](crate::frame_row) for the row types of every module;
+/// call it through [`ToFrame::to_frame`] on a slice or `Vec` of rows.
+pub trait FrameRow: Sized {
+    /// The rows as a DataFrame with one column per field, in field order.
+    fn frame(rows: &[Self]) -> Result<DataFrame>;
+}
+
+/// `rows.to_frame()?`: a slice or `Vec` of typed rows as a Polars DataFrame.
+pub trait ToFrame {
+    /// Builds the DataFrame (column names are the field names).
+    fn to_frame(&self) -> Result<DataFrame>;
+}
+
+impl<T: FrameRow> ToFrame for [T] {
+    fn to_frame(&self) -> Result<DataFrame> {
+        T::frame(self)
+    }
+}
+
+impl<T: FrameRow> ToFrame for Vec<T> {
+    fn to_frame(&self) -> Result<DataFrame> {
+        T::frame(self)
+    }
+}
+
+/// Implements [`FrameRow`] for a struct by listing the fields that become columns
+/// (strings, numbers, booleans, dates and times, and `Option`s of those).
+///
+/// ```
+/// use helpers::display::ToFrame;
+/// #[derive(Clone)]
+/// struct Row { name: String, n: i64 }
+/// helpers::frame_row!(Row { name, n });
+/// let df = vec![Row { name: "a".into(), n: 1 }].to_frame().unwrap();
+/// assert_eq!(df.get_column_names(), ["name", "n"]);
+/// ```
+#[macro_export]
+macro_rules! frame_row {
+    ($ty:ty { $($field:ident),+ $(,)? }) => {
+        impl $crate::display::FrameRow for $ty {
+            fn frame(rows: &[Self]) -> $crate::Result<$crate::polars::prelude::DataFrame> {
+                Ok($crate::polars::prelude::DataFrame::new_infer_height(vec![
+                    $($crate::polars::prelude::Column::new(
+                        stringify!($field).into(),
+                        rows.iter().map(|r| r.$field.clone()).collect::<Vec<_>>(),
+                    )),+
+                ])?)
+            }
+        }
+    };
+}
+
 /// Default number of rows a table shows.
 pub const DEFAULT_ROWS: usize = 10;
 
@@ -427,6 +481,8 @@ pub mod charts {
         pub axes: (String, String),
         /// Logarithmic y axis (values must be positive).
         pub log_y: bool,
+        /// Logarithmic x axis (values must be positive).
+        pub log_x: bool,
     }
 
     impl Lines {
@@ -449,6 +505,11 @@ pub mod charts {
             self.log_y = true;
             self
         }
+        /// Uses a logarithmic x axis (for sizes like 10, 100, 1,000).
+        pub fn log_x(mut self) -> Self {
+            self.log_x = true;
+            self
+        }
         /// Renders it as `name` (SVG + PNG in the figures folder).
         pub fn render(&self, name: &str) -> Result<Figure> {
             if self.series.iter().all(|(_, p)| p.is_empty()) {
@@ -456,6 +517,9 @@ pub mod charts {
             }
             if self.log_y && self.series.iter().flat_map(|(_, p)| p).any(|(_, y)| *y <= 0.0) {
                 return Err(Error::InvalidInput(format!("line chart {name}: a log scale needs positive values")));
+            }
+            if self.log_x && self.series.iter().flat_map(|(_, p)| p).any(|(x, _)| *x <= 0.0) {
+                return Err(Error::InvalidInput(format!("line chart {name}: a log x axis needs positive values")));
             }
             Figure::render(name, Figure::SIZE, self)
         }
@@ -515,11 +579,12 @@ pub mod charts {
                     }
                 }};
             }
-            if self.log_y {
-                finish!(builder.build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 1.25).log_scale())?);
-            } else {
-                let pad = (y1 - y0) * 0.08;
-                finish!(builder.build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))?);
+            let pad = (y1 - y0) * 0.08;
+            match (self.log_x, self.log_y) {
+                (false, false) => finish!(builder.build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))?),
+                (false, true) => finish!(builder.build_cartesian_2d(x0..x1, (y0 * 0.8..y1 * 1.25).log_scale())?),
+                (true, false) => finish!(builder.build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 - pad)..(y1 + pad))?),
+                (true, true) => finish!(builder.build_cartesian_2d((x0 * 0.8..x1 * 1.25).log_scale(), (y0 * 0.8..y1 * 1.25).log_scale())?),
             }
             Ok(())
         }
@@ -758,6 +823,16 @@ mod tests {
     fn a_log_scale_refuses_zero() {
         let err = charts::Lines::new("t").series("s", vec![(1.0, 0.0)]).log_y().render("bad").unwrap_err();
         assert!(err.to_string().contains("positive"), "{err}");
+    }
+
+    #[test]
+    fn a_log_x_axis_refuses_zero_and_draws_positive_sizes() {
+        let err = charts::Lines::new("t").series("s", vec![(0.0, 1.0)]).log_x().render("bad").unwrap_err();
+        assert!(err.to_string().contains("log x axis"), "{err}");
+        let dir = std::env::temp_dir().join("helpers-log-x");
+        let chart = charts::Lines::new("t").series("s", vec![(10.0, 1.0), (100.0, 10.0), (1000.0, 100.0)]).log_x().log_y();
+        let fig = Figure::render_into(&dir, "loglog", Figure::SIZE, &chart).unwrap();
+        assert!(fig.svg.contains("1000") || fig.svg.contains("1,000"), "the x axis labels reach 1000");
     }
 
     #[test]

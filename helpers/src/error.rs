@@ -42,6 +42,18 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// A store refused a write because it breaks one of its rules (a unique key, a foreign
+    /// key, a check). Nothing of the write was kept.
+    #[error("{store} refused the write: {rule}{}", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
+    Constraint {
+        /// Which store said no (`PostgreSQL`, `SQLite`, `MongoDB`).
+        store: &'static str,
+        /// The rule in words, naming the constraint, e.g. `duplicate value for unique constraint users_email_key`.
+        rule: String,
+        /// What the server added (the offending key, the failing column), if anything.
+        detail: String,
+    },
+
     /// A file could not be read or written.
     #[error("failed to {action} {path}: {source}")]
     Io {
@@ -68,8 +80,13 @@ pub enum Error {
 
     /// A SQL database returned an error.
     #[cfg(feature = "sql")]
-    #[error("sql: {0}")]
-    Sql(#[from] sqlx::Error),
+    #[error("{backend}: {message}")]
+    Sql {
+        /// `SQLite` or `PostgreSQL`.
+        backend: &'static str,
+        /// What the driver said, with any URL in it masked.
+        message: String,
+    },
 
     /// MongoDB returned an error.
     #[cfg(feature = "mongo")]

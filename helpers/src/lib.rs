@@ -15,6 +15,7 @@
 //! | [`data`] | the seeded synthetic world: countries, cities, addresses, users, products, orders, events, and the planted truth behind them |
 //! | [`display`] | DataFrames as HTML tables, figures as inline SVG + PNG written to `out/figures` |
 //! | [`check`] | the service check: reachable, server version, round-trip latency, masked URL, how to start it |
+//! | [`sql`] | module 1 (feature `sql`): schema migrations, seeding, repositories, analytics, the N+1 lesson, transactions — SQLite or PostgreSQL |
 //!
 //! Module code lives behind one Cargo feature each, so a notebook compiles only what it uses:
 //! `sql` (sqlx: SQLite / PostgreSQL), `mongo` (mongodb), `cache` (Redis), `queue`
@@ -36,8 +37,12 @@ pub mod data;
 pub mod display;
 pub mod error;
 pub mod runtime;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 pub use config::{ServiceUrl, Settings, mask_url};
+#[doc(no_inline)]
+pub use polars;
 pub use error::{Error, Result};
 pub use runtime::run;
 
@@ -49,9 +54,11 @@ pub mod prelude {
     pub use crate::check::{ServiceStatus, check_services};
     pub use crate::config::{ServiceUrl, Settings, mask_url};
     pub use crate::data::{World, WorldConfig};
-    pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, charts, column_f64, column_strings};
+    pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, ToFrame, charts, column_f64, column_strings};
     pub use crate::error::{Error, Result};
     pub use crate::runtime::run;
+    #[cfg(feature = "sql")]
+    pub use crate::sql;
     pub use polars::prelude as pl;
     pub use polars::prelude::{DataFrame, IntoLazy, col, lit};
 }

@@ -1,8 +1,12 @@
 //! `cargo run --release -p helpers --bin bench -- <module>|all`
 //!
 //! Measures each module's figures on this machine, prints them as a markdown table and
-//! writes them to `out/bench.json` (or `M8_OUT_DIR/bench.json`). Modules: `data` (more
-//! join as they land). Every row is measured in this run.
+//! writes them to `out/bench.json` (or `M8_OUT_DIR/bench.json`). Modules: `data`, `sql`
+//! (more join as they land). Every row is measured in this run.
+//!
+//! `sql` runs on both backends: a SQLite file in the output folder and the PostgreSQL at
+//! `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`, schema
+//! `module8_bench`).
 
 use std::time::Instant;
 
@@ -19,7 +23,7 @@ struct Row {
     note: String,
 }
 
-const MODULES: &[&str] = &["data"];
+const MODULES: &[&str] = &["data", "sql"];
 
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -33,6 +37,7 @@ fn main() -> anyhow::Result<()> {
     for module in selected {
         match module {
             "data" => bench_data(&mut rows)?,
+            "sql" => bench_sql(&settings, &mut rows)?,
             _ => unreachable!("checked above"),
         }
     }
@@ -91,6 +96,84 @@ fn bench_data(rows: &mut Vec<Row>) -> anyhow::Result<()> {
                 note: format!("{} + {} rows", events.height(), users_df.height()),
             });
         }
+    }
+    Ok(())
+}
+
+fn median_ms<T>(times: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<f64> {
+    let mut v = Vec::with_capacity(times);
+    for _ in 0..times {
+        let started = Instant::now();
+        f()?;
+        v.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    v.sort_by(f64::total_cmp);
+    Ok(v[v.len() / 2])
+}
+
+/// Seeding, deep pages by OFFSET vs keyset, lazy vs eager loading, and repository queries
+/// per second — on SQLite and on PostgreSQL.
+fn bench_sql(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    use helpers::sql::{self, Db, analytics, countries, loading, users};
+    use helpers::ServiceUrl;
+
+    // One runtime for the whole bench: a pool belongs to the runtime it was opened on.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+
+    std::fs::create_dir_all(&settings.out_dir)?;
+    let sqlite_file = settings.out_dir.join("bench-sql.db");
+    let postgres = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let targets = [ServiceUrl::new(format!("sqlite://{}?mode=rwc", sqlite_file.display())), ServiceUrl::new(postgres)];
+    let large = World::generate(&WorldConfig::with_users(100_000));
+    let small = World::generate(&WorldConfig::small());
+    for url in &targets {
+        let db = rt.block_on(async {
+            let db = Db::connect(url, Some("module8_bench")).await?;
+            db.migrate().await?;
+            Ok::<_, helpers::Error>(db)
+        })
+        .with_context(|| format!("opening {url}"))?;
+        let backend = db.backend().name();
+        let row = |case: String, value: f64, unit: &'static str, note: String| Row { module: "sql", case: format!("{backend}: {case}"), value, unit, note };
+
+        // 100k users: seeding, then a deep page both ways.
+        let report = rt.block_on(sql::seed(&db, &large))?;
+        rows.push(row("seed 100k-user world".into(), report.millis, "ms", format!("{} rows, {} statements", report.rows(), report.statements)));
+        rows.push(row("seed throughput".into(), report.rows() as f64 / (report.millis / 1e3), "rows/s", String::new()));
+        let depth = 90_000;
+        let offset_ms = median_ms(5, || Ok(rt.block_on(users::ranked_by_activity(&db, 20, depth))?))?;
+        let before = rt.block_on(users::ranked_by_activity(&db, 1, depth - 1))?.pop().context("a user at the cursor")?;
+        let cursor = users::Cursor { login_count: before.login_count, id: before.id, rank: before.rank };
+        let (page, _) = rt.block_on(users::ranked_after(&db, Some(cursor), 20))?;
+        let by_offset = rt.block_on(users::ranked_by_activity(&db, 20, depth))?;
+        anyhow::ensure!(page == by_offset, "keyset and offset pages differ at depth {depth}");
+        let keyset_ms = median_ms(5, || Ok(rt.block_on(users::ranked_after(&db, Some(cursor), 20))?))?;
+        rows.push(row(format!("page of 20 at rank {depth}, OFFSET"), offset_ms, "ms", "median of 5".into()));
+        rows.push(row(format!("page of 20 at rank {depth}, keyset"), keyset_ms, "ms", format!("{:.0}x faster", offset_ms / keyset_ms)));
+
+        // 1k users: the N+1 lesson and repository queries per second.
+        rt.block_on(sql::seed(&db, &small))?;
+        for r in rt.block_on(loading::compare(&db, &[1_000], 5))? {
+            rows.push(row(format!("load 1,000 users, {}", r.strategy), r.millis, "ms", format!("{} statements, median of 5", r.statements)));
+        }
+        macro_rules! qps {
+            ($name:literal, $call:expr) => {{
+                let (mut n, started) = (0u32, Instant::now());
+                while started.elapsed().as_secs_f64() < 1.0 {
+                    rt.block_on($call)?;
+                    n += 1;
+                }
+                rows.push(row(format!("{} queries/s", $name), n as f64 / started.elapsed().as_secs_f64(), "queries/s", String::new()));
+            }};
+        }
+        qps!("users::by_country", users::by_country(&db, "Germany"));
+        qps!("users::by_id", users::by_id(&db, 17));
+        qps!("users::statistics", users::statistics(&db));
+        qps!("users::ranked_after (page of 20)", users::ranked_after(&db, None, 20));
+        qps!("countries::statistics", countries::statistics(&db));
+        qps!("analytics::cohorts", analytics::cohorts(&db, None, 30));
+        qps!("analytics::high_value_users", analytics::high_value_users(&db, 500.0, 10));
+        rt.block_on(db.close());
     }
     Ok(())
 }

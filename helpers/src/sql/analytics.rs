@@ -1,0 +1,138 @@
+//! Analytics in SQL: where users are, how registration cohorts behave, who spends most.
+
+use chrono::{Duration, NaiveDateTime};
+
+use super::{Db, on_pool};
+use crate::error::Result;
+use crate::frame_row;
+
+/// Users per country with their share of all users.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct CountryShare {
+    /// Country name.
+    pub country: String,
+    /// ISO code.
+    pub code: String,
+    /// Users living there.
+    pub users: i64,
+    /// Percentage of all users with an address.
+    pub share_pct: f64,
+}
+frame_row!(CountryShare { country, code, users, share_pct });
+
+/// The user distribution by country, most users first (a window function computes the
+/// share in the same statement).
+pub async fn distribution_by_country(db: &Db) -> Result<Vec<CountryShare>> {
+    const SQL: &str = r#"
+        SELECT co.name AS country, co.code, COUNT(u.id) AS users,
+               CAST(100.0 * COUNT(u.id) / SUM(COUNT(u.id)) OVER () AS DOUBLE PRECISION) AS share_pct
+        FROM users u
+        JOIN addresses a ON a.id = u.address_id
+        JOIN cities ci ON ci.id = a.city_id
+        JOIN countries co ON co.id = ci.country_id
+        GROUP BY co.id, co.name, co.code
+        ORDER BY users DESC, country"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).fetch_all(p).await)
+}
+
+/// One registration cohort (the month users signed up in) and how it is doing.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct Cohort {
+    /// `YYYY-MM` of registration.
+    pub cohort: String,
+    /// Users who registered that month.
+    pub users: i64,
+    /// Mean profile score.
+    pub avg_profile_score: f64,
+    /// Mean logins per user.
+    pub avg_logins: f64,
+    /// Users active within the window before `as_of`.
+    pub active: i64,
+    /// `active` as a percentage of `users`: the cohort's retention.
+    pub active_pct: f64,
+    /// Completed orders.
+    pub orders: i64,
+    /// Revenue of completed orders.
+    pub revenue: f64,
+    /// Revenue per registered user.
+    pub revenue_per_user: f64,
+}
+frame_row!(Cohort { cohort, users, avg_profile_score, avg_logins, active, active_pct, orders, revenue, revenue_per_user });
+
+/// The latest `last_active_at` of any user: "now" for data that stops at a fixed date.
+pub async fn latest_activity(db: &Db) -> Result<Option<NaiveDateTime>> {
+    on_pool!(db, |p| sqlx::query_scalar("SELECT MAX(last_active_at) FROM users").fetch_one(p).await)
+}
+
+/// Metrics per registration month, oldest first. A user counts as active when their last
+/// activity is within `active_days` before `as_of` (`None`: the latest activity in the
+/// data, see [`latest_activity`]).
+pub async fn cohorts(db: &Db, as_of: Option<NaiveDateTime>, active_days: i64) -> Result<Vec<Cohort>> {
+    const SQL: &str = r#"
+        SELECT substr(CAST(u.registered_at AS TEXT), 1, 7) AS cohort,
+               COUNT(*) AS users,
+               CAST(AVG(u.profile_score) AS DOUBLE PRECISION) AS avg_profile_score,
+               CAST(AVG(u.login_count) AS DOUBLE PRECISION) AS avg_logins,
+               CAST(SUM(CASE WHEN u.last_active_at >= $1 THEN 1 ELSE 0 END) AS BIGINT) AS active,
+               CAST(100.0 * SUM(CASE WHEN u.last_active_at >= $1 THEN 1 ELSE 0 END) / COUNT(*) AS DOUBLE PRECISION) AS active_pct,
+               CAST(COALESCE(SUM(o.orders), 0) AS BIGINT) AS orders,
+               CAST(COALESCE(SUM(o.revenue), 0) AS DOUBLE PRECISION) AS revenue,
+               CAST(COALESCE(SUM(o.revenue), 0) / COUNT(*) AS DOUBLE PRECISION) AS revenue_per_user
+        FROM users u
+        LEFT JOIN (
+            SELECT user_id, COUNT(*) AS orders, SUM(total) AS revenue
+            FROM orders WHERE status = 'completed' GROUP BY user_id
+        ) o ON o.user_id = u.id
+        GROUP BY cohort
+        ORDER BY cohort"#;
+    let as_of = match as_of {
+        Some(t) => t,
+        None => match latest_activity(db).await? {
+            Some(t) => t,
+            None => return Ok(Vec::new()),
+        },
+    };
+    let since = as_of - Duration::days(active_days);
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(since).fetch_all(p).await)
+}
+
+/// A user whose completed orders add up to a lot.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct HighValueUser {
+    /// User id.
+    pub user_id: i64,
+    /// Login name.
+    pub username: String,
+    /// Where they live (none without an address).
+    pub country: Option<String>,
+    /// Completed orders.
+    pub orders: i64,
+    /// Their total.
+    pub revenue: f64,
+    /// Mean order total.
+    pub avg_order: f64,
+    /// The latest order.
+    pub last_order_at: NaiveDateTime,
+}
+frame_row!(HighValueUser { user_id, username, country, orders, revenue, avg_order, last_order_at });
+
+/// Users whose completed orders total at least `min_revenue`, biggest spenders first, at
+/// most `limit` of them.
+pub async fn high_value_users(db: &Db, min_revenue: f64, limit: usize) -> Result<Vec<HighValueUser>> {
+    const SQL: &str = r#"
+        SELECT u.id AS user_id, u.username, co.name AS country,
+               COUNT(o.id) AS orders,
+               CAST(SUM(o.total) AS DOUBLE PRECISION) AS revenue,
+               CAST(AVG(o.total) AS DOUBLE PRECISION) AS avg_order,
+               MAX(o.ordered_at) AS last_order_at
+        FROM users u
+        JOIN orders o ON o.user_id = u.id AND o.status = 'completed'
+        LEFT JOIN addresses a ON a.id = u.address_id
+        LEFT JOIN cities ci ON ci.id = a.city_id
+        LEFT JOIN countries co ON co.id = ci.country_id
+        GROUP BY u.id, u.username, co.name
+        HAVING SUM(o.total) >= $1
+        ORDER BY revenue DESC, u.id
+        LIMIT $2"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(min_revenue).bind(limit as i64).fetch_all(p).await)
+}

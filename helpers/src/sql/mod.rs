@@ -1,0 +1,337 @@
+//! Module 1: relational data with sqlx — SQLite by default, PostgreSQL by URL.
+//!
+//! The same repository functions and the same SQL run on both backends: `DATABASE_URL`
+//! decides. Where the two dialects differ the SQL sticks to what both understand
+//! (`CAST(… AS DOUBLE PRECISION)`, window functions, `$1` placeholders, which SQLite accepts).
+//!
+//! | where | what |
+//! |---|---|
+//! | this file | [`Db`]: the connection pool, which backend it is, and a count of the statements sent; [`Db::open`] connects and migrates |
+//! | `migrations/{sqlite,postgres}/` | the schema as sqlx migrations: Country → City → Address → User, Product, Order |
+//! | [`seed`] | fill the tables from a [`World`](crate::data::World) of any size |
+//! | [`users`] | users by country / city, with their address eagerly, statistics, ranking with offset and keyset pages, create with validation |
+//! | [`countries`] | countries with their cities, per-country statistics |
+//! | [`analytics`] | distribution by country, registration cohorts, high-value users |
+//! | [`loading`] | the N+1 lesson: lazy vs eager (JOIN, batched IN) loading, statements counted and timed |
+//! | [`tx`] | transactions: commit, rollback on error, a savepoint rolled back inside a committed transaction |
+//!
+//! Every function takes a `&Db` and returns typed rows; `rows.to_frame()` turns them into a
+//! Polars DataFrame. In a notebook, one cell opens the database, runs its queries and
+//! returns plain data:
+//!
+//! ```no_run
+//! use helpers::prelude::*;
+//! let settings = Settings::from_env()?;
+//! let users = run(async {
+//!     let db = sql::Db::open(&settings).await?;
+//!     sql::users::by_country(&db, "Germany").await
+//! })?;
+//! println!("{} users in Germany", users.len());
+//! # Ok::<(), helpers::Error>(())
+//! ```
+//!
+//! On PostgreSQL the tables live in their own schema (`module8` unless `DATABASE_SCHEMA`
+//! names another), so pointing the helpers at a database you already use does not touch its
+//! tables.
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::{ConnectOptions as _, Connection as _};
+
+use crate::check::how_to_start;
+use crate::config::{ServiceUrl, Settings};
+use crate::error::{Error, Result};
+
+pub mod analytics;
+pub mod countries;
+pub mod loading;
+mod seed;
+pub mod tx;
+pub mod users;
+
+pub use seed::{SeedReport, seed};
+
+/// How long opening a connection may take before the call gives up with a clear error.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL schema the tables live in unless `DATABASE_SCHEMA` says otherwise.
+pub const DEFAULT_SCHEMA: &str = "module8";
+
+/// Which database a [`Db`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file (or `sqlite::memory:`).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// `SQLite` or `PostgreSQL`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The pool of one backend. Repository code reaches it through [`on_pool!`], which runs the
+/// same query text on whichever backend this is.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A connection pool to SQLite or PostgreSQL, plus a count of the statements sent through
+/// it. Cheap to clone (clones share the pool and the count). Shows its URL masked.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub(crate) pool: Pool,
+    url: ServiceUrl,
+    statements: Arc<AtomicU64>,
+}
+
+/// Runs `$body` with `$pool` bound to the backend's pool (`&SqlitePool` or `&PgPool`): the
+/// same query text, compiled once per backend. Counts one statement and maps the error.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {{
+        let db: &$crate::sql::Db = $db;
+        db.count_statements(1);
+        let out = match &db.pool {
+            $crate::sql::Pool::Sqlite($pool) => $body,
+            $crate::sql::Pool::Postgres($pool) => $body,
+        };
+        out.map_err(|e| db.error(e))
+    }};
+}
+pub(crate) use on_pool;
+
+impl Db {
+    /// Connects to `settings.database_url` and brings the schema up to date (migrations are
+    /// idempotent). On PostgreSQL the tables go into the schema named by `DATABASE_SCHEMA`
+    /// (default [`DEFAULT_SCHEMA`]).
+    pub async fn open(settings: &Settings) -> Result<Db> {
+        let schema = std::env::var("DATABASE_SCHEMA").ok().filter(|s| !s.trim().is_empty());
+        let db = Db::connect(&settings.database_url, schema.as_deref()).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Connects without migrating. `schema` (PostgreSQL only) is created if missing and put
+    /// first on the search path of every connection; `None` means [`DEFAULT_SCHEMA`].
+    pub async fn connect(url: &ServiceUrl, schema: Option<&str>) -> Result<Db> {
+        let statements = Arc::new(AtomicU64::new(0));
+        let pool = match url.scheme().as_str() {
+            "sqlite" => Pool::Sqlite(connect_sqlite(url).await?),
+            "postgres" | "postgresql" => Pool::Postgres(connect_postgres(url, schema.unwrap_or(DEFAULT_SCHEMA)).await?),
+            other => {
+                return Err(Error::Config {
+                    var: "DATABASE_URL",
+                    reason: format!("`{}` has scheme `{other}`; use sqlite: or postgres:", url.masked()),
+                });
+            }
+        };
+        Ok(Db { pool, url: url.clone(), statements })
+    }
+
+    /// Applies the migrations in `helpers/migrations/<backend>/` that have not run yet.
+    pub async fn migrate(&self) -> Result<()> {
+        let outcome = match &self.pool {
+            Pool::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
+            Pool::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
+        };
+        outcome.map_err(|e| Error::InvalidInput(format!("migrating the {} schema failed: {e}", self.backend())))
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The URL, masked when shown.
+    pub fn url(&self) -> &ServiceUrl {
+        &self.url
+    }
+
+    /// How many statements the repository functions have sent through this pool (and its
+    /// clones) so far. The N+1 lesson reads it before and after a load.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_statements(&self, n: u64) {
+        self.statements.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Closes the pool, waiting for connections to finish their work.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// Maps a driver error into the crate's error: constraint violations name the
+    /// constraint, everything else keeps sqlx's message with the URL masked.
+    pub(crate) fn error(&self, e: sqlx::Error) -> Error {
+        map_error(self.backend(), &self.url, e)
+    }
+}
+
+/// Opens a database, runs `f` with it, closes it, and returns what `f` returned: the shape
+/// of a notebook cell.
+///
+/// ```no_run
+/// use helpers::prelude::*;
+/// let settings = Settings::from_env()?;
+/// let stats = run(sql::with_db(&settings, async |db| sql::users::statistics(db).await))?;
+/// # Ok::<(), helpers::Error>(())
+/// ```
+pub async fn with_db<T>(settings: &Settings, f: impl AsyncFnOnce(&Db) -> Result<T>) -> Result<T> {
+    let db = Db::open(settings).await?;
+    let out = f(&db).await;
+    db.close().await;
+    out
+}
+
+async fn connect_sqlite(url: &ServiceUrl) -> Result<SqlitePool> {
+    let options = SqliteConnectOptions::from_str(url.expose())
+        .map_err(|e| Error::Config { var: "DATABASE_URL", reason: format!("`{}`: {e}", url.masked()) })?
+        .foreign_keys(true)
+        .busy_timeout(CONNECT_TIMEOUT)
+        .disable_statement_logging();
+    if let Some(dir) = options.get_filename().parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    }
+    // An in-memory database exists once per connection: keep exactly one.
+    let in_memory = url.expose().contains(":memory:") || url.expose().contains("mode=memory");
+    SqlitePoolOptions::new()
+        .max_connections(if in_memory { 1 } else { 4 })
+        .min_connections(if in_memory { 1 } else { 0 })
+        .idle_timeout(None::<Duration>)
+        .max_lifetime(None::<Duration>)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options)
+        .await
+        .map_err(|e| unreachable("SQLite", url, e))
+}
+
+async fn connect_postgres(url: &ServiceUrl, schema: &str) -> Result<PgPool> {
+    if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(Error::Config { var: "DATABASE_SCHEMA", reason: format!("`{schema}` is not a plain schema name (letters, digits, _)") });
+    }
+    let base = PgConnectOptions::from_str(url.expose())
+        .map_err(|e| Error::Config { var: "DATABASE_URL", reason: crate::check::scrub(&e.to_string(), url) })?
+        .disable_statement_logging();
+    // The schema must exist before connections put it on their search path.
+    let mut first = crate::runtime::within("connecting to PostgreSQL", CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&base))
+        .await?
+        .map_err(|e| unreachable("PostgreSQL", url, e))?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
+        .execute(&mut first)
+        .await
+        .map_err(|e| map_error(Backend::Postgres, url, e))?;
+    let _ = first.close().await;
+    PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(base.options([("search_path", schema)]))
+        .await
+        .map_err(|e| unreachable("PostgreSQL", url, e))
+}
+
+fn unreachable(service: &'static str, url: &ServiceUrl, e: sqlx::Error) -> Error {
+    Error::Unreachable {
+        service,
+        url: url.masked(),
+        reason: crate::check::scrub(&e.to_string(), url),
+        hint: if service == "SQLite" {
+            "Check that the file's folder is writable, or set DATABASE_URL to another sqlite: path.".into()
+        } else {
+            how_to_start(service, "DATABASE_URL")
+        },
+    }
+}
+
+fn map_error(backend: Backend, url: &ServiceUrl, e: sqlx::Error) -> Error {
+    use sqlx::error::ErrorKind;
+    if let sqlx::Error::Database(db) = &e {
+        let kind = match db.kind() {
+            ErrorKind::UniqueViolation => Some("duplicate value for unique constraint"),
+            ErrorKind::ForeignKeyViolation => Some("no matching row for foreign key"),
+            ErrorKind::NotNullViolation => Some("missing value for NOT NULL column"),
+            ErrorKind::CheckViolation => Some("value fails check constraint"),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            // PostgreSQL names the constraint; SQLite names the columns in its message
+            // ("UNIQUE constraint failed: users.email").
+            let name = db
+                .constraint()
+                .map(str::to_string)
+                .or_else(|| db.message().split_once("failed: ").map(|(_, cols)| cols.to_string()))
+                .unwrap_or_else(|| "(unnamed)".into());
+            let detail = match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                Some(pg) => pg.detail().unwrap_or(pg.message()).to_string(),
+                None => db.message().to_string(),
+            };
+            return Error::Constraint { store: backend.name(), rule: format!("{kind} {name}"), detail };
+        }
+    }
+    if matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)) {
+        return unreachable(backend.name(), url, e);
+    }
+    Error::Sql { backend: backend.name(), message: crate::check::scrub(&e.to_string(), url) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_scheme_names_the_variable() {
+        let url = ServiceUrl::new("mysql://root:secret@localhost/db");
+        let err = crate::run(Db::connect(&url, None)).unwrap_err().to_string();
+        assert!(err.contains("DATABASE_URL") && err.contains("mysql"), "{err}");
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn a_schema_name_that_is_not_plain_is_refused_before_connecting() {
+        let url = ServiceUrl::new("postgres://postgres@127.0.0.1:1/test");
+        let err = crate::run(Db::connect(&url, Some("x; DROP TABLE users"))).unwrap_err().to_string();
+        assert!(err.contains("DATABASE_SCHEMA"), "{err}");
+    }
+
+    #[test]
+    fn in_memory_sqlite_migrates_and_counts_every_statement() {
+        let (backend, before, after, users) = crate::run(async {
+            let db = Db::connect(&ServiceUrl::new("sqlite::memory:"), None).await?;
+            db.migrate().await?;
+            let before = db.statements();
+            let users = users::count(&db).await?;
+            Ok::<_, Error>((db.backend(), before, db.statements(), users))
+        })
+        .unwrap();
+        assert_eq!(backend, Backend::Sqlite);
+        assert_eq!((before, after, users), (0, 1, 0));
+    }
+}

@@ -1,0 +1,334 @@
+//! The user repository: one small async fn per query, SQL in a raw string, typed rows out.
+
+use chrono::NaiveDateTime;
+
+use super::{Db, on_pool};
+use crate::error::{Error, Result};
+use crate::frame_row;
+
+/// A user as stored (no address).
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct UserRow {
+    /// Primary key.
+    pub id: i64,
+    /// Unique login name.
+    pub username: String,
+    /// Unique e-mail address.
+    pub email: String,
+    /// Given name.
+    pub first_name: String,
+    /// Family name.
+    pub last_name: String,
+    /// When the account was created.
+    pub registered_at: NaiveDateTime,
+    /// Profile completeness and quality, 0–100.
+    pub profile_score: f64,
+    /// Whether the e-mail address was verified.
+    pub verified: bool,
+    /// Last time the user did anything.
+    pub last_active_at: NaiveDateTime,
+    /// Number of logins so far.
+    pub login_count: i64,
+}
+frame_row!(UserRow { id, username, email, first_name, last_name, registered_at, profile_score, verified, last_active_at, login_count });
+
+/// Users whose address is in `country` (its name, e.g. `Germany`, or its code, `DE`),
+/// ordered by id. An unknown country gives an empty list.
+pub async fn by_country(db: &Db, country: &str) -> Result<Vec<UserRow>> {
+    const SQL: &str = r#"
+        SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at,
+               u.profile_score, u.verified, u.last_active_at, u.login_count
+        FROM users u
+        JOIN addresses a ON a.id = u.address_id
+        JOIN cities ci ON ci.id = a.city_id
+        JOIN countries co ON co.id = ci.country_id
+        WHERE co.name = $1 OR co.code = $1
+        ORDER BY u.id"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(country).fetch_all(p).await)
+}
+
+/// Users whose address is in the city called `city`, ordered by id.
+pub async fn by_city(db: &Db, city: &str) -> Result<Vec<UserRow>> {
+    const SQL: &str = r#"
+        SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at,
+               u.profile_score, u.verified, u.last_active_at, u.login_count
+        FROM users u
+        JOIN addresses a ON a.id = u.address_id
+        JOIN cities ci ON ci.id = a.city_id
+        WHERE ci.name = $1
+        ORDER BY u.id"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(city).fetch_all(p).await)
+}
+
+/// One user by e-mail address, if there is one.
+pub async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>> {
+    const SQL: &str = r#"
+        SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at,
+               u.profile_score, u.verified, u.last_active_at, u.login_count
+        FROM users u WHERE u.email = $1"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(email).fetch_optional(p).await)
+}
+
+/// One user by id, if there is one.
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<UserRow>> {
+    const SQL: &str = r#"
+        SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at,
+               u.profile_score, u.verified, u.last_active_at, u.login_count
+        FROM users u WHERE u.id = $1"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(id).fetch_optional(p).await)
+}
+
+/// Users with their address, city and country loaded eagerly: one JOIN, one statement.
+/// The first `limit` users by id. (The N+1 lesson in [`super::loading`] compares this with
+/// lazy loading.)
+pub async fn with_addresses(db: &Db, limit: usize) -> Result<Vec<super::loading::UserWithAddress>> {
+    super::loading::load(db, limit, super::loading::Strategy::Join).await
+}
+
+/// How many users there are.
+pub async fn count(db: &Db) -> Result<i64> {
+    on_pool!(db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await)
+}
+
+/// Aggregates over all users (the original's `get_user_statistics`).
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct UserStats {
+    /// Number of users.
+    pub users: i64,
+    /// How many have verified their e-mail address.
+    pub verified: i64,
+    /// Mean profile score (none without users).
+    pub avg_profile_score: Option<f64>,
+    /// Highest profile score.
+    pub max_profile_score: Option<f64>,
+    /// Mean number of logins.
+    pub avg_logins: Option<f64>,
+    /// Most logins of any user.
+    pub max_logins: Option<i64>,
+    /// The earliest registration.
+    pub first_registered: Option<NaiveDateTime>,
+    /// The latest registration.
+    pub last_registered: Option<NaiveDateTime>,
+}
+frame_row!(UserStats { users, verified, avg_profile_score, max_profile_score, avg_logins, max_logins, first_registered, last_registered });
+
+/// Count, averages and maxima over all users, in one statement.
+pub async fn statistics(db: &Db) -> Result<UserStats> {
+    const SQL: &str = r#"
+        SELECT COUNT(*) AS users,
+               CAST(COALESCE(SUM(CASE WHEN verified THEN 1 ELSE 0 END), 0) AS BIGINT) AS verified,
+               CAST(AVG(profile_score) AS DOUBLE PRECISION) AS avg_profile_score,
+               CAST(MAX(profile_score) AS DOUBLE PRECISION) AS max_profile_score,
+               CAST(AVG(login_count) AS DOUBLE PRECISION) AS avg_logins,
+               MAX(login_count) AS max_logins,
+               MIN(registered_at) AS first_registered,
+               MAX(registered_at) AS last_registered
+        FROM users"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).fetch_one(p).await)
+}
+
+/// A user in the activity ranking.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+pub struct RankedUser {
+    /// Position in the ranking, from 1 (most logins first, ties by id).
+    #[sqlx(default)]
+    pub rank: i64,
+    /// User id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Number of logins: the ranking key.
+    pub login_count: i64,
+    /// Last activity.
+    pub last_active_at: NaiveDateTime,
+    /// Profile score.
+    pub profile_score: f64,
+}
+frame_row!(RankedUser { rank, id, username, login_count, last_active_at, profile_score });
+
+/// Users ranked by activity (most logins first, ties by id), one page by LIMIT/OFFSET.
+/// Simple, but the database still walks past the `offset` skipped rows: deep pages get
+/// slower. [`ranked_after`] does not.
+pub async fn ranked_by_activity(db: &Db, limit: usize, offset: usize) -> Result<Vec<RankedUser>> {
+    const SQL: &str = r#"
+        SELECT id, username, login_count, last_active_at, profile_score
+        FROM users
+        ORDER BY login_count DESC, id
+        LIMIT $1 OFFSET $2"#;
+    let mut rows: Vec<RankedUser> =
+        on_pool!(db, |p| sqlx::query_as(SQL).bind(limit as i64).bind(offset as i64).fetch_all(p).await)?;
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.rank = (offset + i + 1) as i64;
+    }
+    Ok(rows)
+}
+
+/// Where a keyset page ends: the ranking key of its last row (and that row's rank).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// `login_count` of the last row shown.
+    pub login_count: i64,
+    /// `id` of the last row shown (the tie-breaker).
+    pub id: i64,
+    /// Its rank, so the next page can number its rows.
+    pub rank: i64,
+}
+
+/// The next page of the activity ranking after `cursor` (the first page for `None`), by
+/// keyset: `WHERE (login_count, id)` comes after the cursor, which the index
+/// `users_activity_idx` finds directly however deep the page. Returns the rows and the
+/// cursor for the page after, `None` at the end.
+pub async fn ranked_after(db: &Db, cursor: Option<Cursor>, limit: usize) -> Result<(Vec<RankedUser>, Option<Cursor>)> {
+    const FIRST: &str = r#"
+        SELECT id, username, login_count, last_active_at, profile_score
+        FROM users
+        ORDER BY login_count DESC, id
+        LIMIT $1"#;
+    const AFTER: &str = r#"
+        SELECT id, username, login_count, last_active_at, profile_score
+        FROM users
+        WHERE login_count < $1 OR (login_count = $1 AND id > $2)
+        ORDER BY login_count DESC, id
+        LIMIT $3"#;
+    let mut rows: Vec<RankedUser> = match cursor {
+        None => on_pool!(db, |p| sqlx::query_as(FIRST).bind(limit as i64).fetch_all(p).await)?,
+        Some(c) => on_pool!(db, |p| sqlx::query_as(AFTER).bind(c.login_count).bind(c.id).bind(limit as i64).fetch_all(p).await)?,
+    };
+    let start = cursor.map_or(0, |c| c.rank);
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.rank = start + i as i64 + 1;
+    }
+    let next = match rows.last() {
+        Some(last) if rows.len() == limit => Some(Cursor { login_count: last.login_count, id: last.id, rank: last.rank }),
+        _ => None,
+    };
+    Ok((rows, next))
+}
+
+/// A user to create, already checked: build it with [`NewUser::parse`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewUser {
+    username: String,
+    email: String,
+    pub(crate) first_name: String,
+    pub(crate) last_name: String,
+    /// Where the user lives, if known.
+    pub address_id: Option<i64>,
+    /// When the account is created.
+    pub registered_at: NaiveDateTime,
+}
+
+impl NewUser {
+    /// Checks the fields and builds a user to insert. Quotes, semicolons and SQL keywords
+    /// in names are fine — they are data, bound as parameters, never spliced into SQL —
+    /// but empty or oversized fields and malformed e-mail addresses are refused with the
+    /// field named.
+    pub fn parse(username: &str, email: &str, first_name: &str, last_name: &str, registered_at: NaiveDateTime) -> Result<NewUser> {
+        let username = text_field("username", username, 64)?;
+        let first_name = text_field("first_name", first_name, 100)?;
+        let last_name = text_field("last_name", last_name, 100)?;
+        let email = email.trim().to_lowercase();
+        let valid_email = match email.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains('@')
+                    && email.len() <= 254
+                    && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+            }
+            None => false,
+        };
+        if !valid_email {
+            return Err(Error::InvalidInput(format!("email `{email}` is not an e-mail address (expected name@domain.tld)")));
+        }
+        Ok(NewUser { username, email, first_name, last_name, address_id: None, registered_at })
+    }
+
+    /// Sets the address.
+    pub fn at_address(mut self, address_id: i64) -> Self {
+        self.address_id = Some(address_id);
+        self
+    }
+
+    /// The checked username.
+    pub fn username(&self) -> &str {
+        &self.username
+    }
+
+    /// The checked, lower-cased e-mail address.
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+}
+
+fn text_field(name: &str, value: &str, max_chars: usize) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Error::InvalidInput(format!("{name} is empty")));
+    }
+    if value.chars().count() > max_chars {
+        return Err(Error::InvalidInput(format!("{name} has {} characters; at most {max_chars} are allowed", value.chars().count())));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::InvalidInput(format!("{name} contains a control character")));
+    }
+    Ok(value.to_string())
+}
+
+/// Inserts `user` and returns its new id. A username or e-mail address that exists already
+/// gives [`Error::Constraint`] naming the unique constraint.
+pub async fn create(db: &Db, user: &NewUser) -> Result<i64> {
+    const SQL: &str = r#"
+        INSERT INTO users (username, email, first_name, last_name, address_id, registered_at, last_active_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $6)
+        RETURNING id"#;
+    on_pool!(db, |p| sqlx::query_scalar(SQL)
+        .bind(&user.username)
+        .bind(&user.email)
+        .bind(&user.first_name)
+        .bind(&user.last_name)
+        .bind(user.address_id)
+        .bind(user.registered_at)
+        .fetch_one(p)
+        .await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at() -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2025, 1, 1).unwrap().and_hms_opt(0, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn quotes_and_sql_fragments_in_names_are_accepted_as_data() {
+        let u = NewUser::parse("robert'); DROP TABLE users;--", "bobby@tables.example", "Robert'", "O'Brien", at()).unwrap();
+        assert_eq!(u.username(), "robert'); DROP TABLE users;--");
+    }
+
+    #[test]
+    fn a_malformed_email_is_refused_with_the_field_named() {
+        for bad in ["", "no-at-sign", "@example.com", "a@b", "a@.com", "a b@example.com", "a@b@example.com"] {
+            let err = NewUser::parse("ann", bad, "Ann", "Lee", at()).unwrap_err().to_string();
+            assert!(err.contains("email"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn emails_are_trimmed_and_lower_cased() {
+        let u = NewUser::parse("ann", "  Ann@Example.COM ", "Ann", "Lee", at()).unwrap();
+        assert_eq!(u.email(), "ann@example.com");
+    }
+
+    #[test]
+    fn empty_and_oversized_fields_name_the_field() {
+        let err = NewUser::parse("  ", "a@example.com", "A", "B", at()).unwrap_err().to_string();
+        assert!(err.contains("username is empty"), "{err}");
+        let long = "x".repeat(65);
+        let err = NewUser::parse(&long, "a@example.com", "A", "B", at()).unwrap_err().to_string();
+        assert!(err.contains("username has 65 characters"), "{err}");
+    }
+}

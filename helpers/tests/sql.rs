@@ -1,0 +1,271 @@
+//! Module 1 against real databases: every test runs on SQLite (a fresh file) and on
+//! PostgreSQL (a fresh schema, dropped afterwards).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use helpers::data::{World, WorldConfig};
+use helpers::sql::loading::Strategy;
+use helpers::sql::tx::NewOrder;
+use helpers::sql::users::NewUser;
+use helpers::sql::{self, Backend, Db};
+use helpers::{Error, ServiceUrl, run};
+
+/// A fresh SQLite file and a fresh PostgreSQL schema, both migrated.
+async fn fresh_dbs(test: &str) -> Vec<Db> {
+    let dir = std::env::temp_dir().join("helpers-sql-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{test}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    let sqlite = Db::connect(&ServiceUrl::new(format!("sqlite://{}?mode=rwc", file.display())), None).await.unwrap();
+    let schema = format!("m8test_{test}");
+    drop_schema(&schema).await;
+    let pg = Db::connect(&common::postgres_url(), Some(&schema)).await.expect("PostgreSQL must run for these tests");
+    let mut dbs = vec![sqlite, pg];
+    for db in &mut dbs {
+        db.migrate().await.unwrap();
+    }
+    dbs
+}
+
+async fn drop_schema(schema: &str) {
+    use sqlx::Connection as _;
+    let mut conn = sqlx::PgConnection::connect(common::postgres_url().expose()).await.expect("PostgreSQL must run for these tests");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))).execute(&mut conn).await.unwrap();
+}
+
+/// Runs `check` on both backends, each freshly seeded with `world`, and cleans up.
+async fn on_both(test: &str, world: &World, check: impl AsyncFn(&Db)) {
+    for db in fresh_dbs(test).await {
+        sql::seed(&db, world).await.unwrap();
+        check(&db).await;
+        db.close().await;
+    }
+    drop_schema(&format!("m8test_{test}")).await;
+}
+
+fn small_world() -> World {
+    World::generate(&WorldConfig::small())
+}
+
+fn at() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2025, 6, 1).unwrap().and_hms_opt(12, 0, 0).unwrap()
+}
+
+#[tokio::test]
+async fn seeding_fills_every_table_and_a_second_seed_replaces_rather_than_adds() {
+    let world = small_world();
+    on_both("seed", &world, async |db| {
+        let again = sql::seed(db, &world).await.unwrap();
+        assert_eq!(again.rows() as usize, world.countries.len() + world.cities.len() + world.addresses.len() + world.users.len() + world.products.len() + world.orders.len());
+        assert_eq!(sql::users::count(db).await.unwrap(), world.users.len() as i64, "{}", db.backend());
+        let stats = sql::countries::statistics(db).await.unwrap();
+        assert_eq!(stats.len(), world.countries.len());
+        assert_eq!(stats.iter().map(|s| s.users).sum::<i64>(), world.users.len() as i64);
+        let completed = world.orders.iter().filter(|o| o.status == "completed").count() as i64;
+        assert_eq!(stats.iter().map(|s| s.orders).sum::<i64>(), completed, "{}", db.backend());
+        // New rows get fresh ids after a seed with explicit ids (PostgreSQL's sequences moved on).
+        let id = sql::users::create(db, &NewUser::parse("newcomer", "newcomer@example.com", "New", "Comer", at()).unwrap()).await.unwrap();
+        assert_eq!(id, world.users.len() as i64 + 1, "{}", db.backend());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn user_queries_agree_with_the_generated_world() {
+    let world = small_world();
+    let locations = world.user_locations().unwrap();
+    let countries = helpers::column_strings(&locations, "country").unwrap();
+    let cities = helpers::column_strings(&locations, "city").unwrap();
+    let german: Vec<i64> = world.users.iter().zip(&countries).filter(|(_, c)| *c == "DE").map(|(u, _)| u.id).collect();
+    let berliners: Vec<i64> = world.users.iter().zip(&cities).filter(|(_, c)| *c == "Berlin").map(|(u, _)| u.id).collect();
+    assert!(!german.is_empty() && !berliners.is_empty());
+    on_both("users", &world, async |db| {
+        let by_name: Vec<i64> = sql::users::by_country(db, "Germany").await.unwrap().iter().map(|u| u.id).collect();
+        let by_code: Vec<i64> = sql::users::by_country(db, "DE").await.unwrap().iter().map(|u| u.id).collect();
+        assert_eq!(by_name, german, "{}", db.backend());
+        assert_eq!(by_code, german);
+        let in_berlin: Vec<i64> = sql::users::by_city(db, "Berlin").await.unwrap().iter().map(|u| u.id).collect();
+        assert_eq!(in_berlin, berliners);
+        assert!(sql::users::by_country(db, "Atlantis").await.unwrap().is_empty());
+
+        let first = sql::users::by_id(db, 1).await.unwrap().unwrap();
+        let u = &world.users[0];
+        assert_eq!((first.username.as_str(), first.email.as_str(), first.registered_at, first.verified, first.login_count), (u.username.as_str(), u.email.as_str(), u.registered_at, u.verified, u.login_count));
+
+        let stats = sql::users::statistics(db).await.unwrap();
+        assert_eq!(stats.users, world.users.len() as i64);
+        assert_eq!(stats.verified, world.users.iter().filter(|u| u.verified).count() as i64);
+        assert_eq!(stats.max_logins, world.users.iter().map(|u| u.login_count).max());
+        let mean = world.users.iter().map(|u| u.profile_score).sum::<f64>() / world.users.len() as f64;
+        assert!((stats.avg_profile_score.unwrap() - mean).abs() < 1e-9, "{} vs {mean}", stats.avg_profile_score.unwrap());
+        assert_eq!(stats.first_registered, world.users.iter().map(|u| u.registered_at).min());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn offset_pages_and_keyset_pages_walk_the_same_ranking() {
+    let world = small_world();
+    let mut expected: Vec<(i64, i64)> = world.users.iter().map(|u| (u.login_count, u.id)).collect();
+    expected.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    on_both("ranking", &world, async |db| {
+        let mut by_offset = Vec::new();
+        for page in 0.. {
+            let rows = sql::users::ranked_by_activity(db, 64, page * 64).await.unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            by_offset.extend(rows);
+        }
+        let mut by_keyset = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (rows, next) = sql::users::ranked_after(db, cursor, 64).await.unwrap();
+            by_keyset.extend(rows);
+            match next {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(by_offset, by_keyset, "{}", db.backend());
+        let got: Vec<(i64, i64)> = by_offset.iter().map(|r| (r.login_count, r.id)).collect();
+        assert_eq!(got, expected);
+        assert!(by_offset.iter().enumerate().all(|(i, r)| r.rank == i as i64 + 1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn lazy_loading_sends_one_plus_three_n_statements_and_eager_loading_a_constant_number() {
+    let world = small_world();
+    on_both("loading", &world, async |db| {
+        let runs = sql::loading::compare(db, &[10, 100], 1).await.unwrap();
+        let statements: BTreeMap<(String, i64), i64> = runs.iter().map(|r| ((r.strategy.clone(), r.users), r.statements)).collect();
+        for n in [10, 100] {
+            assert_eq!(statements[&(Strategy::Lazy.label().to_string(), n)], 1 + 3 * n, "{}", db.backend());
+            assert_eq!(statements[&(Strategy::Join.label().to_string(), n)], 1);
+            assert_eq!(statements[&(Strategy::Batched.label().to_string(), n)], 4);
+        }
+        let rows = sql::users::with_addresses(db, 5).await.unwrap();
+        assert_eq!(rows.len(), 5);
+        assert!(rows.iter().all(|r| r.city.is_some() && r.country_code.is_some()));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn analytics_add_up_to_the_whole() {
+    let world = small_world();
+    let completed: Vec<&helpers::data::Order> = world.orders.iter().filter(|o| o.status == "completed").collect();
+    let mut revenue_by_user: BTreeMap<i64, f64> = BTreeMap::new();
+    for o in &completed {
+        *revenue_by_user.entry(o.user_id).or_default() += o.total;
+    }
+    let (top_user, top_revenue) = revenue_by_user.iter().max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0))).map(|(u, r)| (*u, *r)).unwrap();
+    let latest = world.users.iter().map(|u| u.last_active_at).max().unwrap();
+    let active_30d = world.users.iter().filter(|u| u.last_active_at >= latest - chrono::Duration::days(30)).count() as i64;
+    on_both("analytics", &world, async |db| {
+        let dist = sql::analytics::distribution_by_country(db).await.unwrap();
+        assert_eq!(dist.iter().map(|d| d.users).sum::<i64>(), world.users.len() as i64);
+        assert!((dist.iter().map(|d| d.share_pct).sum::<f64>() - 100.0).abs() < 1e-6);
+        assert!(dist.windows(2).all(|w| w[0].users >= w[1].users));
+
+        let cohorts = sql::analytics::cohorts(db, None, 30).await.unwrap();
+        assert_eq!(cohorts.iter().map(|c| c.users).sum::<i64>(), world.users.len() as i64, "{}", db.backend());
+        assert_eq!(cohorts.iter().map(|c| c.active).sum::<i64>(), active_30d, "{}", db.backend());
+        assert_eq!(cohorts.iter().map(|c| c.orders).sum::<i64>(), completed.len() as i64);
+        assert!(cohorts.windows(2).all(|w| w[0].cohort < w[1].cohort));
+        assert!(cohorts.iter().all(|c| c.cohort.len() == 7 && (0.0..=100.0).contains(&c.active_pct)));
+
+        let high = sql::analytics::high_value_users(db, 0.5 * top_revenue, 20).await.unwrap();
+        assert_eq!(high[0].user_id, top_user, "{}", db.backend());
+        assert!((high[0].revenue - top_revenue).abs() < 1e-6);
+        assert!(high.iter().all(|h| h.revenue >= 0.5 * top_revenue));
+        assert!(high.windows(2).all(|w| w[0].revenue >= w[1].revenue));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn transactions_commit_roll_back_and_keep_savepoints_apart() {
+    let world = small_world();
+    on_both("tx", &world, async |db| {
+        let cases = sql::tx::demonstrate(db, "t1", 1).await.unwrap();
+        let delta = |i: usize| (cases[i].users_after - cases[i].users_before, cases[i].orders_after - cases[i].orders_before);
+        assert_eq!(cases[0].outcome, "committed");
+        assert_eq!(delta(0), (1, 1), "commit keeps both rows on {}", db.backend());
+        assert!(cases[1].outcome.contains("product -1 does not exist"), "{}", cases[1].outcome);
+        assert_eq!(delta(1), (0, 0), "a failed transaction leaves no partial rows on {}", db.backend());
+        assert_eq!(cases[2].outcome, "committed");
+        assert_eq!(delta(2), (1, 1), "the savepoint's user is gone, the outer one kept, on {}", db.backend());
+        assert!(sql::users::by_email(db, "inner.t1@example.com").await.unwrap().is_none());
+        assert!(sql::users::by_email(db, "outer.t1@example.com").await.unwrap().is_some());
+        assert_eq!(delta(3), (0, 0));
+        let constraint = match db.backend() {
+            Backend::Postgres => "users_email_key",
+            Backend::Sqlite => "users.email",
+        };
+        assert!(cases[3].outcome.contains(constraint), "{}", cases[3].outcome);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_clearly_and_quotes_are_just_data() {
+    let world = small_world();
+    on_both("bad_input", &world, async |db| {
+        // A duplicate e-mail names the constraint.
+        let taken = &world.users[0].email;
+        let err = sql::users::create(db, &NewUser::parse("someone_else", taken, "Some", "One", at()).unwrap()).await.unwrap_err();
+        assert!(matches!(err, Error::Constraint { .. }), "{err}");
+        assert!(err.to_string().contains("duplicate value for unique constraint"), "{err}");
+
+        // Quotes and SQL fragments are stored and read back as they were.
+        let name = "x'); DROP TABLE users; --";
+        let id = sql::users::create(db, &NewUser::parse(name, "bobby@example.com", "Robert'); --", "O'Brien", at()).unwrap()).await.unwrap();
+        let back = sql::users::by_email(db, "bobby@example.com").await.unwrap().unwrap();
+        assert_eq!((back.id, back.username.as_str(), back.first_name.as_str(), back.last_name.as_str()), (id, name, "Robert'); --", "O'Brien"));
+        assert_eq!(sql::users::count(db).await.unwrap(), world.users.len() as i64 + 1, "the users table is still there");
+        assert!(sql::users::by_country(db, "' OR '1'='1").await.unwrap().is_empty());
+
+        // A check constraint failing half-way through a transaction keeps nothing.
+        let before = sql::users::count(db).await.unwrap();
+        let user = NewUser::parse("zero_qty", "zero@example.com", "Zero", "Qty", at()).unwrap();
+        let err = sql::tx::signup_with_order(db, &user, NewOrder { product_id: 1, quantity: 0 }).await.unwrap_err();
+        assert!(err.to_string().contains("check constraint"), "{err}");
+        assert_eq!(sql::users::count(db).await.unwrap(), before);
+        assert!(sql::users::by_email(db, "zero@example.com").await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[test]
+fn an_unreachable_postgres_is_named_masked_and_bounded() {
+    let started = Instant::now();
+    let url = ServiceUrl::new("postgres://app:pg-secret-1@127.0.0.1:1/module8");
+    let err = run(Db::connect(&url, None)).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Unreachable { service: "PostgreSQL", .. }), "{text}");
+    assert!(text.contains("127.0.0.1:1") && text.contains("scripts/services.sh up"), "{text}");
+    assert!(!text.contains("pg-secret-1"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn a_world_of_100k_users_seeds_on_both_backends() {
+    let world = World::generate(&WorldConfig::with_users(100_000));
+    for db in fresh_dbs("large").await {
+        let report = sql::seed(&db, &world).await.unwrap();
+        assert_eq!(sql::users::count(&db).await.unwrap(), 100_000, "{}", db.backend());
+        let stats = sql::countries::statistics(&db).await.unwrap();
+        assert_eq!(stats.iter().map(|s| s.users).sum::<i64>(), 100_000);
+        eprintln!("{}: {} rows in {:.0} ms", db.backend(), report.rows(), report.millis);
+        db.close().await;
+    }
+    drop_schema("m8test_large").await;
+}
