@@ -15,6 +15,7 @@
 //! | [`data`] | the seeded synthetic world: countries, cities, addresses, users, products, orders, events, and the planted truth behind them |
 //! | [`display`] | DataFrames as HTML tables, figures as inline SVG + PNG written to `out/figures` |
 //! | [`check`] | the service check: reachable, server version, round-trip latency, masked URL, how to start it |
+//! | [`cache`] | module 3 (feature `cache`): memoisation, moka TTL cache, Redis cache-aside / write-through / SCAN invalidation, tiered cache, degradation, latency percentiles |
 //! | [`sql`] | module 1 (feature `sql`): schema migrations, seeding, repositories, analytics, the N+1 lesson, transactions — SQLite or PostgreSQL |
 //!
 //! Module code lives behind one Cargo feature each, so a notebook compiles only what it uses:
@@ -31,6 +32,8 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "cache")]
+pub mod cache;
 pub mod check;
 pub mod config;
 pub mod data;
@@ -59,6 +62,8 @@ pub mod prelude {
     pub use crate::runtime::run;
     #[cfg(feature = "sql")]
     pub use crate::sql;
+    #[cfg(feature = "cache")]
+    pub use crate::cache;
     pub use polars::prelude as pl;
     pub use polars::prelude::{DataFrame, IntoLazy, col, lit};
 }

@@ -79,8 +79,8 @@ async fn seeding_fills_every_table_and_a_second_seed_replaces_rather_than_adds()
 async fn user_queries_agree_with_the_generated_world() {
     let world = small_world();
     let locations = world.user_locations().unwrap();
-    let countries = helpers::column_strings(&locations, "country").unwrap();
-    let cities = helpers::column_strings(&locations, "city").unwrap();
+    let countries = helpers::display::column_strings(&locations, "country").unwrap();
+    let cities = helpers::display::column_strings(&locations, "city").unwrap();
     let german: Vec<i64> = world.users.iter().zip(&countries).filter(|(_, c)| *c == "DE").map(|(u, _)| u.id).collect();
     let berliners: Vec<i64> = world.users.iter().zip(&cities).filter(|(_, c)| *c == "Berlin").map(|(u, _)| u.id).collect();
     assert!(!german.is_empty() && !berliners.is_empty());

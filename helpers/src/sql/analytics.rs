@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::frame_row;
 
 /// Users per country with their share of all users.
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct CountryShare {
     /// Country name.
     pub country: String,
@@ -36,7 +36,7 @@ pub async fn distribution_by_country(db: &Db) -> Result<Vec<CountryShare>> {
 }
 
 /// One registration cohort (the month users signed up in) and how it is doing.
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct Cohort {
     /// `YYYY-MM` of registration.
     pub cohort: String,
@@ -97,7 +97,7 @@ pub async fn cohorts(db: &Db, as_of: Option<NaiveDateTime>, active_days: i64) ->
 }
 
 /// A user whose completed orders add up to a lot.
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct HighValueUser {
     /// User id.
     pub user_id: i64,
@@ -135,4 +135,71 @@ pub async fn high_value_users(db: &Db, min_revenue: f64, limit: usize) -> Result
         ORDER BY revenue DESC, u.id
         LIMIT $2"#;
     on_pool!(db, |p| sqlx::query_as(SQL).bind(min_revenue).bind(limit as i64).fetch_all(p).await)
+}
+
+/// Completed orders and revenue of one calendar day.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct DailyRevenue {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Completed orders that day.
+    pub orders: i64,
+    /// Their revenue.
+    pub revenue: f64,
+}
+frame_row!(DailyRevenue { day, orders, revenue });
+
+/// Completed orders and revenue per day for the `days` days up to and including `last_day`
+/// (`YYYY-MM-DD`), oldest first; days without orders are left out.
+pub async fn daily_revenue(db: &Db, last_day: chrono::NaiveDate, days: i64) -> Result<Vec<DailyRevenue>> {
+    const SQL: &str = r#"
+        SELECT substr(CAST(ordered_at AS TEXT), 1, 10) AS day,
+               COUNT(*) AS orders,
+               CAST(SUM(total) AS DOUBLE PRECISION) AS revenue
+        FROM orders
+        WHERE status = 'completed' AND ordered_at >= $1 AND ordered_at < $2
+        GROUP BY day
+        ORDER BY day"#;
+    let end = (last_day + Duration::days(1)).and_hms_opt(0, 0, 0).expect("midnight exists");
+    let start = end - Duration::days(days);
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(start).bind(end).fetch_all(p).await)
+}
+
+/// A product suggested to a user, with how many of their compatriots bought it.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct ProductPick {
+    /// Product id.
+    pub product_id: i64,
+    /// Name.
+    pub name: String,
+    /// Category.
+    pub category: String,
+    /// Completed orders of it by users in the same country.
+    pub buyers: i64,
+}
+frame_row!(ProductPick { product_id, name, category, buyers });
+
+/// The products most bought (completed orders) by users living in the same country as
+/// `user_id`, excluding what the user bought already: a simple, popular-nearby recommender.
+pub async fn popular_in_users_country(db: &Db, user_id: i64, limit: usize) -> Result<Vec<ProductPick>> {
+    const SQL: &str = r#"
+        WITH home AS (
+            SELECT ci.country_id FROM users u
+            JOIN addresses a ON a.id = u.address_id
+            JOIN cities ci ON ci.id = a.city_id
+            WHERE u.id = $1
+        )
+        SELECT p.id AS product_id, p.name, p.category, COUNT(*) AS buyers
+        FROM orders o
+        JOIN products p ON p.id = o.product_id
+        JOIN users u ON u.id = o.user_id
+        JOIN addresses a ON a.id = u.address_id
+        JOIN cities ci ON ci.id = a.city_id
+        WHERE o.status = 'completed'
+          AND ci.country_id = (SELECT country_id FROM home)
+          AND p.id NOT IN (SELECT product_id FROM orders WHERE user_id = $1)
+        GROUP BY p.id, p.name, p.category
+        ORDER BY buyers DESC, p.id
+        LIMIT $2"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(user_id).bind(limit as i64).fetch_all(p).await)
 }

@@ -63,7 +63,7 @@ pub async fn with_cities(db: &Db) -> Result<Vec<CountryWithCities>> {
 }
 
 /// Users, verification, engagement and completed-order revenue of one country.
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct CountryStats {
     /// Country name.
     pub country: String,

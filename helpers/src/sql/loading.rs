@@ -20,7 +20,7 @@ use crate::frame_row;
 
 /// A user with where they live, flattened. The location fields are empty for a user
 /// without an address.
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct UserWithAddress {
     /// User id.
     pub user_id: i64,

@@ -194,6 +194,16 @@ impl Db {
     }
 }
 
+/// Opens the database and, if its `users` table is empty, seeds it with a world made from
+/// `config` — for lessons that need data but may run before notebook 01 did.
+pub async fn open_seeded(settings: &Settings, config: &crate::data::WorldConfig) -> Result<Db> {
+    let db = Db::open(settings).await?;
+    if users::count(&db).await? == 0 {
+        seed(&db, &crate::data::World::generate(config)).await?;
+    }
+    Ok(db)
+}
+
 /// Opens a database, runs `f` with it, closes it, and returns what `f` returned: the shape
 /// of a notebook cell.
 ///

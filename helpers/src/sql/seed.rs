@@ -138,7 +138,8 @@ const POSTGRES_AFTER: &[&str] = &[
     "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM users), false)",
     "SELECT setval(pg_get_serial_sequence('products', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM products), false)",
     "SELECT setval(pg_get_serial_sequence('orders', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM orders), false)",
-    "ANALYZE",
+    // Only our tables: a bare ANALYZE would lock every table of the database, other schemas too.
+    "ANALYZE countries, cities, addresses, users, products, orders",
 ];
 const SQLITE_AFTER: &[&str] = &["ANALYZE"];
 

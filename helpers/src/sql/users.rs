@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::frame_row;
 
 /// A user as stored (no address).
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct UserRow {
     /// Primary key.
     pub id: i64,
@@ -91,7 +91,7 @@ pub async fn count(db: &Db) -> Result<i64> {
 }
 
 /// Aggregates over all users (the original's `get_user_statistics`).
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct UserStats {
     /// Number of users.
     pub users: i64,
@@ -128,7 +128,7 @@ pub async fn statistics(db: &Db) -> Result<UserStats> {
 }
 
 /// A user in the activity ranking.
-#[derive(Clone, Debug, PartialEq, sqlx::FromRow)]
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct RankedUser {
     /// Position in the ranking, from 1 (most logins first, ties by id).
     #[sqlx(default)]

@@ -1,0 +1,126 @@
+//! Tier 1 in its simplest form: memoisation, and a bounded in-process cache with a TTL.
+//!
+//! The Fibonacci lesson: the naive recursion recomputes the same subproblems exponentially
+//! often; remembering each answer once makes it linear. [`compare_fibonacci`] counts the
+//! calls and times both.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::time::{Duration, Instant};
+
+use crate::frame_row;
+
+/// The `n`-th Fibonacci number by plain recursion; `calls` counts every invocation.
+pub fn fib_naive(n: u32, calls: &mut u64) -> u64 {
+    *calls += 1;
+    if n < 2 { n as u64 } else { fib_naive(n - 1, calls) + fib_naive(n - 2, calls) }
+}
+
+/// The `n`-th Fibonacci number, remembering every answer in `memo`; `calls` counts every
+/// invocation (hits included).
+pub fn fib_memo(n: u32, memo: &mut HashMap<u32, u64>, calls: &mut u64) -> u64 {
+    *calls += 1;
+    if n < 2 {
+        return n as u64;
+    }
+    if let Some(&v) = memo.get(&n) {
+        return v;
+    }
+    let v = fib_memo(n - 1, memo, calls) + fib_memo(n - 2, memo, calls);
+    memo.insert(n, v);
+    v
+}
+
+/// One `n` of the Fibonacci comparison.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FibRun {
+    /// Which Fibonacci number.
+    pub n: i64,
+    /// Its value (both ways agree, or the comparison fails).
+    pub value: i64,
+    /// Calls the naive recursion made.
+    pub naive_calls: i64,
+    /// Calls the memoised recursion made, starting from an empty memo.
+    pub memo_calls: i64,
+    /// Naive time, microseconds.
+    pub naive_us: f64,
+    /// Memoised time from an empty memo, microseconds.
+    pub memo_us: f64,
+    /// `naive_us / memo_us`.
+    pub speedup: f64,
+}
+frame_row!(FibRun { n, value, naive_calls, memo_calls, naive_us, memo_us, speedup });
+
+/// Times naive and memoised Fibonacci for each `n` (memo emptied for each `n`, so the
+/// memoised time includes filling it). Keep `n` ≤ 35 or the naive side takes seconds.
+pub fn compare_fibonacci(ns: impl IntoIterator<Item = u32>) -> Vec<FibRun> {
+    ns.into_iter()
+        .map(|n| {
+            let (mut naive_calls, mut memo_calls) = (0, 0);
+            let started = Instant::now();
+            let naive = std::hint::black_box(fib_naive(std::hint::black_box(n), &mut naive_calls));
+            let naive_us = started.elapsed().as_secs_f64() * 1e6;
+            let started = Instant::now();
+            let mut memo = HashMap::new();
+            let memoised = std::hint::black_box(fib_memo(std::hint::black_box(n), &mut memo, &mut memo_calls));
+            let memo_us = started.elapsed().as_secs_f64() * 1e6;
+            assert_eq!(naive, memoised, "both recursions compute the same number");
+            FibRun {
+                n: n as i64,
+                value: naive as i64,
+                naive_calls: naive_calls as i64,
+                memo_calls: memo_calls as i64,
+                naive_us,
+                memo_us,
+                speedup: naive_us / memo_us.max(1e-3),
+            }
+        })
+        .collect()
+}
+
+/// A bounded in-process cache with a time to live, from moka: at most `capacity` entries
+/// (least useful evicted first, by moka's TinyLFU policy), each dropped `ttl` after it was
+/// written. Cheap to clone; clones share the entries.
+pub fn memory_cache<K, V>(capacity: u64, ttl: Duration) -> moka::sync::Cache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn naive_calls_grow_exponentially_and_memo_calls_linearly() {
+        let runs = compare_fibonacci([10, 20]);
+        assert_eq!(runs[0].value, 55);
+        assert_eq!(runs[1].value, 6765);
+        // fib_naive(n) makes 2·fib(n+1) − 1 calls; the memo makes 2n − 1.
+        assert_eq!(runs[0].naive_calls, 2 * 89 - 1);
+        assert_eq!(runs[1].naive_calls, 2 * 10946 - 1);
+        assert_eq!(runs[0].memo_calls, 19);
+        assert_eq!(runs[1].memo_calls, 39);
+    }
+
+    #[test]
+    fn the_memory_cache_drops_entries_after_their_ttl() {
+        let cache = memory_cache::<u32, String>(100, Duration::from_millis(50));
+        cache.insert(1, "one".into());
+        assert_eq!(cache.get(&1).as_deref(), Some("one"));
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(cache.get(&1), None, "expired after its time to live");
+    }
+
+    #[test]
+    fn the_memory_cache_stays_within_its_capacity() {
+        let cache = memory_cache::<u32, u32>(50, Duration::from_secs(60));
+        for i in 0..1_000 {
+            cache.insert(i, i);
+        }
+        cache.run_pending_tasks();
+        assert!(cache.entry_count() <= 50, "{} entries", cache.entry_count());
+    }
+}

@@ -1,0 +1,330 @@
+//! Module 3: caching tiers — memoisation, a bounded TTL cache in memory, Redis cache-aside and
+//! write-through, invalidation, degradation when Redis goes away, all measured.
+//!
+//! | where | what |
+//! |---|---|
+//! | [`memo`] | Fibonacci naive vs memoised (calls counted, timed); [`memo::memory_cache`]: moka with size limit and TTL |
+//! | [`redis_cache`] | [`RedisCache`]: namespaced typed get / set / MGET / delete / `SCAN` invalidation, cache-aside `get_or_compute` with stampede protection, `write_through`; failures counted, not thrown |
+//! | [`tiered`] | [`TieredCache`]: memory → Redis → compute, which tier answered and its latency |
+//! | [`link`] | [`CuttableLink`]: a TCP link to Redis that can be cut and restored, to stop "Redis" mid-run |
+//! | [`latency`] | p50 / p95 / p99 of measured samples |
+//! | this file | the lesson's measured runs: [`measure_latencies`], [`degradation`], and (with feature `sql`) [`cached_recommendations`], [`stale_and_fresh`] |
+//!
+//! Everything here runs inside one call (`run(async { … })` in a notebook): connections do
+//! not outlive the cell.
+
+pub mod latency;
+pub mod link;
+pub mod memo;
+pub mod redis_cache;
+pub mod tiered;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub use latency::{Latency, summarize};
+pub use link::CuttableLink;
+pub use redis_cache::{CacheStats, RedisCache};
+pub use tiered::{Tier, TieredCache};
+
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::frame_row;
+
+fn micros(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1e6
+}
+
+/// A namespace of its own for one run, so that runs (and tests) never see each other's keys.
+pub fn run_namespace(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+/// Measures `samples` reads of each kind and returns their latency distributions:
+/// a memoised value (a `HashMap` lookup), a moka hit, a Redis `GET` hit, a Redis `MGET` of 10
+/// keys (per key), and — with feature `sql` — a Redis miss plus the SQL query that computes
+/// the value, and that SQL query alone. Redis rows are left out, with a note in the error
+/// counters, when Redis does not answer.
+pub async fn measure_latencies(settings: &Settings, samples: usize) -> Result<Vec<Latency>> {
+    let samples = samples.max(1);
+    let mut out = Vec::new();
+
+    let mut memo = HashMap::new();
+    memo::fib_memo(90, &mut memo, &mut 0);
+    let v: Vec<f64> = (0..samples)
+        .map(|i| {
+            let t = Instant::now();
+            std::hint::black_box(memo.get(&std::hint::black_box((i % 90) as u32 + 2)));
+            micros(t)
+        })
+        .collect();
+    out.push(summarize("memo hit (HashMap)", v));
+
+    let moka = memo::memory_cache::<u32, String>(10_000, Duration::from_secs(60));
+    for i in 0..100 {
+        moka.insert(i, format!("value {i}"));
+    }
+    let v: Vec<f64> = (0..samples)
+        .map(|i| {
+            let t = Instant::now();
+            std::hint::black_box(moka.get(&((i % 100) as u32)));
+            micros(t)
+        })
+        .collect();
+    out.push(summarize("moka hit (in process)", v));
+
+    let redis = RedisCache::new(&settings.redis_url, &run_namespace("latency"))?;
+    if redis.ping().await {
+        let keys: Vec<String> = (0..10).map(|i| format!("k{i}")).collect();
+        let entries: Vec<(String, String)> = keys.iter().map(|k| (k.clone(), format!("a cached value for {k}"))).collect();
+        redis.set_many(&entries, Duration::from_secs(60)).await?;
+        let mut v = Vec::with_capacity(samples);
+        for i in 0..samples {
+            let t = Instant::now();
+            let got: Option<String> = redis.get(&keys[i % 10]).await?;
+            v.push(micros(t));
+            debug_assert!(got.is_some());
+        }
+        out.push(summarize("Redis GET hit", v));
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut v = Vec::with_capacity(samples);
+        for _ in 0..samples.div_ceil(10) {
+            let t = Instant::now();
+            let got: Vec<Option<String>> = redis.get_many(&refs).await?;
+            let per_key = micros(t) / got.len() as f64;
+            v.extend(std::iter::repeat_n(per_key, got.len()));
+        }
+        out.push(summarize("Redis MGET of 10, per key", v));
+
+        #[cfg(feature = "sql")]
+        {
+            let db = crate::sql::open_seeded(settings, &crate::data::WorldConfig::small()).await?;
+            let mut v = Vec::with_capacity(samples);
+            for _ in 0..samples {
+                redis.delete("stats").await?;
+                let t = Instant::now();
+                let _stats: crate::sql::users::UserStats =
+                    redis.get_or_compute("stats", Duration::from_secs(60), || crate::sql::users::statistics(&db)).await?;
+                v.push(micros(t));
+            }
+            out.push(summarize("Redis miss + SQL query + SET", v));
+            let mut v = Vec::with_capacity(samples);
+            for _ in 0..samples {
+                let t = Instant::now();
+                std::hint::black_box(crate::sql::users::statistics(&db).await?);
+                v.push(micros(t));
+            }
+            out.push(summarize(&format!("SQL query alone ({})", db.backend()), v));
+            db.close().await;
+        }
+        redis.invalidate("*").await?;
+    }
+    Ok(out)
+}
+
+/// One phase of the degradation run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Phase {
+    /// `1 Redis up`, `2 Redis cut`, `3 Redis back`.
+    pub phase: String,
+    /// Reads made.
+    pub reads: i64,
+    /// Reads that returned the right value (all of them, or the run failed).
+    pub answered: i64,
+    /// Answered by Redis.
+    pub redis_hits: i64,
+    /// Computed because Redis missed or failed.
+    pub computed: i64,
+    /// Redis failures counted (not thrown) in this phase.
+    pub redis_errors: i64,
+    /// Median read latency, µs.
+    pub p50_us: f64,
+    /// 99th percentile read latency, µs.
+    pub p99_us: f64,
+}
+frame_row!(Phase { phase, reads, answered, redis_hits, computed, redis_errors, p50_us, p99_us });
+
+/// Reads 20 keys round-robin through a cache-aside [`RedisCache`] that reaches Redis over a
+/// [`CuttableLink`]: `reads` reads with Redis up, `reads` with the link cut, then — once a
+/// `PING` answers again, waiting at most 3 s — `reads` more. Every read must return the
+/// right value in every phase; the table shows who answered and what it cost.
+pub async fn degradation(settings: &Settings, reads: usize) -> Result<Vec<Phase>> {
+    let link = CuttableLink::to(&settings.redis_url, 6379).await?;
+    let cache = RedisCache::new(&link.url_through(&settings.redis_url), &run_namespace("degrade"))?;
+    let expected = |k: usize| format!("value of key {k}");
+    let mut phases = Vec::new();
+    for (name, cut) in [("1 Redis up", false), ("2 Redis cut", true), ("3 Redis back", false)] {
+        if cut {
+            link.cut();
+        } else {
+            link.restore();
+            let waited = Instant::now();
+            while !cache.ping().await && waited.elapsed() < Duration::from_secs(3) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let before = cache.stats();
+        let mut times = Vec::with_capacity(reads);
+        let mut answered = 0;
+        for i in 0..reads {
+            let k = i % 20;
+            let t = Instant::now();
+            let v: String = cache.get_or_compute(&format!("key:{k}"), Duration::from_secs(60), || async move { Ok(expected(k)) }).await?;
+            times.push(micros(t));
+            if v == expected(k) {
+                answered += 1;
+            }
+        }
+        let after = cache.stats();
+        let lat = summarize(name, times);
+        phases.push(Phase {
+            phase: name.into(),
+            reads: reads as i64,
+            answered,
+            redis_hits: after.hits - before.hits,
+            computed: after.computes - before.computes,
+            redis_errors: after.errors - before.errors,
+            p50_us: lat.p50_us,
+            p99_us: lat.p99_us,
+        });
+    }
+    let _ = cache.invalidate("*").await;
+    if phases.iter().any(|p| p.answered != p.reads) {
+        return Err(Error::InvalidInput("a read returned a wrong value during the degradation run".into()));
+    }
+    Ok(phases)
+}
+
+/// One read of the lesson's real uses: what, which tier answered, how long it took, and how
+/// long the cached entry has left.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CachedRead {
+    /// What was read.
+    pub what: String,
+    /// `computed` or `redis`.
+    pub source: String,
+    /// Time of the read, µs.
+    pub micros: f64,
+    /// Seconds the entry has left in Redis after the read.
+    pub ttl_left_s: f64,
+    /// A short view of the value.
+    pub value: String,
+}
+frame_row!(CachedRead { what, source, micros, ttl_left_s, value });
+
+/// Recommendations and model predictions cached with a TTL: for each user, the
+/// recommendation (a SQL query: popular products in the user's country) and a churn score
+/// (the original's heuristic, a logistic of days since last activity; module 5 trains a real
+/// model) are read twice through cache-aside — computed, then from Redis.
+#[cfg(feature = "sql")]
+pub async fn cached_recommendations(settings: &Settings, user_ids: &[i64]) -> Result<Vec<CachedRead>> {
+    use crate::sql::{analytics, users};
+    let db = crate::sql::open_seeded(settings, &crate::data::WorldConfig::small()).await?;
+    let cache = RedisCache::new(&settings.redis_url, &run_namespace("recs"))?;
+    let now = analytics::latest_activity(&db).await?.unwrap_or_default();
+    let mut out = Vec::new();
+    for &id in user_ids {
+        for _ in 0..2 {
+            let key = format!("recs:user:{id}");
+            let misses = cache.stats().computes;
+            let t = Instant::now();
+            let picks: Vec<analytics::ProductPick> =
+                cache.get_or_compute(&key, Duration::from_secs(600), || analytics::popular_in_users_country(&db, id, 3)).await?;
+            let us = micros(t);
+            out.push(CachedRead {
+                what: format!("recommendations for user {id}"),
+                source: if cache.stats().computes > misses { "computed" } else { "redis" }.into(),
+                micros: us,
+                ttl_left_s: cache.ttl(&key).await.unwrap_or_default().map_or(0.0, |d| d.as_secs_f64()),
+                value: picks.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
+            });
+
+            let key = format!("churn:user:{id}");
+            let misses = cache.stats().computes;
+            let t = Instant::now();
+            let score: f64 = cache
+                .get_or_compute(&key, Duration::from_secs(3600), || async {
+                    let user = users::by_id(&db, id).await?.ok_or_else(|| Error::InvalidInput(format!("user {id} does not exist")))?;
+                    let idle_days = (now - user.last_active_at).num_hours() as f64 / 24.0;
+                    Ok(1.0 / (1.0 + (-(idle_days - 30.0) / 10.0).exp()))
+                })
+                .await?;
+            out.push(CachedRead {
+                what: format!("churn score of user {id}"),
+                source: if cache.stats().computes > misses { "computed" } else { "redis" }.into(),
+                micros: micros(t),
+                ttl_left_s: cache.ttl(&key).await.unwrap_or_default().map_or(0.0, |d| d.as_secs_f64()),
+                value: format!("{score:.3}"),
+            });
+        }
+    }
+    let _ = cache.invalidate("*").await;
+    db.close().await;
+    Ok(out)
+}
+
+/// One step of [`stale_and_fresh`]: what the cache says next to what the database says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StaleCheck {
+    /// What happened.
+    pub step: String,
+    /// Orders of the day according to the cache.
+    pub cached_orders: i64,
+    /// Orders of the day according to the database.
+    pub db_orders: i64,
+    /// Revenue according to the cache.
+    pub cached_revenue: f64,
+    /// Revenue according to the database.
+    pub db_revenue: f64,
+    /// Whether the cache disagrees with the database.
+    pub stale: bool,
+}
+frame_row!(StaleCheck { step, cached_orders, db_orders, cached_revenue, db_revenue, stale });
+
+/// Precomputes 30 days of daily revenue into Redis (one pipelined write), serves the last
+/// day from the cache, then places a new order on that day: the cached answer is now stale.
+/// Invalidating the day's key makes the next read fresh again. Returns the comparison at
+/// each step.
+#[cfg(feature = "sql")]
+pub async fn stale_and_fresh(settings: &Settings) -> Result<Vec<StaleCheck>> {
+    use crate::sql::analytics::{self, DailyRevenue};
+    let db = crate::sql::open_seeded(settings, &crate::data::WorldConfig::small()).await?;
+    let cache = RedisCache::new(&settings.redis_url, &run_namespace("daily"))?;
+    let last = analytics::latest_activity(&db).await?.ok_or_else(|| Error::InvalidInput("the database has no users".into()))?.date();
+    let days = analytics::daily_revenue(&db, last, 30).await?;
+    let day = days.last().ok_or_else(|| Error::InvalidInput("no completed orders in the last 30 days".into()))?.day.clone();
+    let entries: Vec<(String, DailyRevenue)> = days.iter().map(|d| (format!("daily:{}", d.day), d.clone())).collect();
+    cache.set_many(&entries, Duration::from_secs(3600)).await?;
+    let key = format!("daily:{day}");
+    let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| Error::InvalidInput(format!("day {day}: {e}")))?;
+
+    let compute = async || {
+        analytics::daily_revenue(&db, date, 1).await?.pop().ok_or_else(|| Error::InvalidInput(format!("no orders on {day}")))
+    };
+    let mut out = Vec::new();
+    let mut check = async |step: &str| -> Result<()> {
+        let cached: DailyRevenue = cache.get_or_compute(&key, Duration::from_secs(3600), &compute).await?;
+        let truth = compute().await?;
+        out.push(StaleCheck {
+            step: step.into(),
+            cached_orders: cached.orders,
+            db_orders: truth.orders,
+            cached_revenue: cached.revenue,
+            db_revenue: truth.revenue,
+            stale: cached != truth,
+        });
+        Ok(())
+    };
+    check("1 precomputed, read from cache").await?;
+    let tag = run_namespace("order");
+    let buyer = crate::sql::users::NewUser::parse(&tag, &format!("{tag}@example.com"), "Late", "Buyer", date.and_hms_opt(12, 0, 0).expect("noon exists"))?;
+    crate::sql::tx::signup_with_order(&db, &buyer, crate::sql::tx::NewOrder { product_id: 1, quantity: 3 }).await?;
+    check("2 a new order arrives: the cache is stale").await?;
+    cache.delete(&key).await?;
+    check("3 the day's key invalidated: fresh again").await?;
+    drop(check);
+    let _ = cache.invalidate("*").await;
+    db.close().await;
+    Ok(out)
+}

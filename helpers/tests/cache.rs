@@ -1,0 +1,247 @@
+//! Module 3 against the real Redis (REDIS_URL, default 127.0.0.1:6379). Every test uses a
+//! namespace of its own and removes its keys.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use helpers::cache::{self, CuttableLink, RedisCache, Tier, TieredCache};
+use helpers::{Error, ServiceUrl, Settings};
+
+fn settings() -> Settings {
+    common::settings()
+}
+
+/// Settings whose SQL database is a fresh SQLite file of this test's own.
+fn settings_with_own_sqlite(test: &str) -> Settings {
+    let dir = std::env::temp_dir().join("helpers-cache-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{test}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    Settings { database_url: ServiceUrl::new(format!("sqlite://{}?mode=rwc", file.display())), ..settings() }
+}
+
+async fn count_keys(pattern: &str) -> usize {
+    let client = redis::Client::open(settings().redis_url.expose()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut cursor = 0u64;
+    let mut n = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) =
+            redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).query_async(&mut conn).await.unwrap();
+        n += keys.len();
+        if next == 0 {
+            return n;
+        }
+        cursor = next;
+    }
+}
+
+#[tokio::test]
+async fn values_round_trip_typed_and_expire_after_their_ttl() {
+    let cache = RedisCache::new(&settings().redis_url, &cache::run_namespace("ttl")).unwrap();
+    let value = vec![(1u32, "one".to_string()), (2, "two".into())];
+    cache.set("pairs", &value, Duration::from_millis(300)).await.unwrap();
+    assert_eq!(cache.get::<Vec<(u32, String)>>("pairs").await.unwrap(), Some(value));
+    let left = cache.ttl("pairs").await.unwrap().expect("the key has a TTL");
+    assert!(left <= Duration::from_millis(300) && left > Duration::ZERO, "{left:?}");
+    // Reading it back as the wrong type is a clear error, not a panic.
+    let err = cache.get::<u64>("pairs").await.unwrap_err();
+    assert!(err.to_string().contains("not the expected type"), "{err}");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(cache.get::<Vec<(u32, String)>>("pairs").await.unwrap(), None, "expired");
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses, stats.writes, stats.errors), (2, 1, 1, 0));
+}
+
+#[tokio::test]
+async fn scan_invalidation_deletes_only_matching_keys_of_its_own_namespace() {
+    let (ns_a, ns_b) = (cache::run_namespace("scan-a"), cache::run_namespace("scan-b"));
+    let a = RedisCache::new(&settings().redis_url, &ns_a).unwrap();
+    let b = RedisCache::new(&settings().redis_url, &ns_b).unwrap();
+    let mut entries = Vec::new();
+    for i in 0..700 {
+        entries.push((format!("user:{i}:profile"), i));
+        entries.push((format!("user:{i}:recs"), i));
+    }
+    entries.push(("product:1".into(), 1));
+    a.set_many(&entries, Duration::from_secs(60)).await.unwrap();
+    b.set_many(&entries, Duration::from_secs(60)).await.unwrap();
+
+    assert_eq!(a.invalidate("user:*:recs").await.unwrap(), 700);
+    assert_eq!(count_keys(&format!("module8:{ns_a}:*")).await, 701, "profiles and the product stay");
+    assert_eq!(count_keys(&format!("module8:{ns_b}:*")).await, 1401, "the other namespace is untouched");
+    assert_eq!(a.get::<i32>("user:5:profile").await.unwrap(), Some(5));
+    assert_eq!(a.get::<i32>("user:5:recs").await.unwrap(), None);
+
+    assert_eq!(a.invalidate("*").await.unwrap(), 701);
+    assert_eq!(b.invalidate("*").await.unwrap(), 1401);
+    assert_eq!(count_keys(&format!("module8:{ns_a}:*")).await + count_keys(&format!("module8:{ns_b}:*")).await, 0);
+}
+
+#[tokio::test]
+async fn concurrent_misses_of_one_key_compute_once() {
+    let cache = RedisCache::new(&settings().redis_url, &cache::run_namespace("stampede")).unwrap();
+    let computed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (cache, computed) = (cache.clone(), computed.clone());
+        tasks.push(tokio::spawn(async move {
+            cache
+                .get_or_compute("hot", Duration::from_secs(60), async || {
+                    computed.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    Ok(String::from("expensive answer"))
+                })
+                .await
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), "expensive answer");
+    }
+    assert_eq!(computed.load(Ordering::SeqCst), 1, "32 concurrent misses, one computation");
+    cache.invalidate("*").await.unwrap();
+}
+
+#[tokio::test]
+async fn the_tiered_cache_answers_from_the_fastest_tier_that_has_the_value() {
+    let ns = cache::run_namespace("tiered");
+    let redis = RedisCache::new(&settings().redis_url, &ns).unwrap();
+    let tiered: TieredCache<String> = TieredCache::new(redis.clone(), 100, Duration::from_secs(30), Duration::from_secs(60));
+    let compute = async || Ok(String::from("v"));
+    assert_eq!(tiered.get("k", compute).await.unwrap().1, Tier::Compute);
+    assert_eq!(tiered.get("k", compute).await.unwrap().1, Tier::Memory);
+    // Another process (a fresh memory tier) finds it in Redis.
+    let other: TieredCache<String> = TieredCache::new(redis.clone(), 100, Duration::from_secs(30), Duration::from_secs(60));
+    assert_eq!(other.get("k", async || Err(Error::InvalidInput("must not compute".into()))).await.unwrap(), ("v".to_string(), Tier::Redis));
+    // Invalidated in both tiers: computed again.
+    tiered.invalidate("k").await.unwrap();
+    assert_eq!(tiered.get("k", compute).await.unwrap().1, Tier::Compute);
+    let tiers: Vec<String> = tiered.latencies().iter().map(|l| l.case.clone()).collect();
+    assert_eq!(tiers, ["tiered: memory", "tiered: compute"]);
+
+    // Concurrent misses through the tiered cache compute once as well.
+    let computed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (tiered, computed) = (tiered.clone(), computed.clone());
+        tasks.push(tokio::spawn(async move {
+            tiered
+                .get("hot", async || {
+                    computed.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok(String::from("h"))
+                })
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(computed.load(Ordering::SeqCst), 1);
+    redis.invalidate("*").await.unwrap();
+}
+
+#[tokio::test]
+async fn write_through_stores_first_and_caches_only_what_was_stored() {
+    let cache = RedisCache::new(&settings().redis_url, &cache::run_namespace("write")).unwrap();
+    let stored = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = stored.clone();
+    cache
+        .write_through("profile:1", &"new name", Duration::from_secs(60), async move || {
+            s.lock().unwrap().push("new name");
+            Ok(())
+        })
+        .await
+        .unwrap();
+    assert_eq!(*stored.lock().unwrap(), ["new name"]);
+    assert_eq!(cache.get::<String>("profile:1").await.unwrap().as_deref(), Some("new name"));
+
+    let err = cache
+        .write_through("profile:2", &"never", Duration::from_secs(60), async || Err(Error::InvalidInput("the database said no".into())))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("the database said no"));
+    assert_eq!(cache.get::<String>("profile:2").await.unwrap(), None, "nothing cached when the store failed");
+    cache.invalidate("*").await.unwrap();
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_callers_still_get_answers_and_failures_are_counted() {
+    let started = Instant::now();
+    let dead = common::dead_settings();
+    let cache = RedisCache::new(&dead.redis_url, "dead").unwrap();
+    for i in 0..5 {
+        let v: i32 = cache.get_or_compute(&format!("k{i}"), Duration::from_secs(60), async || Ok(i * 10)).await.unwrap();
+        assert_eq!(v, i * 10);
+    }
+    let stats = cache.stats();
+    assert_eq!(stats.computes, 5);
+    assert_eq!(stats.hits, 0);
+    assert!(stats.errors >= 5, "{stats:?}");
+    let err = cache.get::<i32>("k0").await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Unreachable { service: "Redis", .. }), "{text}");
+    assert!(text.contains("127.0.0.1:1") && text.contains("scripts/services.sh up"), "{text}");
+    assert!(!text.contains("redis-secret-3"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(10), "every failure is bounded");
+}
+
+#[tokio::test]
+async fn when_redis_goes_away_mid_run_answers_continue_and_the_cache_recovers() {
+    let phases = cache::degradation(&settings(), 60).await.unwrap();
+    assert_eq!(phases.len(), 3);
+    assert!(phases.iter().all(|p| p.answered == 60), "{phases:?}");
+    assert!(phases[0].redis_hits > 0 && phases[0].redis_errors == 0, "{:?}", phases[0]);
+    assert_eq!(phases[1].redis_hits, 0, "{:?}", phases[1]);
+    assert!(phases[1].redis_errors > 0 && phases[1].computed == 60, "{:?}", phases[1]);
+    assert!(phases[2].redis_hits > 0, "recovered: {:?}", phases[2]);
+}
+
+#[tokio::test]
+async fn a_cut_link_refuses_and_a_restored_link_forwards() {
+    let url = settings().redis_url;
+    let link = CuttableLink::to(&url, 6379).await.unwrap();
+    let through = link.url_through(&url);
+    let cache = RedisCache::new(&through, &cache::run_namespace("link")).unwrap();
+    assert!(cache.ping().await);
+    link.cut();
+    assert!(!cache.ping().await);
+    link.restore();
+    let waited = Instant::now();
+    while !cache.ping().await {
+        assert!(waited.elapsed() < Duration::from_secs(3), "the cache reconnects by itself");
+    }
+}
+
+#[tokio::test]
+async fn latencies_are_measured_for_every_tier() {
+    let rows = cache::measure_latencies(&settings_with_own_sqlite("latency"), 50).await.unwrap();
+    let cases: Vec<&str> = rows.iter().map(|r| r.case.as_str()).collect();
+    assert_eq!(cases[..5], ["memo hit (HashMap)", "moka hit (in process)", "Redis GET hit", "Redis MGET of 10, per key", "Redis miss + SQL query + SET"]);
+    assert!(cases[5].starts_with("SQL query alone"));
+    assert!(rows.iter().all(|r| r.samples >= 50 && r.p50_us <= r.p95_us && r.p95_us <= r.p99_us && r.p99_us <= r.max_us), "{rows:?}");
+}
+
+#[tokio::test]
+async fn cached_answers_go_stale_when_the_data_changes_and_fresh_after_invalidation() {
+    let steps = cache::stale_and_fresh(&settings_with_own_sqlite("stale")).await.unwrap();
+    assert_eq!(steps.iter().map(|s| s.stale).collect::<Vec<_>>(), [false, true, false], "{steps:?}");
+    assert_eq!(steps[1].db_orders, steps[0].db_orders + 1);
+    assert_eq!(steps[1].cached_orders, steps[0].cached_orders, "the cache still has the old answer");
+    assert_eq!(steps[2].cached_orders, steps[1].db_orders);
+}
+
+#[tokio::test]
+async fn recommendations_and_predictions_are_computed_once_then_served_from_redis() {
+    let reads = cache::cached_recommendations(&settings_with_own_sqlite("recs"), &[3, 7]).await.unwrap();
+    assert_eq!(reads.len(), 8);
+    let sources: Vec<&str> = reads.iter().map(|r| r.source.as_str()).collect();
+    assert_eq!(sources, ["computed", "computed", "redis", "redis", "computed", "computed", "redis", "redis"]);
+    assert_eq!(reads[0].value, reads[2].value, "the cached recommendation is the computed one");
+    assert!(reads.iter().all(|r| r.ttl_left_s > 0.0));
+}
