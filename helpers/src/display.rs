@@ -397,12 +397,19 @@ pub mod charts {
         pub values: Vec<f64>,
         /// Axis descriptions: (x, y).
         pub axes: (String, String),
+        /// Logarithmic y axis, for values spanning orders of magnitude (all must be positive).
+        pub log_y: bool,
     }
 
     impl Bar {
         /// A bar chart titled `title`.
         pub fn new(title: impl Into<String>, labels: Vec<String>, values: Vec<f64>) -> Self {
-            Bar { title: title.into(), labels, values, axes: Default::default() }
+            Bar { title: title.into(), labels, values, axes: Default::default(), log_y: false }
+        }
+        /// Uses a logarithmic y axis.
+        pub fn log_y(mut self) -> Self {
+            self.log_y = true;
+            self
         }
         /// Bars from two columns of a DataFrame: labels from `label_column` (any type, shown
         /// as text), heights from `value_column` (any numeric type).
@@ -425,6 +432,9 @@ pub mod charts {
                     self.values.len()
                 )));
             }
+            if self.log_y && self.values.iter().any(|v| *v <= 0.0 || !v.is_finite()) {
+                return Err(Error::InvalidInput(format!("bar chart {name}: a log scale needs positive values")));
+            }
             Figure::render(name, Figure::SIZE, self)
         }
     }
@@ -436,36 +446,46 @@ pub mod charts {
         {
             let top = self.values.iter().cloned().fold(0.0_f64, f64::max).max(1e-9) * 1.1;
             let n = self.values.len().max(1);
-            // `0..n - 1` segmented gives exactly n slots (the range's end is a slot too).
-            let mut chart =
-                frame(area, &self.title, 60, 70)?.build_cartesian_2d((0..n - 1).into_segmented(), 0.0..top)?;
             let labels = self.labels.clone();
             // Long label lists (24 months, say) show every k-th label so they do not overlap.
             let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1).max(1);
             let fit = (80 / longest).clamp(1, 30);
             let every = n.div_ceil(fit).max(1);
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .x_labels(n)
-                .x_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) if i % every == 0 => labels.get(*i).cloned().unwrap_or_default(),
-                    _ => String::new(),
-                })
-                .y_label_formatter(&|v| format_float(*v))
-                .x_desc(&self.axes.0)
-                .y_desc(&self.axes.1)
-                .label_style(("sans-serif", 15))
-                .axis_desc_style(("sans-serif", 17))
-                .draw()?;
-            chart.draw_series(self.values.iter().enumerate().map(|(i, v)| {
-                let mut bar = Rectangle::new(
-                    [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), *v)],
-                    PALETTE[0].filled(),
-                );
-                bar.set_margin(0, 0, 6, 6);
-                bar
-            }))?;
+            let mut builder = frame(area, &self.title, 60, 70)?;
+            macro_rules! finish {
+                ($chart:expr, $floor:expr) => {{
+                    let mut chart = $chart;
+                    chart
+                        .configure_mesh()
+                        .disable_x_mesh()
+                        .x_labels(n)
+                        .x_label_formatter(&|v| match v {
+                            SegmentValue::CenterOf(i) if i % every == 0 => labels.get(*i).cloned().unwrap_or_default(),
+                            _ => String::new(),
+                        })
+                        .y_label_formatter(&|v| format_float(*v))
+                        .x_desc(&self.axes.0)
+                        .y_desc(&self.axes.1)
+                        .label_style(("sans-serif", 15))
+                        .axis_desc_style(("sans-serif", 17))
+                        .draw()?;
+                    chart.draw_series(self.values.iter().enumerate().map(|(i, v)| {
+                        let mut bar = Rectangle::new(
+                            [(SegmentValue::Exact(i), $floor), (SegmentValue::Exact(i + 1), *v)],
+                            PALETTE[0].filled(),
+                        );
+                        bar.set_margin(0, 0, 6, 6);
+                        bar
+                    }))?;
+                }};
+            }
+            // `0..n - 1` segmented gives exactly n slots (the range's end is a slot too).
+            if self.log_y {
+                let low = self.values.iter().cloned().filter(|v| *v > 0.0).fold(f64::MAX, f64::min).min(top) * 0.5;
+                finish!(builder.build_cartesian_2d((0..n - 1).into_segmented(), (low..top * 2.0).log_scale())?, low);
+            } else {
+                finish!(builder.build_cartesian_2d((0..n - 1).into_segmented(), 0.0..top)?, 0.0);
+            }
             Ok(())
         }
     }
@@ -817,6 +837,15 @@ mod tests {
     fn a_bar_chart_with_mismatched_data_is_refused() {
         let err = charts::Bar::new("x", vec!["a".into()], vec![]).render("bad").unwrap_err();
         assert!(err.to_string().contains("1 labels but 0 values"), "{err}");
+    }
+
+    #[test]
+    fn a_log_bar_chart_refuses_zero_and_draws_values_across_magnitudes() {
+        let err = charts::Bar::new("t", vec!["a".into()], vec![0.0]).log_y().render("bad").unwrap_err();
+        assert!(err.to_string().contains("positive"), "{err}");
+        let bar = charts::Bar::new("t", vec!["fast".into(), "slow".into()], vec![0.05, 500.0]).log_y();
+        let fig = Figure::render_into(&std::env::temp_dir().join("helpers-log-bar"), "logbar", Figure::SIZE, &bar).unwrap();
+        assert!(fig.svg.contains("fast") && fig.svg.contains("slow"));
     }
 
     #[test]

@@ -245,3 +245,15 @@ async fn recommendations_and_predictions_are_computed_once_then_served_from_redi
     assert_eq!(reads[0].value, reads[2].value, "the cached recommendation is the computed one");
     assert!(reads.iter().all(|r| r.ttl_left_s > 0.0));
 }
+
+#[tokio::test]
+async fn a_second_process_finds_in_redis_what_the_first_computed() {
+    let (counts, latencies) = cache::tiered_reads(&settings(), 10, 3).await.unwrap();
+    let got: Vec<(String, String, i64)> = counts.into_iter().map(|c| (c.process, c.tier, c.reads)).collect();
+    assert_eq!(
+        got,
+        [("first process".into(), "compute".into(), 10), ("first process".into(), "memory".into(), 20), ("second process".into(), "redis".into(), 10)]
+    );
+    assert_eq!(latencies.len(), 3);
+    assert_eq!(cache::stampede(&settings(), 20, Duration::from_millis(50)).await.unwrap(), 1);
+}

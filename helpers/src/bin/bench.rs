@@ -1,8 +1,8 @@
 //! `cargo run --release -p helpers --bin bench -- <module>|all`
 //!
 //! Measures each module's figures on this machine, prints them as a markdown table and
-//! writes them to `out/bench.json` (or `M8_OUT_DIR/bench.json`). Modules: `data`, `sql`
-//! (more join as they land). Every row is measured in this run.
+//! writes them to `out/bench.json` (or `M8_OUT_DIR/bench.json`). Modules: `data`, `sql`,
+//! `cache` (more join as they land). Every row is measured in this run.
 //!
 //! `sql` runs on both backends: a SQLite file in the output folder and the PostgreSQL at
 //! `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`, schema
@@ -23,7 +23,7 @@ struct Row {
     note: String,
 }
 
-const MODULES: &[&str] = &["data", "sql"];
+const MODULES: &[&str] = &["data", "sql", "cache"];
 
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -38,6 +38,7 @@ fn main() -> anyhow::Result<()> {
         match module {
             "data" => bench_data(&mut rows)?,
             "sql" => bench_sql(&settings, &mut rows)?,
+            "cache" => bench_cache(&settings, &mut rows)?,
             _ => unreachable!("checked above"),
         }
     }
@@ -174,6 +175,32 @@ fn bench_sql(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Resul
         qps!("analytics::cohorts", analytics::cohorts(&db, None, 30));
         qps!("analytics::high_value_users", analytics::high_value_users(&db, 500.0, 10));
         rt.block_on(db.close());
+    }
+    Ok(())
+}
+
+/// Fibonacci naive vs memoised, latency percentiles of every cache tier, and reads while
+/// Redis is cut.
+fn bench_cache(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    use helpers::cache;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    for r in cache::memo::compare_fibonacci([20, 25, 30]) {
+        rows.push(Row { module: "cache", case: format!("fib({}) naive", r.n), value: r.naive_us, unit: "µs", note: format!("{} calls", r.naive_calls) });
+        rows.push(Row { module: "cache", case: format!("fib({}) memoised", r.n), value: r.memo_us, unit: "µs", note: format!("{} calls, {:.0}x faster", r.memo_calls, r.speedup) });
+    }
+    for l in rt.block_on(cache::measure_latencies(settings, 10_000))? {
+        for (q, v) in [("p50", l.p50_us), ("p95", l.p95_us), ("p99", l.p99_us)] {
+            rows.push(Row { module: "cache", case: format!("{} {q}", l.case), value: v, unit: "µs", note: format!("{} samples", l.samples) });
+        }
+    }
+    for p in rt.block_on(cache::degradation(settings, 1_000))? {
+        rows.push(Row {
+            module: "cache",
+            case: format!("degradation: {}", p.phase),
+            value: p.p50_us,
+            unit: "µs p50",
+            note: format!("{}/{} answered, {} Redis hits, {} computed, {} errors counted", p.answered, p.reads, p.redis_hits, p.computed, p.redis_errors),
+        });
     }
     Ok(())
 }

@@ -123,6 +123,79 @@ pub async fn measure_latencies(settings: &Settings, samples: usize) -> Result<Ve
     Ok(out)
 }
 
+/// `concurrent` tasks miss the same key at the same moment; the computation takes `work`.
+/// Returns how many times it ran (1 with stampede protection).
+pub async fn stampede(settings: &Settings, concurrent: usize, work: Duration) -> Result<usize> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let cache = RedisCache::new(&settings.redis_url, &run_namespace("stampede"))?;
+    let computed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrent {
+        let (cache, computed) = (cache.clone(), computed.clone());
+        tasks.push(tokio::spawn(async move {
+            cache
+                .get_or_compute("hot-key", Duration::from_secs(60), async || {
+                    computed.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(work).await;
+                    Ok(42u64)
+                })
+                .await
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| Error::InvalidInput(format!("a reader task failed: {e}")))??;
+    }
+    let _ = cache.invalidate("*").await;
+    Ok(computed.load(Ordering::SeqCst))
+}
+
+/// How many reads one process's tiered cache answered from one tier.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TierCount {
+    /// `first process` or `second process`.
+    pub process: String,
+    /// [`Tier::name`].
+    pub tier: String,
+    /// Reads it answered.
+    pub reads: i64,
+}
+frame_row!(TierCount { process, tier, reads });
+
+/// Two [`TieredCache`]s over one Redis namespace stand for two processes. The first reads
+/// `keys` keys `rounds` times (the source takes 2 ms per computation); then the second,
+/// with an empty memory tier, reads each key once. Returns who answered how often, and the
+/// latency per tier of both.
+pub async fn tiered_reads(settings: &Settings, keys: usize, rounds: usize) -> Result<(Vec<TierCount>, Vec<Latency>)> {
+    let redis = RedisCache::new(&settings.redis_url, &run_namespace("tiered"))?;
+    let first: TieredCache<String> = TieredCache::new(redis.clone(), 10_000, Duration::from_secs(30), Duration::from_secs(300));
+    let second: TieredCache<String> = TieredCache::new(redis.clone(), 10_000, Duration::from_secs(30), Duration::from_secs(300));
+    let mut counts: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
+    for _ in 0..rounds {
+        for k in 0..keys {
+            let (_, tier) = first
+                .get(&format!("item:{k}"), async || {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    Ok(format!("item {k}"))
+                })
+                .await?;
+            *counts.entry(("first process", tier.name())).or_default() += 1;
+        }
+    }
+    for k in 0..keys {
+        let (_, tier) = second.get(&format!("item:{k}"), async || Ok(format!("item {k}"))).await?;
+        *counts.entry(("second process", tier.name())).or_default() += 1;
+    }
+    let mut latencies = first.latencies();
+    latencies.extend(second.latencies().into_iter().map(|mut l| {
+        l.case = format!("{} (second process)", l.case);
+        l
+    }));
+    let _ = redis.invalidate("*").await;
+    let counts = counts.into_iter().map(|((p, t), n)| TierCount { process: p.into(), tier: t.into(), reads: n }).collect();
+    Ok((counts, latencies))
+}
+
 /// One phase of the degradation run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Phase {
