@@ -130,7 +130,7 @@ pub async fn statistics(db: &Db) -> Result<UserStats> {
 /// A user in the activity ranking.
 #[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub struct RankedUser {
-    /// Position in the ranking, from 1 (most logins first, ties by id).
+    /// Position in the ranking, from 1 (most logins first; among equals, the newest account first).
     #[sqlx(default)]
     pub rank: i64,
     /// User id.
@@ -146,14 +146,15 @@ pub struct RankedUser {
 }
 frame_row!(RankedUser { rank, id, username, login_count, last_active_at, profile_score });
 
-/// Users ranked by activity (most logins first, ties by id), one page by LIMIT/OFFSET.
+/// Users ranked by activity (most logins first; among equals, the highest id first), one
+/// page by LIMIT/OFFSET.
 /// Simple, but the database still walks past the `offset` skipped rows: deep pages get
 /// slower. [`ranked_after`] does not.
 pub async fn ranked_by_activity(db: &Db, limit: usize, offset: usize) -> Result<Vec<RankedUser>> {
     const SQL: &str = r#"
         SELECT id, username, login_count, last_active_at, profile_score
         FROM users
-        ORDER BY login_count DESC, id
+        ORDER BY login_count DESC, id DESC
         LIMIT $1 OFFSET $2"#;
     let mut rows: Vec<RankedUser> =
         on_pool!(db, |p| sqlx::query_as(SQL).bind(limit as i64).bind(offset as i64).fetch_all(p).await)?;
@@ -175,20 +176,20 @@ pub struct Cursor {
 }
 
 /// The next page of the activity ranking after `cursor` (the first page for `None`), by
-/// keyset: `WHERE (login_count, id)` comes after the cursor, which the index
-/// `users_activity_idx` finds directly however deep the page. Returns the rows and the
+/// keyset: `WHERE (login_count, id) < (cursor)`, a range the index `users_activity_idx`
+/// finds directly however deep the page. Returns the rows and the
 /// cursor for the page after, `None` at the end.
 pub async fn ranked_after(db: &Db, cursor: Option<Cursor>, limit: usize) -> Result<(Vec<RankedUser>, Option<Cursor>)> {
     const FIRST: &str = r#"
         SELECT id, username, login_count, last_active_at, profile_score
         FROM users
-        ORDER BY login_count DESC, id
+        ORDER BY login_count DESC, id DESC
         LIMIT $1"#;
     const AFTER: &str = r#"
         SELECT id, username, login_count, last_active_at, profile_score
         FROM users
-        WHERE login_count < $1 OR (login_count = $1 AND id > $2)
-        ORDER BY login_count DESC, id
+        WHERE (login_count, id) < ($1, $2)
+        ORDER BY login_count DESC, id DESC
         LIMIT $3"#;
     let mut rows: Vec<RankedUser> = match cursor {
         None => on_pool!(db, |p| sqlx::query_as(FIRST).bind(limit as i64).fetch_all(p).await)?,
