@@ -337,6 +337,25 @@ pub async fn cached_recommendations(settings: &Settings, user_ids: &[i64]) -> Re
     Ok(out)
 }
 
+#[cfg(feature = "sql")]
+async fn day_from_db(db: &crate::sql::Db, date: chrono::NaiveDate) -> Result<crate::sql::analytics::DailyRevenue> {
+    crate::sql::analytics::daily_revenue(db, date, 1).await?.pop().ok_or_else(|| Error::InvalidInput(format!("no orders on {date}")))
+}
+
+#[cfg(feature = "sql")]
+async fn compare_day(db: &crate::sql::Db, cache: &RedisCache, key: &str, date: chrono::NaiveDate, step: &str) -> Result<StaleCheck> {
+    let cached: crate::sql::analytics::DailyRevenue = cache.get_or_compute(key, Duration::from_secs(3600), || day_from_db(db, date)).await?;
+    let truth = day_from_db(db, date).await?;
+    Ok(StaleCheck {
+        step: step.into(),
+        cached_orders: cached.orders,
+        db_orders: truth.orders,
+        cached_revenue: cached.revenue,
+        db_revenue: truth.revenue,
+        stale: cached != truth,
+    })
+}
+
 /// One step of [`stale_and_fresh`]: what the cache says next to what the database says.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StaleCheck {
@@ -372,32 +391,31 @@ pub async fn stale_and_fresh(settings: &Settings) -> Result<Vec<StaleCheck>> {
     let key = format!("daily:{day}");
     let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| Error::InvalidInput(format!("day {day}: {e}")))?;
 
-    let compute = async || {
-        analytics::daily_revenue(&db, date, 1).await?.pop().ok_or_else(|| Error::InvalidInput(format!("no orders on {day}")))
-    };
     let mut out = Vec::new();
-    let mut check = async |step: &str| -> Result<()> {
-        let cached: DailyRevenue = cache.get_or_compute(&key, Duration::from_secs(3600), &compute).await?;
-        let truth = compute().await?;
-        out.push(StaleCheck {
-            step: step.into(),
-            cached_orders: cached.orders,
-            db_orders: truth.orders,
-            cached_revenue: cached.revenue,
-            db_revenue: truth.revenue,
-            stale: cached != truth,
-        });
-        Ok(())
-    };
-    check("1 precomputed, read from cache").await?;
+    out.push(compare_day(&db, &cache, &key, date, "1 precomputed, read from cache").await?);
     let tag = run_namespace("order");
     let buyer = crate::sql::users::NewUser::parse(&tag, &format!("{tag}@example.com"), "Late", "Buyer", date.and_hms_opt(12, 0, 0).expect("noon exists"))?;
     crate::sql::tx::signup_with_order(&db, &buyer, crate::sql::tx::NewOrder { product_id: 1, quantity: 3 }).await?;
-    check("2 a new order arrives: the cache is stale").await?;
+    out.push(compare_day(&db, &cache, &key, date, "2 a new order arrives: the cache is stale").await?);
     cache.delete(&key).await?;
-    check("3 the day's key invalidated: fresh again").await?;
-    drop(check);
+    out.push(compare_day(&db, &cache, &key, date, "3 the day's key invalidated: fresh again").await?);
     let _ = cache.invalidate("*").await;
     db.close().await;
     Ok(out)
+}
+
+/// Every lesson future must be `Send`: `run` needs it, and a test alone (which awaits on the
+/// test's own thread) would not notice. This only has to compile.
+#[allow(dead_code)]
+fn lesson_futures_are_send(s: &Settings) {
+    fn send<T: Send>(_: T) {}
+    send(measure_latencies(s, 1));
+    send(degradation(s, 1));
+    send(stampede(s, 1, Duration::ZERO));
+    send(tiered_reads(s, 1, 1));
+    #[cfg(feature = "sql")]
+    {
+        send(stale_and_fresh(s));
+        send(cached_recommendations(s, &[]));
+    }
 }
