@@ -211,12 +211,14 @@ pub struct Phase {
     pub computed: i64,
     /// Redis failures counted (not thrown) in this phase.
     pub redis_errors: i64,
+    /// Operations that skipped Redis because it had just failed.
+    pub redis_skipped: i64,
     /// Median read latency, µs.
     pub p50_us: f64,
     /// 99th percentile read latency, µs.
     pub p99_us: f64,
 }
-frame_row!(Phase { phase, reads, answered, redis_hits, computed, redis_errors, p50_us, p99_us });
+frame_row!(Phase { phase, reads, answered, redis_hits, computed, redis_errors, redis_skipped, p50_us, p99_us });
 
 /// Reads 20 keys round-robin through a cache-aside [`RedisCache`] that reaches Redis over a
 /// [`CuttableLink`]: `reads` reads with Redis up, `reads` with the link cut, then — once a
@@ -258,6 +260,7 @@ pub async fn degradation(settings: &Settings, reads: usize) -> Result<Vec<Phase>
             redis_hits: after.hits - before.hits,
             computed: after.computes - before.computes,
             redis_errors: after.errors - before.errors,
+            redis_skipped: after.skipped - before.skipped,
             p50_us: lat.p50_us,
             p99_us: lat.p99_us,
         });

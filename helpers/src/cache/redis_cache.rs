@@ -24,6 +24,10 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// Every key this crate writes starts with this, then the cache's namespace.
 pub const KEY_PREFIX: &str = "module8";
 
+/// After a Redis failure, operations skip Redis (and fall back at once) for this long
+/// before trying it again: a cut-off server costs one timeout, not one per request.
+pub const RETRY_REDIS_AFTER: Duration = Duration::from_millis(500);
+
 /// Counters of one cache (shared by its clones).
 #[derive(Debug, Default)]
 struct Counters {
@@ -31,6 +35,7 @@ struct Counters {
     misses: AtomicU64,
     computes: AtomicU64,
     errors: AtomicU64,
+    skipped: AtomicU64,
     writes: AtomicU64,
 }
 
@@ -47,10 +52,12 @@ pub struct CacheStats {
     pub computes: i64,
     /// Redis operations that failed or timed out — counted, never thrown.
     pub errors: i64,
+    /// Operations that did not try Redis because it failed within [`RETRY_REDIS_AFTER`].
+    pub skipped: i64,
     /// Values written to Redis.
     pub writes: i64,
 }
-frame_row!(CacheStats { namespace, hits, misses, computes, errors, writes });
+frame_row!(CacheStats { namespace, hits, misses, computes, errors, skipped, writes });
 
 /// A namespaced, typed cache in Redis. Cheap to clone; clones share the connection and the
 /// counters. Values are stored as JSON, so any `serde` type works and `redis-cli` shows
@@ -63,6 +70,8 @@ pub struct RedisCache {
     counters: Arc<Counters>,
     /// Concurrent misses of one key wait for the first caller's computation (single flight).
     inflight: moka::future::Cache<String, Arc<serde_json::Value>>,
+    /// Until when Redis is skipped after a failure (a minimal circuit breaker).
+    skip_until: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl std::fmt::Debug for RedisCache {
@@ -95,6 +104,7 @@ impl RedisCache {
             url: url.clone(),
             counters: Arc::default(),
             inflight: moka::future::Cache::builder().time_to_live(Duration::from_millis(1)).build(),
+            skip_until: Arc::default(),
         })
     }
 
@@ -118,13 +128,31 @@ impl RedisCache {
             misses: get(&c.misses),
             computes: get(&c.computes),
             errors: get(&c.errors),
+            skipped: get(&c.skipped),
             writes: get(&c.writes),
         }
     }
 
-    fn failed(&self, e: &redis::RedisError) {
+    fn failed(&self, _e: &redis::RedisError) {
         self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        let _ = e;
+        *self.skip_until.lock().unwrap() = Some(std::time::Instant::now() + RETRY_REDIS_AFTER);
+    }
+
+    /// Fails fast while Redis is being skipped after a recent failure.
+    fn ready(&self) -> Result<()> {
+        let until = *self.skip_until.lock().unwrap();
+        match until {
+            Some(t) if std::time::Instant::now() < t => {
+                self.counters.skipped.fetch_add(1, Ordering::Relaxed);
+                Err(Error::Unreachable {
+                    service: "Redis",
+                    url: self.url.masked(),
+                    reason: format!("skipped: it failed less than {} ms ago", RETRY_REDIS_AFTER.as_millis()),
+                    hint: crate::check::how_to_start("Redis", "REDIS_URL"),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// An error that names Redis, its masked URL and how to start it.
@@ -140,6 +168,7 @@ impl RedisCache {
     /// Reads `key`. `Ok(None)` when absent; an error when Redis fails (this one is for
     /// callers who want to know — the `*_or_*` methods below never fail because of Redis).
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        self.ready()?;
         let mut conn = self.conn.clone();
         let raw: Option<String> = redis::cmd("GET").arg(self.key(key)).query_async(&mut conn).await.map_err(|e| {
             self.failed(&e);
@@ -161,6 +190,7 @@ impl RedisCache {
 
     /// Reads many keys in one round trip (`MGET`); absent keys are `None`.
     pub async fn get_many<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
+        self.ready()?;
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -187,6 +217,7 @@ impl RedisCache {
 
     /// Writes `value` under `key`, expiring after `ttl` (at least 1 ms).
     pub async fn set<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) -> Result<()> {
+        self.ready()?;
         let text = serde_json::to_string(value).map_err(|e| Error::InvalidInput(format!("cannot serialise the value for {key}: {e}")))?;
         let mut conn = self.conn.clone();
         redis::cmd("SET")
@@ -206,6 +237,7 @@ impl RedisCache {
 
     /// Writes many values in one pipelined round trip, each with `ttl`.
     pub async fn set_many<T: Serialize>(&self, entries: &[(String, T)], ttl: Duration) -> Result<()> {
+        self.ready()?;
         let mut pipe = redis::pipe();
         for (k, v) in entries {
             let text = serde_json::to_string(v).map_err(|e| Error::InvalidInput(format!("cannot serialise the value for {k}: {e}")))?;
@@ -222,6 +254,7 @@ impl RedisCache {
 
     /// Removes `key`; `true` if it was there.
     pub async fn delete(&self, key: &str) -> Result<bool> {
+        self.ready()?;
         let mut conn = self.conn.clone();
         let n: i64 = redis::cmd("DEL").arg(self.key(key)).query_async(&mut conn).await.map_err(|e| {
             self.failed(&e);
@@ -232,6 +265,7 @@ impl RedisCache {
 
     /// Time left before `key` expires; `None` if it is absent or has no expiry.
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
+        self.ready()?;
         let mut conn = self.conn.clone();
         let ms: i64 = redis::cmd("PTTL").arg(self.key(key)).query_async(&mut conn).await.map_err(|e| {
             self.failed(&e);
@@ -245,6 +279,7 @@ impl RedisCache {
     /// `KEYS` does. Returns how many keys were deleted. Keys of other namespaces are never
     /// touched.
     pub async fn invalidate(&self, pattern: &str) -> Result<u64> {
+        self.ready()?;
         let mut conn = self.conn.clone();
         let matcher = self.key(pattern);
         let mut cursor: u64 = 0;
@@ -323,12 +358,15 @@ impl RedisCache {
         Ok(())
     }
 
-    /// Is Redis answering right now? (`PING`, bounded by [`REDIS_TIMEOUT`].)
+    /// Is Redis answering right now? (`PING`, bounded by [`REDIS_TIMEOUT`]; never skipped,
+    /// and a success ends the skipping after a failure.)
     pub async fn ping(&self) -> bool {
         let mut conn = self.conn.clone();
         let ok = redis::cmd("PING").query_async::<String>(&mut conn).await;
-        if let Err(e) = &ok {
-            self.failed(e);
+        match &ok {
+            Err(e) => self.failed(e),
+            // Answering again: stop skipping it.
+            Ok(_) => *self.skip_until.lock().unwrap() = None,
         }
         ok.is_ok()
     }
