@@ -133,11 +133,6 @@ impl RedisCache {
         }
     }
 
-    fn failed(&self, _e: &redis::RedisError) {
-        self.counters.errors.fetch_add(1, Ordering::Relaxed);
-        *self.skip_until.lock().unwrap() = Some(std::time::Instant::now() + RETRY_REDIS_AFTER);
-    }
-
     /// Fails fast while Redis is being skipped after a recent failure.
     fn ready(&self) -> Result<()> {
         let until = *self.skip_until.lock().unwrap();
@@ -155,8 +150,11 @@ impl RedisCache {
         }
     }
 
-    /// An error that names Redis, its masked URL and how to start it.
-    fn unreachable(&self, e: redis::RedisError) -> Error {
+    /// Counts a Redis failure, skips Redis for [`RETRY_REDIS_AFTER`], and returns an error
+    /// that names Redis, its masked URL and how to start it.
+    fn failure(&self, e: redis::RedisError) -> Error {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        *self.skip_until.lock().unwrap() = Some(std::time::Instant::now() + RETRY_REDIS_AFTER);
         Error::Unreachable {
             service: "Redis",
             url: self.url.masked(),
@@ -165,15 +163,16 @@ impl RedisCache {
         }
     }
 
+    /// Every command goes through here: skipped while Redis just failed, failures counted.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        self.ready()?;
+        cmd.query_async(&mut self.conn.clone()).await.map_err(|e| self.failure(e))
+    }
+
     /// Reads `key`. `Ok(None)` when absent; an error when Redis fails (this one is for
     /// callers who want to know — the `*_or_*` methods below never fail because of Redis).
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
-        self.ready()?;
-        let mut conn = self.conn.clone();
-        let raw: Option<String> = redis::cmd("GET").arg(self.key(key)).query_async(&mut conn).await.map_err(|e| {
-            self.failed(&e);
-            self.unreachable(e)
-        })?;
+        let raw: Option<String> = self.query(redis::cmd("GET").arg(self.key(key))).await?;
         match raw {
             Some(text) => {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -190,16 +189,11 @@ impl RedisCache {
 
     /// Reads many keys in one round trip (`MGET`); absent keys are `None`.
     pub async fn get_many<T: DeserializeOwned>(&self, keys: &[&str]) -> Result<Vec<Option<T>>> {
-        self.ready()?;
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.conn.clone();
         let full: Vec<String> = keys.iter().map(|k| self.key(k)).collect();
-        let raw: Vec<Option<String>> = redis::cmd("MGET").arg(&full).query_async(&mut conn).await.map_err(|e| {
-            self.failed(&e);
-            self.unreachable(e)
-        })?;
+        let raw: Vec<Option<String>> = self.query(redis::cmd("MGET").arg(&full)).await?;
         raw.into_iter()
             .zip(&full)
             .map(|(v, k)| match v {
@@ -217,20 +211,8 @@ impl RedisCache {
 
     /// Writes `value` under `key`, expiring after `ttl` (at least 1 ms).
     pub async fn set<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) -> Result<()> {
-        self.ready()?;
         let text = serde_json::to_string(value).map_err(|e| Error::InvalidInput(format!("cannot serialise the value for {key}: {e}")))?;
-        let mut conn = self.conn.clone();
-        redis::cmd("SET")
-            .arg(self.key(key))
-            .arg(text)
-            .arg("PX")
-            .arg(ttl.as_millis().max(1) as u64)
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(|e| {
-                self.failed(&e);
-                self.unreachable(e)
-            })?;
+        self.query::<()>(redis::cmd("SET").arg(self.key(key)).arg(text).arg("PX").arg(ttl.as_millis().max(1) as u64)).await?;
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -243,34 +225,20 @@ impl RedisCache {
             let text = serde_json::to_string(v).map_err(|e| Error::InvalidInput(format!("cannot serialise the value for {k}: {e}")))?;
             pipe.cmd("SET").arg(self.key(k)).arg(text).arg("PX").arg(ttl.as_millis().max(1) as u64).ignore();
         }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await.map_err(|e| {
-            self.failed(&e);
-            self.unreachable(e)
-        })?;
+        pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.failure(e))?;
         self.counters.writes.fetch_add(entries.len() as u64, Ordering::Relaxed);
         Ok(())
     }
 
     /// Removes `key`; `true` if it was there.
     pub async fn delete(&self, key: &str) -> Result<bool> {
-        self.ready()?;
-        let mut conn = self.conn.clone();
-        let n: i64 = redis::cmd("DEL").arg(self.key(key)).query_async(&mut conn).await.map_err(|e| {
-            self.failed(&e);
-            self.unreachable(e)
-        })?;
+        let n: i64 = self.query(redis::cmd("DEL").arg(self.key(key))).await?;
         Ok(n > 0)
     }
 
     /// Time left before `key` expires; `None` if it is absent or has no expiry.
     pub async fn ttl(&self, key: &str) -> Result<Option<Duration>> {
-        self.ready()?;
-        let mut conn = self.conn.clone();
-        let ms: i64 = redis::cmd("PTTL").arg(self.key(key)).query_async(&mut conn).await.map_err(|e| {
-            self.failed(&e);
-            self.unreachable(e)
-        })?;
+        let ms: i64 = self.query(redis::cmd("PTTL").arg(self.key(key))).await?;
         Ok((ms >= 0).then(|| Duration::from_millis(ms as u64)))
     }
 
@@ -279,30 +247,14 @@ impl RedisCache {
     /// `KEYS` does. Returns how many keys were deleted. Keys of other namespaces are never
     /// touched.
     pub async fn invalidate(&self, pattern: &str) -> Result<u64> {
-        self.ready()?;
-        let mut conn = self.conn.clone();
         let matcher = self.key(pattern);
         let mut cursor: u64 = 0;
         let mut deleted = 0u64;
         loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&matcher)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| {
-                    self.failed(&e);
-                    self.unreachable(e)
-                })?;
+            let (next, keys): (u64, Vec<String>) =
+                self.query(redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&matcher).arg("COUNT").arg(500)).await?;
             if !keys.is_empty() {
-                let n: u64 = redis::cmd("UNLINK").arg(&keys).query_async(&mut conn).await.map_err(|e| {
-                    self.failed(&e);
-                    self.unreachable(e)
-                })?;
-                deleted += n;
+                deleted += self.query::<u64>(redis::cmd("UNLINK").arg(&keys)).await?;
             }
             if next == 0 {
                 return Ok(deleted);
@@ -362,12 +314,16 @@ impl RedisCache {
     /// and a success ends the skipping after a failure.)
     pub async fn ping(&self) -> bool {
         let mut conn = self.conn.clone();
-        let ok = redis::cmd("PING").query_async::<String>(&mut conn).await;
-        match &ok {
-            Err(e) => self.failed(e),
+        match redis::cmd("PING").query_async::<String>(&mut conn).await {
+            Err(e) => {
+                self.failure(e);
+                false
+            }
             // Answering again: stop skipping it.
-            Ok(_) => *self.skip_until.lock().unwrap() = None,
+            Ok(_) => {
+                *self.skip_until.lock().unwrap() = None;
+                true
+            }
         }
-        ok.is_ok()
     }
 }
