@@ -82,7 +82,7 @@ pub trait NotebookDisplay {
     fn evcxr_display(&self);
 }
 
-fn emit(mime: &str, content: &str) {
+pub(crate) fn emit(mime: &str, content: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
     let _ = out.flush();
@@ -233,7 +233,7 @@ pub fn thousands(n: usize) -> String {
     out
 }
 
-fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 

@@ -16,6 +16,7 @@
 //! | [`display`] | DataFrames as HTML tables, figures as inline SVG + PNG written to `out/figures` |
 //! | [`check`] | the service check: reachable, server version, round-trip latency, masked URL, how to start it |
 //! | [`cache`] | module 3 (feature `cache`): memoisation, moka TTL cache, Redis cache-aside / write-through / SCAN invalidation, tiered cache, degradation, latency percentiles |
+//! | [`mongo`] | module 2 (feature `mongo`): `$jsonSchema` validators, unique / compound / 2dsphere / TTL indexes, time-series detection, bulk writes with per-document reports, aggregation pipelines with their SQL, geo queries, cohorts, `explain`, export to Polars and CSV |
 //! | [`sql`] | module 1 (feature `sql`): schema migrations, seeding, repositories, analytics, the N+1 lesson, transactions — SQLite or PostgreSQL |
 //!
 //! Module code lives behind one Cargo feature each, so a notebook compiles only what it uses:
@@ -39,6 +40,8 @@ pub mod config;
 pub mod data;
 pub mod display;
 pub mod error;
+#[cfg(feature = "mongo")]
+pub mod mongo;
 pub mod runtime;
 #[cfg(feature = "sql")]
 pub mod sql;
@@ -64,6 +67,8 @@ pub mod prelude {
     pub use crate::sql;
     #[cfg(feature = "cache")]
     pub use crate::cache;
+    #[cfg(feature = "mongo")]
+    pub use crate::mongo;
     pub use polars::prelude as pl;
     pub use polars::prelude::{DataFrame, IntoLazy, col, lit};
 }

@@ -2,11 +2,12 @@
 //!
 //! Measures each module's figures on this machine, prints them as a markdown table and
 //! writes them to `out/bench.json` (or `M8_OUT_DIR/bench.json`). Modules: `data`, `sql`,
-//! `cache` (more join as they land). Every row is measured in this run.
+//! `mongo`, `cache` (more join as they land). Every row is measured in this run.
 //!
 //! `sql` runs on both backends: a SQLite file in the output folder and the PostgreSQL at
 //! `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`, schema
-//! `module8_bench`).
+//! `module8_bench`). `mongo` works in the database `module8_bench` of `MONGODB_URI`, dropped
+//! afterwards.
 
 use std::time::Instant;
 
@@ -23,7 +24,7 @@ struct Row {
     note: String,
 }
 
-const MODULES: &[&str] = &["data", "sql", "cache"];
+const MODULES: &[&str] = &["data", "sql", "mongo", "cache"];
 
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -38,6 +39,7 @@ fn main() -> anyhow::Result<()> {
         match module {
             "data" => bench_data(&mut rows)?,
             "sql" => bench_sql(&settings, &mut rows)?,
+            "mongo" => bench_mongo(&settings, &mut rows)?,
             "cache" => bench_cache(&settings, &mut rows)?,
             _ => unreachable!("checked above"),
         }
@@ -203,4 +205,81 @@ fn bench_cache(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
         });
     }
     Ok(())
+}
+
+fn median_ms(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// Bulk insert of the 10k-user world (about 100k events), every pipeline's time, and one
+/// user's events found through the index vs by a collection scan.
+fn bench_mongo(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    use helpers::mongo::{Mongo, docs, events, explain, pipelines, schema};
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        let m = Mongo::connect(&settings.mongodb_uri, Some("module8_bench")).await?;
+        m.drop_database().await?;
+        schema::ensure(&m).await?;
+        let version = m.server_version().await?;
+        let world = World::generate(&WorldConfig::with_users(10_000));
+        let load = docs::load_world(&m, &world).await?;
+        rows.push(Row {
+            module: "mongo",
+            case: format!("bulk insert {} events", load.events),
+            value: load.event_seconds,
+            unit: "s",
+            note: format!("{:.0} events/s, unordered insert_many, 5 indexes, server {version}", load.events_per_second()),
+        });
+        rows.push(Row {
+            module: "mongo",
+            case: format!("bulk insert {} profiles", load.profiles),
+            value: load.profile_seconds,
+            unit: "s",
+            note: format!("{:.0} profiles/s", load.profiles as f64 / load.profile_seconds),
+        });
+        let end = world.config.as_of.succ_opt().expect("a next day").and_hms_opt(0, 0, 0).expect("midnight");
+        let city = &world.cities[0];
+        let mut all = pipelines::all(end - chrono::Duration::days(90), end);
+        all.retain(|p| p.name != "events_near");
+        all.push(pipelines::events_near(city.lon, city.lat, 10_000.0, 50));
+        for p in &all {
+            let mut times = Vec::new();
+            let mut results = 0;
+            for _ in 0..5 {
+                let started = Instant::now();
+                results = events::aggregate::<mongodb::bson::Document>(&m, p).await?.len();
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            rows.push(Row { module: "mongo", case: format!("pipeline {}", p.name), value: median_ms(times), unit: "ms", note: format!("median of 5, {results} result documents") });
+        }
+        let user = world.users[world.users.len() / 2].id;
+        let events_coll = m.collection::<mongodb::bson::Document>(schema::EVENTS);
+        for (label, hint) in [("find one user's events by index", mongodb::bson::doc! { "user_id": 1, "timestamp": -1 }), ("find one user's events by collection scan", mongodb::bson::doc! { "$natural": 1 })] {
+            let mut times = Vec::new();
+            let mut found = 0;
+            for _ in 0..20 {
+                let started = Instant::now();
+                let mut cursor = events_coll.find(mongodb::bson::doc! { "user_id": user }).hint(mongodb::options::Hint::Keys(hint.clone())).await?;
+                found = 0;
+                while cursor.advance().await? {
+                    found += 1;
+                }
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            rows.push(Row { module: "mongo", case: label.into(), value: median_ms(times), unit: "ms", note: format!("median of 20, {found} documents") });
+        }
+        for e in explain::index_vs_scan(&m, user).await? {
+            rows.push(Row {
+                module: "mongo",
+                case: format!("explain: {}", e.plan),
+                value: e.docs_examined as f64,
+                unit: "docs examined",
+                note: format!("{} ({}), {} returned", e.stages, e.index.unwrap_or_else(|| "no index".into()), e.returned),
+            });
+        }
+        m.drop_database().await?;
+        m.close().await;
+        anyhow::Ok(())
+    })
 }

@@ -1,0 +1,194 @@
+//! The DataProcessor's export: any query or pipeline result as a Polars DataFrame, and the
+//! frame as CSV.
+//!
+//! Nested documents are flattened into dotted column names (`metadata.price`,
+//! `geo.location.coordinates`). Each column gets one type from all its values: integers →
+//! `i64`, numbers → `f64`, booleans, dates → datetime, anything else (strings, ObjectIds,
+//! arrays as JSON) → string. A field missing from a document is a null.
+
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDateTime;
+use mongodb::bson::{Bson, Document};
+use polars::prelude::{Column, CsvWriter, DataFrame, SerWriter};
+
+use super::Mongo;
+use super::docs::naive;
+use super::pipelines::Pipeline;
+use crate::error::{Error, Result};
+
+/// `docs` as a DataFrame: one row per document, one column per (flattened) field, columns
+/// in order of first appearance.
+pub fn documents_to_frame(docs: &[Document]) -> Result<DataFrame> {
+    let mut names: Vec<String> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut cells: Vec<Vec<Option<Bson>>> = Vec::new();
+    for (row, doc) in docs.iter().enumerate() {
+        let mut flat = Vec::new();
+        flatten("", doc, &mut flat);
+        for (name, value) in flat {
+            let column = *index.entry(name.clone()).or_insert_with(|| {
+                names.push(name);
+                cells.push(vec![None; docs.len()]);
+                cells.len() - 1
+            });
+            cells[column][row] = Some(value);
+        }
+    }
+    let columns = names.into_iter().zip(cells).map(|(name, values)| column(&name, values)).collect();
+    Ok(DataFrame::new_infer_height(columns)?)
+}
+
+fn flatten(prefix: &str, doc: &Document, out: &mut Vec<(String, Bson)>) {
+    for (key, value) in doc {
+        let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match value {
+            Bson::Document(inner) => flatten(&name, inner, out),
+            other => out.push((name, other.clone())),
+        }
+    }
+}
+
+fn column(name: &str, values: Vec<Option<Bson>>) -> Column {
+    let present = || values.iter().flatten().filter(|v| !matches!(v, Bson::Null));
+    let all = |f: fn(&Bson) -> bool| present().all(f);
+    let name = name.into();
+    if present().next().is_none() {
+        return Column::new(name, values.iter().map(|_| None::<String>).collect::<Vec<_>>());
+    }
+    if all(|v| matches!(v, Bson::Int32(_) | Bson::Int64(_))) {
+        let ints: Vec<Option<i64>> = values
+            .iter()
+            .map(|v| match v {
+                Some(Bson::Int32(x)) => Some(*x as i64),
+                Some(Bson::Int64(x)) => Some(*x),
+                _ => None,
+            })
+            .collect();
+        return Column::new(name, ints);
+    }
+    if all(|v| matches!(v, Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_))) {
+        let floats: Vec<Option<f64>> = values
+            .iter()
+            .map(|v| match v {
+                Some(Bson::Int32(x)) => Some(*x as f64),
+                Some(Bson::Int64(x)) => Some(*x as f64),
+                Some(Bson::Double(x)) => Some(*x),
+                _ => None,
+            })
+            .collect();
+        return Column::new(name, floats);
+    }
+    if all(|v| matches!(v, Bson::Boolean(_))) {
+        let bools: Vec<Option<bool>> = values.iter().map(|v| v.as_ref().and_then(Bson::as_bool)).collect();
+        return Column::new(name, bools);
+    }
+    if all(|v| matches!(v, Bson::DateTime(_))) {
+        let dates: Vec<Option<NaiveDateTime>> = values.iter().map(|v| v.as_ref().and_then(Bson::as_datetime).map(|d| naive(*d))).collect();
+        return Column::new(name, dates);
+    }
+    let strings: Vec<Option<String>> = values
+        .iter()
+        .map(|v| match v {
+            None | Some(Bson::Null) => None,
+            Some(Bson::String(s)) => Some(s.clone()),
+            Some(Bson::ObjectId(id)) => Some(id.to_hex()),
+            Some(Bson::DateTime(d)) => Some(naive(*d).format("%Y-%m-%dT%H:%M:%S%.3f").to_string()),
+            Some(other) => Some(other.clone().into_relaxed_extjson().to_string()),
+        })
+        .collect();
+    Column::new(name, strings)
+}
+
+/// Runs `pipeline` and returns its result as a DataFrame.
+pub async fn aggregate_frame(m: &Mongo, pipeline: &Pipeline) -> Result<DataFrame> {
+    let mut cursor = m.collection::<Document>(pipeline.collection).aggregate(pipeline.stages.clone()).await.map_err(|e| m.error(e))?;
+    let mut docs = Vec::new();
+    while cursor.advance().await.map_err(|e| m.error(e))? {
+        docs.push(cursor.deserialize_current().map_err(|e| m.error(e))?);
+    }
+    documents_to_frame(&docs)
+}
+
+/// Runs `find(filter)` on `collection` (at most `limit` documents, in `_id` order) and
+/// returns the documents as a DataFrame.
+pub async fn find_frame(m: &Mongo, collection: &str, filter: Document, limit: i64) -> Result<DataFrame> {
+    let mut cursor = m
+        .collection::<Document>(collection)
+        .find(filter)
+        .sort(mongodb::bson::doc! { "_id": 1 })
+        .limit(limit)
+        .await
+        .map_err(|e| m.error(e))?;
+    let mut docs = Vec::new();
+    while cursor.advance().await.map_err(|e| m.error(e))? {
+        docs.push(cursor.deserialize_current().map_err(|e| m.error(e))?);
+    }
+    documents_to_frame(&docs)
+}
+
+/// At most `limit` documents of `find(filter)` on `collection` as pretty JSON, without
+/// their `_id` — to show what a stored document looks like.
+pub async fn find_json(m: &Mongo, collection: &str, filter: Document, limit: i64) -> Result<Vec<String>> {
+    let mut cursor = m
+        .collection::<Document>(collection)
+        .find(filter)
+        .projection(mongodb::bson::doc! { "_id": 0 })
+        .limit(limit)
+        .await
+        .map_err(|e| m.error(e))?;
+    let mut out = Vec::new();
+    while cursor.advance().await.map_err(|e| m.error(e))? {
+        out.push(super::pretty_json(&cursor.deserialize_current().map_err(|e| m.error(e))?));
+    }
+    Ok(out)
+}
+
+/// Writes `df` as CSV (with a header) to `path`, creating its folder. Returns the path.
+pub fn write_csv(df: &mut DataFrame, path: impl AsRef<Path>) -> Result<PathBuf> {
+    let path = path.as_ref();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
+    }
+    let mut file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
+    CsvWriter::new(&mut file).include_header(true).finish(df)?;
+    Ok(path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mongodb::bson::{doc, oid::ObjectId};
+    use polars::prelude::DataType;
+
+    #[test]
+    fn nested_fields_become_dotted_typed_columns_with_nulls_where_missing() {
+        let when = mongodb::bson::DateTime::from_millis(1_700_000_000_000);
+        let docs = vec![
+            doc! { "_id": ObjectId::new(), "user_id": 1_i64, "metadata": { "price": 9.5, "category": "books" }, "at": when, "ok": true, "tags": ["a", "b"] },
+            doc! { "_id": ObjectId::new(), "user_id": 2_i32, "metadata": { "price": 3_i32 }, "at": when, "ok": false },
+        ];
+        let df = documents_to_frame(&docs).unwrap();
+        assert_eq!(df.get_column_names(), ["_id", "user_id", "metadata.price", "metadata.category", "at", "ok", "tags"]);
+        let dtype = |c: &str| df.column(c).unwrap().dtype().clone();
+        assert_eq!(dtype("user_id"), DataType::Int64);
+        assert_eq!(dtype("metadata.price"), DataType::Float64);
+        assert!(matches!(dtype("at"), DataType::Datetime(_, _)));
+        assert_eq!(dtype("ok"), DataType::Boolean);
+        assert_eq!(dtype("tags"), DataType::String);
+        assert_eq!(df.column("metadata.category").unwrap().null_count(), 1);
+        assert_eq!(df.column("tags").unwrap().str().unwrap().get(0), Some(r#"["a","b"]"#));
+        assert_eq!(df.column("metadata.price").unwrap().f64().unwrap().get(1), Some(3.0));
+    }
+
+    #[test]
+    fn a_frame_round_trips_through_csv() {
+        let docs = vec![doc! { "a": 1_i64, "b": "x,y" }, doc! { "a": 2_i64, "b": "z" }];
+        let mut df = documents_to_frame(&docs).unwrap();
+        let path = std::env::temp_dir().join(format!("helpers-export-{}.csv", std::process::id()));
+        write_csv(&mut df, &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::remove_file(&path).ok();
+        assert_eq!(text, "a,b\n1,\"x,y\"\n2,z\n");
+    }
+}
