@@ -49,6 +49,8 @@ pub mod sql;
 pub use config::{ServiceUrl, Settings, mask_url};
 #[doc(no_inline)]
 pub use polars;
+#[doc(no_inline)]
+pub use chrono;
 pub use error::{Error, Result};
 pub use runtime::run;
 

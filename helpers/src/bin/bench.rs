@@ -207,7 +207,7 @@ fn bench_cache(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
     Ok(())
 }
 
-fn median_ms(mut samples: Vec<f64>) -> f64 {
+fn median_of(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
 }
@@ -251,7 +251,7 @@ fn bench_mongo(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
                 results = events::aggregate::<mongodb::bson::Document>(&m, p).await?.len();
                 times.push(started.elapsed().as_secs_f64() * 1e3);
             }
-            rows.push(Row { module: "mongo", case: format!("pipeline {}", p.name), value: median_ms(times), unit: "ms", note: format!("median of 5, {results} result documents") });
+            rows.push(Row { module: "mongo", case: format!("pipeline {}", p.name), value: median_of(times), unit: "ms", note: format!("median of 5, {results} result documents") });
         }
         let user = world.users[world.users.len() / 2].id;
         let events_coll = m.collection::<mongodb::bson::Document>(schema::EVENTS);
@@ -267,7 +267,7 @@ fn bench_mongo(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
                 }
                 times.push(started.elapsed().as_secs_f64() * 1e3);
             }
-            rows.push(Row { module: "mongo", case: label.into(), value: median_ms(times), unit: "ms", note: format!("median of 20, {found} documents") });
+            rows.push(Row { module: "mongo", case: label.into(), value: median_of(times), unit: "ms", note: format!("median of 20, {found} documents") });
         }
         for e in explain::index_vs_scan(&m, user).await? {
             rows.push(Row {

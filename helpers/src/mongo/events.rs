@@ -125,10 +125,14 @@ pub struct NearEvent {
     pub city: String,
     /// The user's country.
     pub country: String,
+    /// Where the event was: longitude, degrees.
+    pub lon: f64,
+    /// Where the event was: latitude, degrees.
+    pub lat: f64,
     /// Metres from the point (great-circle).
     pub distance_m: f64,
 }
-crate::frame_row!(NearEvent { user_id, event_type, timestamp, city, country, distance_m });
+crate::frame_row!(NearEvent { user_id, event_type, timestamp, city, country, lon, lat, distance_m });
 
 /// Events within `max_meters` of (`lon`, `lat`), nearest first ([`pipelines::events_near`]).
 pub async fn events_near(m: &Mongo, lon: f64, lat: f64, max_meters: f64, limit: i64) -> Result<Vec<NearEvent>> {

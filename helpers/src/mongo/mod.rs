@@ -177,6 +177,15 @@ pub fn map_error(url: &ServiceUrl, e: mongodb::error::Error) -> Error {
                 return Error::Constraint { store: "MongoDB", rule, detail };
             }
         }
+        ErrorKind::InsertMany(many) if many.write_concern_error.is_none() => {
+            let errors = many.write_errors.as_deref().unwrap_or_default();
+            if let Some(w) = errors.first()
+                && let Some((rule, detail)) = broken_rule(w.code, &w.message, w.details.as_ref())
+            {
+                let more = if errors.len() > 1 { format!("; {} more documents refused", errors.len() - 1) } else { String::new() };
+                return Error::Constraint { store: "MongoDB", rule, detail: format!("document {} of the batch: {detail}{more}", w.index) };
+            }
+        }
         ErrorKind::ServerSelection { .. } | ErrorKind::Io(_) | ErrorKind::DnsResolve { .. } | ErrorKind::ConnectionPoolCleared { .. } => {
             return Error::Unreachable {
                 service: "MongoDB",
@@ -218,38 +227,31 @@ pub(crate) fn broken_rule(code: i32, message: &str, details: Option<&Document>) 
 /// `email: regular expression did not match (pattern ^…$, got "nope"); missing required field email`.
 pub fn describe_validation(details: &Document) -> String {
     let mut reasons = Vec::new();
-    collect_reasons(details, "", &mut reasons);
+    collect_reasons(details.get_array("schemaRulesNotSatisfied").into_iter().flatten(), "", &mut reasons);
     reasons.join("; ")
 }
 
-fn collect_reasons(node: &Document, path: &str, out: &mut Vec<String>) {
-    let Ok(rules) = node.get_array("schemaRulesNotSatisfied") else { return };
-    for rule in rules.iter().filter_map(Bson::as_document) {
-        let op = rule.get_str("operatorName").unwrap_or("?");
-        match op {
+/// Walks the failed rules: `properties` nests the rules of each field under its name (at any
+/// depth), `required` lists missing fields, anything else is one reason at `path`.
+fn collect_reasons<'a>(rules: impl Iterator<Item = &'a Bson>, path: &str, out: &mut Vec<String>) {
+    let at = |name: &str| if path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
+    for rule in rules.filter_map(Bson::as_document) {
+        match rule.get_str("operatorName").unwrap_or("?") {
             "properties" => {
                 for prop in rule.get_array("propertiesNotSatisfied").into_iter().flatten().filter_map(Bson::as_document) {
-                    let name = prop.get_str("propertyName").unwrap_or("?");
-                    let full = if path.is_empty() { name.to_string() } else { format!("{path}.{name}") };
-                    for detail in prop.get_array("details").into_iter().flatten().filter_map(Bson::as_document) {
-                        if detail.contains_key("schemaRulesNotSatisfied") {
-                            collect_reasons(detail, &full, out);
-                        } else {
-                            out.push(format!("{full}: {}", describe_one(detail)));
-                        }
-                    }
+                    let name = at(prop.get_str("propertyName").unwrap_or("?"));
+                    collect_reasons(prop.get_array("details").into_iter().flatten(), &name, out);
                 }
             }
             "required" => {
-                let missing: Vec<String> = rule
-                    .get_array("missingProperties")
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|b| b.as_str().map(|s| if path.is_empty() { s.to_string() } else { format!("{path}.{s}") }))
-                    .collect();
+                let missing: Vec<String> =
+                    rule.get_array("missingProperties").into_iter().flatten().filter_map(|b| b.as_str().map(at)).collect();
                 out.push(format!("missing required field {}", missing.join(", ")));
             }
-            _ => out.push(format!("{}{}", if path.is_empty() { String::new() } else { format!("{path}: ") }, describe_one(rule))),
+            _ if rule.contains_key("schemaRulesNotSatisfied") => {
+                collect_reasons(rule.get_array("schemaRulesNotSatisfied").into_iter().flatten(), path, out);
+            }
+            _ => out.push(if path.is_empty() { describe_one(rule) } else { format!("{path}: {}", describe_one(rule)) }),
         }
     }
 }
@@ -311,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_validation_report_becomes_one_line_naming_each_field() {
-        // The shape MongoDB 5+ (and SecantusDB) return in errInfo.details.
+        // The shape MongoDB 5+ (and SecantusDB) return in errInfo.details, nested fields included.
         let details = doc! {
             "operatorName": "$jsonSchema",
             "schemaRulesNotSatisfied": [
@@ -320,11 +322,10 @@ mod tests {
                         { "operatorName": "pattern", "specifiedAs": { "pattern": "^.+@.+$" },
                           "reason": "regular expression did not match", "consideredValue": "nope" } ] },
                     { "propertyName": "metrics", "details": [
-                        { "operatorName": "properties", "schemaRulesNotSatisfied": [
-                            { "operatorName": "properties", "propertiesNotSatisfied": [
-                                { "propertyName": "engagement_score", "details": [
-                                    { "operatorName": "maximum", "specifiedAs": { "maximum": 10 },
-                                      "reason": "comparison failed", "consideredValue": 42.0 } ] } ] } ] } ] } ] },
+                        { "operatorName": "properties", "propertiesNotSatisfied": [
+                            { "propertyName": "engagement_score", "details": [
+                                { "operatorName": "maximum", "specifiedAs": { "maximum": 10 },
+                                  "reason": "comparison failed", "consideredValue": 42.0 } ] } ] } ] } ] },
                 { "operatorName": "required", "specifiedAs": { "required": ["username", "email"] }, "missingProperties": ["username"] }
             ]
         };

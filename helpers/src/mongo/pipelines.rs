@@ -143,10 +143,12 @@ pub fn events_near(lon: f64, lat: f64, max_meters: f64, limit: i64) -> Pipeline 
             doc! { "$project": {
                 "_id": 0, "user_id": 1, "event_type": 1, "timestamp": 1,
                 "city": "$geo.city", "country": "$geo.country",
+                "lon": { "$arrayElemAt": ["$geo.location.coordinates", 0] },
+                "lat": { "$arrayElemAt": ["$geo.location.coordinates", 1] },
                 "distance_m": { "$round": ["$distance_m", 1] },
             } },
         ],
-        sql: "-- PostGIS:\nSELECT user_id, event_type, timestamp, city, country,\n       \
+        sql: "-- PostGIS:\nSELECT user_id, event_type, timestamp, city, country, ST_X(location::geometry) AS lon, ST_Y(location::geometry) AS lat,\n       \
               ST_Distance(location, ST_MakePoint($1, $2)::geography) AS distance_m\nFROM events\n\
               WHERE ST_DWithin(location, ST_MakePoint($1, $2)::geography, $3)\nORDER BY distance_m\nLIMIT $4;",
     }

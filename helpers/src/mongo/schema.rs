@@ -5,7 +5,7 @@
 //!
 //! | collection | validator | indexes |
 //! |---|---|---|
-//! | `user_profiles` | username 3–32 of `[A-Za-z0-9_.-]`, an e-mail address, engagement 0–10 | unique `username`, unique `email`, multikey `profile.interests` |
+//! | `user_profiles` | username of 3–32 characters without spaces, `@` or `$`, an e-mail address, engagement 0–10 | unique `username`, unique `email`, multikey `profile.interests` |
 //! | `events` | user id ≥ 1, a known event type, a date, a GeoJSON point | compound `(user_id, timestamp desc)`, 2dsphere `geo.location`, `(event_type, timestamp desc)` |
 //! | `analytics` | a kind, a date, a data document | `(kind, computed_at desc)` |
 //! | `sessions` | — | TTL: a session document expires 30 minutes after `last_seen` |
@@ -42,8 +42,8 @@ pub fn users_validator() -> Document {
         "bsonType": "object",
         "required": ["username", "email", "created_at"],
         "properties": {
-            "username": { "bsonType": "string", "minLength": 3, "maxLength": 32, "pattern": "^[A-Za-z0-9_.-]+$",
-                          "description": "3–32 letters, digits, _ . or -" },
+            "username": { "bsonType": "string", "minLength": 3, "maxLength": 32, "pattern": "^[^\\s@$]+$",
+                          "description": "3–32 characters, no spaces, @ or $" },
             "email": { "bsonType": "string", "pattern": "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", "description": "an e-mail address" },
             "created_at": { "bsonType": "date" },
             "profile": { "bsonType": "object", "properties": {
@@ -133,6 +133,22 @@ pub struct CollectionRow {
 }
 crate::frame_row!(CollectionRow { collection, kind, required, documents });
 
+/// Creates the indexes whose names the collection does not have yet. (Asking again for an
+/// existing index is a no-op on MongoDB, but SecantusDB 0.7 refuses to re-create an identical
+/// 2dsphere index, so we never ask twice.)
+async fn create_missing(m: &Mongo, collection: &str, indexes: Vec<IndexModel>) -> Result<()> {
+    let coll = m.collection::<Document>(collection);
+    let existing = coll.list_index_names().await.unwrap_or_default();
+    let missing: Vec<IndexModel> = indexes
+        .into_iter()
+        .filter(|i| i.options.as_ref().and_then(|o| o.name.as_ref()).is_none_or(|n| !existing.contains(n)))
+        .collect();
+    if !missing.is_empty() {
+        coll.create_indexes(missing).await.map_err(|e| m.error(e))?;
+    }
+    Ok(())
+}
+
 fn named(keys: Document, name: &str, unique: bool) -> IndexModel {
     IndexModel::builder().keys(keys).options(IndexOptions::builder().name(name.to_string()).unique(unique).build()).build()
 }
@@ -151,42 +167,29 @@ pub async fn ensure(m: &Mongo) -> Result<TimeSeries> {
             db.create_collection(name).validator(validator).await.map_err(|e| m.error(e))?;
         }
     }
-    let users = m.collection::<Document>(USERS);
-    users
-        .create_indexes([
+    create_missing(
+        m,
+        USERS,
+        vec![
             named(doc! { "username": 1 }, "username_unique", true),
             named(doc! { "email": 1 }, "email_unique", true),
             named(doc! { "profile.interests": 1 }, "interests", false),
-        ])
-        .await
-        .map_err(|e| m.error(e))?;
-    let events = m.collection::<Document>(EVENTS);
-    events
-        .create_indexes([
+        ],
+    )
+    .await?;
+    create_missing(
+        m,
+        EVENTS,
+        vec![
             named(doc! { "user_id": 1, "timestamp": -1 }, "user_time", false),
             named(doc! { "geo.location": "2dsphere" }, "location_2dsphere", false),
             named(doc! { "event_type": 1, "timestamp": -1 }, "type_time", false),
-        ])
-        .await
-        .map_err(|e| m.error(e))?;
-    m.collection::<Document>(ANALYTICS)
-        .create_index(named(doc! { "kind": 1, "computed_at": -1 }, "kind_time", false))
-        .await
-        .map_err(|e| m.error(e))?;
-    m.collection::<Document>(SESSIONS)
-        .create_index(
-            IndexModel::builder()
-                .keys(doc! { "last_seen": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .name("last_seen_ttl".to_string())
-                        .expire_after(std::time::Duration::from_secs(SESSION_TTL_SECONDS))
-                        .build(),
-                )
-                .build(),
-        )
-        .await
-        .map_err(|e| m.error(e))?;
+        ],
+    )
+    .await?;
+    create_missing(m, ANALYTICS, vec![named(doc! { "kind": 1, "computed_at": -1 }, "kind_time", false)]).await?;
+    let ttl = IndexOptions::builder().name("last_seen_ttl".to_string()).expire_after(std::time::Duration::from_secs(SESSION_TTL_SECONDS)).build();
+    create_missing(m, SESSIONS, vec![IndexModel::builder().keys(doc! { "last_seen": 1 }).options(ttl).build()]).await?;
     time_series(m, existing.iter().any(|c| c == METRICS)).await
 }
 
