@@ -87,7 +87,11 @@ impl Mongo {
             .await
             .map_err(|e| Error::Config { var: "MONGODB_URI", reason: crate::check::scrub(&e.to_string(), url) })?;
         options.server_selection_timeout = Some(SERVER_SELECTION_TIMEOUT);
-        options.connect_timeout = Some(Duration::from_secs(3));
+        // The driver's monitor uses the connect timeout as the timeout of its heartbeats. A
+        // server busy building an index (SecantusDB answers nothing meanwhile) must not be
+        // declared dead, which would interrupt the build; a server that is down refuses the
+        // connection at once, and SERVER_SELECTION_TIMEOUT still bounds every operation.
+        options.connect_timeout = Some(Duration::from_secs(120));
         options.app_name.get_or_insert_with(|| "module8-helpers".into());
         let name = match database {
             Some(name) => name.to_string(),
