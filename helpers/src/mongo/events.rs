@@ -24,17 +24,13 @@ pub async fn log_event(m: &Mongo, event: &EventDoc) -> Result<()> {
 
 /// Runs `pipeline` and deserializes every result document as `T`.
 pub async fn aggregate<T: DeserializeOwned + Send + Sync>(m: &Mongo, pipeline: &Pipeline) -> Result<Vec<T>> {
-    let mut cursor = m
+    let cursor = m
         .collection::<Document>(pipeline.collection)
         .aggregate(pipeline.stages.clone())
         .with_type::<T>()
         .await
         .map_err(|e| m.error(e))?;
-    let mut out = Vec::new();
-    while cursor.advance().await.map_err(|e| m.error(e))? {
-        out.push(cursor.deserialize_current().map_err(|e| m.error(e))?);
-    }
-    Ok(out)
+    m.drain(cursor).await
 }
 
 /// Events of one type and their share of all events.

@@ -102,46 +102,33 @@ fn column(name: &str, values: Vec<Option<Bson>>) -> Column {
 
 /// Runs `pipeline` and returns its result as a DataFrame.
 pub async fn aggregate_frame(m: &Mongo, pipeline: &Pipeline) -> Result<DataFrame> {
-    let mut cursor = m.collection::<Document>(pipeline.collection).aggregate(pipeline.stages.clone()).await.map_err(|e| m.error(e))?;
-    let mut docs = Vec::new();
-    while cursor.advance().await.map_err(|e| m.error(e))? {
-        docs.push(cursor.deserialize_current().map_err(|e| m.error(e))?);
-    }
-    documents_to_frame(&docs)
+    documents_to_frame(&super::events::aggregate::<Document>(m, pipeline).await?)
 }
 
 /// Runs `find(filter)` on `collection` (at most `limit` documents, in `_id` order) and
 /// returns the documents as a DataFrame.
 pub async fn find_frame(m: &Mongo, collection: &str, filter: Document, limit: i64) -> Result<DataFrame> {
-    let mut cursor = m
+    let cursor = m
         .collection::<Document>(collection)
         .find(filter)
         .sort(mongodb::bson::doc! { "_id": 1 })
         .limit(limit)
         .await
         .map_err(|e| m.error(e))?;
-    let mut docs = Vec::new();
-    while cursor.advance().await.map_err(|e| m.error(e))? {
-        docs.push(cursor.deserialize_current().map_err(|e| m.error(e))?);
-    }
-    documents_to_frame(&docs)
+    documents_to_frame(&m.drain(cursor).await?)
 }
 
 /// At most `limit` documents of `find(filter)` on `collection` as pretty JSON, without
 /// their `_id` — to show what a stored document looks like.
 pub async fn find_json(m: &Mongo, collection: &str, filter: Document, limit: i64) -> Result<Vec<String>> {
-    let mut cursor = m
+    let cursor = m
         .collection::<Document>(collection)
         .find(filter)
         .projection(mongodb::bson::doc! { "_id": 0 })
         .limit(limit)
         .await
         .map_err(|e| m.error(e))?;
-    let mut out = Vec::new();
-    while cursor.advance().await.map_err(|e| m.error(e))? {
-        out.push(super::pretty_json(&cursor.deserialize_current().map_err(|e| m.error(e))?));
-    }
-    Ok(out)
+    Ok(m.drain(cursor).await?.iter().map(super::pretty_json).collect())
 }
 
 /// Writes `df` as CSV (with a header) to `path`, creating its folder. Returns the path.

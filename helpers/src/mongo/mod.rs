@@ -142,6 +142,16 @@ impl Mongo {
         self.client.shutdown().await;
     }
 
+    /// Reads every document left in `cursor` (the driver's `advance` / `deserialize_current`
+    /// loop, with errors mapped).
+    pub async fn drain<T: serde::de::DeserializeOwned + Send + Sync>(&self, mut cursor: mongodb::Cursor<T>) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        while cursor.advance().await.map_err(|e| self.error(e))? {
+            out.push(cursor.deserialize_current().map_err(|e| self.error(e))?);
+        }
+        Ok(out)
+    }
+
     /// Maps a driver error into the crate's error (see [`map_error`]).
     pub(crate) fn error(&self, e: mongodb::error::Error) -> Error {
         map_error(&self.url, e)

@@ -224,8 +224,7 @@ async fn time_series(m: &Mongo, exists: bool) -> Result<TimeSeries> {
             });
         }
     }
-    let mut cursor = db.list_collections().filter(doc! { "name": METRICS }).await.map_err(|e| m.error(e))?;
-    let spec = if cursor.advance().await.map_err(|e| m.error(e))? { Some(cursor.deserialize_current().map_err(|e| m.error(e))?) } else { None };
+    let spec = m.drain(db.list_collections().filter(doc! { "name": METRICS }).await.map_err(|e| m.error(e))?).await?.into_iter().next();
     Ok(match spec {
         Some(spec) if spec.options.timeseries.is_some() => TimeSeries {
             supported: true,
@@ -238,10 +237,9 @@ async fn time_series(m: &Mongo, exists: bool) -> Result<TimeSeries> {
 /// Lists our collections (kind, required fields, documents) and all their indexes.
 pub async fn describe(m: &Mongo) -> Result<(Vec<CollectionRow>, Vec<IndexRow>)> {
     let db = m.database();
-    let mut cursor = db.list_collections().await.map_err(|e| m.error(e))?;
+    let specs = m.drain(db.list_collections().await.map_err(|e| m.error(e))?).await?;
     let mut collections = Vec::new();
-    while cursor.advance().await.map_err(|e| m.error(e))? {
-        let spec = cursor.deserialize_current().map_err(|e| m.error(e))?;
+    for spec in specs {
         let required = spec
             .options
             .validator
@@ -261,9 +259,7 @@ pub async fn describe(m: &Mongo) -> Result<(Vec<CollectionRow>, Vec<IndexRow>)> 
         if c.kind == "timeseries" {
             continue;
         }
-        let mut cursor = coll.list_indexes().await.map_err(|e| m.error(e))?;
-        while cursor.advance().await.map_err(|e| m.error(e))? {
-            let index = cursor.deserialize_current().map_err(|e| m.error(e))?;
+        for index in m.drain(coll.list_indexes().await.map_err(|e| m.error(e))?).await? {
             let options = index.options.unwrap_or_default();
             indexes.push(IndexRow {
                 collection: c.collection.clone(),

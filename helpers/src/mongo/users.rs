@@ -74,18 +74,14 @@ pub async fn bulk_insert<T: Serialize + Send + Sync>(m: &Mongo, collection: &str
 
 /// Profiles with `interest` among their interests, most engaged first.
 pub async fn find_by_interest(m: &Mongo, interest: &str, limit: i64) -> Result<Vec<UserProfile>> {
-    let mut cursor = m
+    let cursor = m
         .collection::<UserProfile>(schema::USERS)
         .find(doc! { "profile.interests": interest })
         .sort(doc! { "metrics.engagement_score": -1, "user_id": 1 })
         .limit(limit)
         .await
         .map_err(|e| m.error(e))?;
-    let mut out = Vec::new();
-    while cursor.advance().await.map_err(|e| m.error(e))? {
-        out.push(cursor.deserialize_current().map_err(|e| m.error(e))?);
-    }
-    Ok(out)
+    m.drain(cursor).await
 }
 
 /// The profile with this username. The name is always compared as a string: input such as
