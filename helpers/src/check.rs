@@ -308,7 +308,7 @@ async fn check_amqp(url: &ServiceUrl) -> ServiceStatus {
 /// Reads the broker's version from its `Connection.Start` frame (lapin does not expose the
 /// server properties), then hangs up before authenticating.
 #[cfg(feature = "queue")]
-async fn amqp_server_version(url: &ServiceUrl) -> Option<String> {
+pub(crate) async fn amqp_server_version(url: &ServiceUrl) -> Option<String> {
     use amq_protocol::frame::{AMQPFrame, parsing::parse_frame};
     use amq_protocol::protocol::{AMQPClass, connection::AMQPMethod};
     use amq_protocol::types::AMQPValue;

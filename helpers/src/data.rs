@@ -594,6 +594,12 @@ impl World {
         ])?)
     }
 
+    /// The name of the country `user` lives in.
+    pub fn country_of(&self, user: &User) -> &str {
+        let city = &self.cities[(self.addresses[(user.address_id - 1) as usize].city_id - 1) as usize];
+        &self.countries[(city.country_id - 1) as usize].name
+    }
+
     /// Where each user lives: `user_id`, `city`, `country` (code), `continent`, `lat`, `lon`.
     /// The join users → addresses → cities → countries, done once here.
     pub fn user_locations(&self) -> Result<DataFrame> {

@@ -14,9 +14,12 @@
 //! | [`runtime`] | [`run`]: drive an async block to completion inside one notebook cell |
 //! | [`data`] | the seeded synthetic world: countries, cities, addresses, users, products, orders, events, and the planted truth behind them |
 //! | [`display`] | DataFrames as HTML tables, figures as inline SVG + PNG written to `out/figures` |
+//! | [`latency`] | p50 / p95 / p99 / mean / max of measured samples, as table rows |
+//! | [`validate`] | the shared input rules: e-mail address, login name |
 //! | [`check`] | the service check: reachable, server version, round-trip latency, masked URL, how to start it |
 //! | [`cache`] | module 3 (feature `cache`): memoisation, moka TTL cache, Redis cache-aside / write-through / SCAN invalidation, tiered cache, degradation, latency percentiles |
 //! | [`mongo`] | module 2 (feature `mongo`): `$jsonSchema` validators, unique / compound / 2dsphere / TTL indexes, time-series detection, bulk writes with per-document reports, aggregation pipelines with their SQL, geo queries, cohorts, `explain`, export to Polars and CSV |
+//! | [`queue`] | module 4 (feature `queue`): RabbitMQ topology (direct, topic, fanout, dead-letter, priority, delay queues), confirmed publishing, consumers with retry / backoff / DLQ, DLQ inspect and replay, throughput and latency, the signup pipeline (with `mongo`) |
 //! | [`sql`] | module 1 (feature `sql`): schema migrations, seeding, repositories, analytics, the N+1 lesson, transactions — SQLite or PostgreSQL |
 //!
 //! Module code lives behind one Cargo feature each, so a notebook compiles only what it uses:
@@ -40,9 +43,13 @@ pub mod config;
 pub mod data;
 pub mod display;
 pub mod error;
+pub mod latency;
 #[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod runtime;
+pub mod validate;
+#[cfg(feature = "queue")]
+pub mod queue;
 #[cfg(feature = "sql")]
 pub mod sql;
 
@@ -71,6 +78,8 @@ pub mod prelude {
     pub use crate::cache;
     #[cfg(feature = "mongo")]
     pub use crate::mongo;
+    #[cfg(feature = "queue")]
+    pub use crate::queue;
     pub use polars::prelude as pl;
     pub use polars::prelude::{DataFrame, IntoLazy, col, lit};
 }

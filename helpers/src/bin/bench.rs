@@ -2,12 +2,12 @@
 //!
 //! Measures each module's figures on this machine, prints them as a markdown table and
 //! writes them to `out/bench.json` (or `M8_OUT_DIR/bench.json`). Modules: `data`, `sql`,
-//! `mongo`, `cache` (more join as they land). Every row is measured in this run.
+//! `mongo`, `cache`, `queue` (more join as they land). Every row is measured in this run.
 //!
 //! `sql` runs on both backends: a SQLite file in the output folder and the PostgreSQL at
 //! `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`, schema
 //! `module8_bench`). `mongo` works in the database `module8_bench` of `MONGODB_URI`, dropped
-//! afterwards.
+//! afterwards. `queue` declares a topology of its own on `AMQP_ADDR` and deletes it afterwards.
 
 use std::time::Instant;
 
@@ -24,7 +24,7 @@ struct Row {
     note: String,
 }
 
-const MODULES: &[&str] = &["data", "sql", "mongo", "cache"];
+const MODULES: &[&str] = &["data", "sql", "mongo", "cache", "queue"];
 
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -41,6 +41,7 @@ fn main() -> anyhow::Result<()> {
             "sql" => bench_sql(&settings, &mut rows)?,
             "mongo" => bench_mongo(&settings, &mut rows)?,
             "cache" => bench_cache(&settings, &mut rows)?,
+            "queue" => bench_queue(&settings, &mut rows)?,
             _ => unreachable!("checked above"),
         }
     }
@@ -303,4 +304,27 @@ async fn time_pipeline(m: &helpers::mongo::Mongo, p: &helpers::mongo::pipelines:
 fn median_of(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
+}
+
+/// Messaging against the RabbitMQ at `AMQP_ADDR`: publish rates with confirms (each message vs
+/// per batch), consume + ack rates for prefetch 1 and 100, publish → delivery latency.
+fn bench_queue(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    use helpers::queue::{Broker, Topology, measure};
+    let n = 20_000;
+    let (rates, latencies) = helpers::run(async {
+        let broker = Broker::connect(&settings.amqp_addr, Topology::unique("bench")).await?;
+        let out = measure::benchmark(&broker, n).await;
+        broker.teardown().await?;
+        broker.close().await;
+        out
+    })?;
+    for r in rates {
+        rows.push(Row { module: "queue", case: r.case, value: r.per_second, unit: "msg/s", note: format!("{} messages in {:.2} s", r.messages, r.seconds) });
+    }
+    for l in latencies {
+        for (q, v) in [("p50", l.p50_us), ("p99", l.p99_us)] {
+            rows.push(Row { module: "queue", case: format!("{} {q}", l.case), value: v, unit: "µs", note: format!("{} messages", l.samples) });
+        }
+    }
+    Ok(())
 }

@@ -7,13 +7,12 @@
 //! | [`redis_cache`] | [`RedisCache`]: namespaced typed get / set / MGET / delete / `SCAN` invalidation, cache-aside `get_or_compute` with stampede protection, `write_through`; failures counted, not thrown |
 //! | [`tiered`] | [`TieredCache`]: memory → Redis → compute, which tier answered and its latency |
 //! | [`link`] | [`CuttableLink`]: a TCP link to Redis that can be cut and restored, to stop "Redis" mid-run |
-//! | [`latency`] | p50 / p95 / p99 of measured samples |
+//! | [`latency`] | p50 / p95 / p99 of measured samples (shared with module 4; lives at [`crate::latency`]) |
 //! | this file | the lesson's measured runs: [`measure_latencies`], [`degradation`], and (with feature `sql`) [`cached_recommendations`], [`stale_and_fresh`] |
 //!
 //! Everything here runs inside one call (`run(async { … })` in a notebook): connections do
 //! not outlive the cell.
 
-pub mod latency;
 pub mod link;
 pub mod memo;
 pub mod redis_cache;
@@ -22,7 +21,7 @@ pub mod tiered;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-pub use latency::{Latency, summarize};
+pub use crate::latency::{self, Latency, summarize};
 pub use link::CuttableLink;
 pub use redis_cache::{CacheStats, RedisCache};
 pub use tiered::{Tier, TieredCache};

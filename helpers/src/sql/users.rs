@@ -228,22 +228,7 @@ impl NewUser {
         let username = text_field("username", username, 64)?;
         let first_name = text_field("first_name", first_name, 100)?;
         let last_name = text_field("last_name", last_name, 100)?;
-        let email = email.trim().to_lowercase();
-        let valid_email = match email.split_once('@') {
-            Some((local, domain)) => {
-                !local.is_empty()
-                    && domain.contains('.')
-                    && !domain.starts_with('.')
-                    && !domain.ends_with('.')
-                    && !domain.contains('@')
-                    && email.len() <= 254
-                    && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-            }
-            None => false,
-        };
-        if !valid_email {
-            return Err(Error::InvalidInput(format!("email `{email}` is not an e-mail address (expected name@domain.tld)")));
-        }
+        let email = crate::validate::email(email)?;
         Ok(NewUser { username, email, first_name, last_name, address_id: None, registered_at })
     }
 

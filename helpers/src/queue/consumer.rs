@@ -1,0 +1,338 @@
+//! Consuming: a handler decides, the consumer does the bookkeeping, and nothing is lost.
+//!
+//! For each delivery [`consume`]:
+//! 1. decodes it ([`super::message::decode`]); an unusable body goes to the dead-letter queue
+//!    with the reason, and the loop carries on;
+//! 2. calls the handler, which returns an [`Outcome`]:
+//!    - `Ack`: done;
+//!    - `Retry(reason)`: a copy goes to the delay queue for this attempt
+//!      (`base_delay · 2^(attempt-1)`), which hands it back to the work queue when its time to
+//!      live runs out — the consumer meanwhile goes on with other messages; after
+//!      `max_attempts` the message is dead-lettered instead;
+//!    - `Reject(reason)`: straight to the dead-letter queue (poison: retrying cannot help);
+//! 3. acks the original only after the copy (retry or dead letter) is confirmed by the broker.
+//!    If that publish fails, the original is rejected without requeue, and the queue's own
+//!    `x-dead-letter-exchange` still puts it into the dead-letter queue.
+//!
+//! Dead letters carry `x-death-reason`, `x-attempts`, `x-original-queue`,
+//! `x-original-routing-key` and `x-dead-lettered-us` headers. The loop stops after
+//! `max_messages` settled messages, when nothing arrives for `idle`, or at `total`, whichever
+//! comes first; unacknowledged prefetched messages then return to the queue.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use serde::Serialize;
+
+use super::Broker;
+use super::message::{self, H_ATTEMPT, H_LAST_ERROR, H_PUBLISHED_US, Message, header_i64, set_str, with_headers};
+use super::producer::{Routed, routed};
+use crate::error::Result;
+use crate::frame_row;
+
+/// Header on a dead letter: why it was dead-lettered.
+pub const H_DEATH_REASON: &str = "x-death-reason";
+/// Header on a dead letter: how many attempts were made.
+pub const H_ATTEMPTS: &str = "x-attempts";
+/// Header on a dead letter: the queue it came from.
+pub const H_ORIGINAL_QUEUE: &str = "x-original-queue";
+/// Header on a dead letter: its routing key there.
+pub const H_ORIGINAL_KEY: &str = "x-original-routing-key";
+/// Header on a dead letter: when, µs since the epoch.
+pub const H_DEAD_US: &str = "x-dead-lettered-us";
+
+/// What a handler decided about one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Processed: acknowledge it.
+    Ack,
+    /// A transient failure (a service down, a timeout): try again later.
+    Retry(String),
+    /// A permanent failure (invalid data): dead-letter it now.
+    Reject(String),
+}
+
+/// How retries back off. Defaults: 3 attempts, 1 s base delay (1 s, then 2 s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Deliveries in all, the first included (default 3). At least 1.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; each further one doubles it (default 1 s).
+    pub base_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_attempts: 3, base_delay: Duration::from_secs(1) }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `next` (2, 3, …): `base_delay · 2^(next-2)`.
+    pub fn delay_before(&self, next: u32) -> Duration {
+        self.base_delay * 2u32.saturating_pow(next.saturating_sub(2)).max(1)
+    }
+}
+
+/// Bounds and flow control of one consume loop. Defaults: 1,000 settled messages, 2 s idle,
+/// 60 s in all, prefetch 50.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsumeLimits {
+    /// Stop after this many messages are settled (acked or dead-lettered; retries do not count).
+    pub max_messages: usize,
+    /// Stop when no delivery arrives for this long.
+    pub idle: Duration,
+    /// Stop at this total time, whatever else.
+    pub total: Duration,
+    /// Unacknowledged deliveries the broker may push ahead (`basic.qos`).
+    pub prefetch: u16,
+}
+
+impl Default for ConsumeLimits {
+    fn default() -> Self {
+        ConsumeLimits { max_messages: 1_000, idle: Duration::from_secs(2), total: Duration::from_secs(60), prefetch: 50 }
+    }
+}
+
+impl ConsumeLimits {
+    /// Limits that stop after `n` settled messages (other bounds as default).
+    pub fn count(n: usize) -> Self {
+        ConsumeLimits { max_messages: n, ..Default::default() }
+    }
+}
+
+/// A decoded delivery, as the handler sees it.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// The message.
+    pub message: Message,
+    /// Its id.
+    pub message_id: String,
+    /// Which attempt this is (1 = first delivery).
+    pub attempt: u32,
+    /// The routing key it arrived with.
+    pub routing_key: String,
+    /// Its AMQP priority, if any.
+    pub priority: Option<u8>,
+    /// From publish to this delivery, in µs (when the publisher stamped the time).
+    pub latency_us: Option<f64>,
+}
+
+/// Why a consume loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Stop {
+    /// `max_messages` were settled.
+    Count,
+    /// Nothing arrived for `idle`.
+    Idle,
+    /// `total` ran out.
+    Deadline,
+    /// The broker cancelled the consumer (queue deleted).
+    Cancelled,
+}
+
+/// One dead-lettered message, as the consumer sent it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeadLettered {
+    /// Message id (empty if the publisher set none).
+    pub message_id: String,
+    /// The reason.
+    pub reason: String,
+    /// Attempts made.
+    pub attempts: i64,
+}
+frame_row!(DeadLettered { message_id, reason, attempts });
+
+/// What one consume loop did.
+#[derive(Clone, Debug, Serialize)]
+pub struct ConsumeReport {
+    /// The queue.
+    pub queue: String,
+    /// Deliveries received (retried messages count once per delivery).
+    pub deliveries: usize,
+    /// Processed and acknowledged.
+    pub acked: usize,
+    /// Sent to a delay queue for another attempt.
+    pub retried: usize,
+    /// Sent to the dead-letter queue.
+    pub dead_lettered: usize,
+    /// The dead letters, with their reasons.
+    pub dead: Vec<DeadLettered>,
+    /// Publish → delivery latency of each delivery, µs.
+    pub latencies_us: Vec<f64>,
+    /// Wall time of the loop, seconds.
+    pub seconds: f64,
+    /// Why it stopped.
+    pub stopped: Stop,
+}
+
+impl ConsumeReport {
+    /// Acked + dead-lettered: messages that will not come back.
+    pub fn settled(&self) -> usize {
+        self.acked + self.dead_lettered
+    }
+}
+
+/// Consumes `queue` with `handler` until `limits` say stop; see the module docs.
+pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry: RetryPolicy, mut handler: impl AsyncFnMut(&Received) -> Outcome) -> Result<ConsumeReport> {
+    let channel = broker.channel().await?;
+    channel.basic_qos(limits.prefetch.max(1), BasicQosOptions::default()).await.map_err(|e| broker.error(e))?;
+    let tag = format!("m8-{}", message::next_message_id());
+    let mut deliveries = channel
+        .basic_consume(queue.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+        .await
+        .map_err(|e| broker.error(e))?;
+    let started = Instant::now();
+    let mut report = ConsumeReport {
+        queue: queue.to_string(),
+        deliveries: 0,
+        acked: 0,
+        retried: 0,
+        dead_lettered: 0,
+        dead: Vec::new(),
+        latencies_us: Vec::new(),
+        seconds: 0.0,
+        stopped: Stop::Count,
+    };
+    let max_attempts = retry.max_attempts.max(1);
+    let result: Result<()> = async {
+        loop {
+            if report.settled() >= limits.max_messages {
+                report.stopped = Stop::Count;
+                break;
+            }
+            let left = limits.total.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                report.stopped = Stop::Deadline;
+                break;
+            }
+            let delivery = match tokio::time::timeout(limits.idle.min(left), deliveries.next()).await {
+                Err(_) => {
+                    report.stopped = if limits.idle < left { Stop::Idle } else { Stop::Deadline };
+                    break;
+                }
+                Ok(None) => {
+                    report.stopped = Stop::Cancelled;
+                    break;
+                }
+                Ok(Some(d)) => d.map_err(|e| broker.error(e))?,
+            };
+            report.deliveries += 1;
+            let headers = delivery.properties.headers().as_ref();
+            let attempt = header_i64(headers, H_ATTEMPT).unwrap_or(1).max(1) as u32;
+            let latency_us = header_i64(headers, H_PUBLISHED_US).map(|t| (message::now_us() - t) as f64);
+            if let Some(l) = latency_us {
+                report.latencies_us.push(l);
+            }
+            let outcome = match message::decode(&delivery.data, &delivery.properties) {
+                Err(why) => Outcome::Reject(why.to_string()),
+                Ok(message) => {
+                    let received = Received {
+                        message,
+                        message_id: delivery.properties.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        attempt,
+                        routing_key: delivery.routing_key.as_str().to_string(),
+                        priority: *delivery.properties.priority(),
+                        latency_us,
+                    };
+                    handler(&received).await
+                }
+            };
+            match outcome {
+                Outcome::Ack => {
+                    ack(broker, &delivery).await?;
+                    report.acked += 1;
+                }
+                Outcome::Retry(reason) if attempt < max_attempts => {
+                    let delay = retry.delay_before(attempt + 1);
+                    let delay_queue = broker.delay_queue(queue, delay).await?;
+                    let props = with_headers(&delivery.properties, |h| {
+                        h.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(attempt + 1));
+                        set_str(h, H_LAST_ERROR, &reason);
+                    });
+                    if forward(broker, "", &delay_queue, &delivery, props).await? {
+                        ack(broker, &delivery).await?;
+                        report.retried += 1;
+                    } else {
+                        report.dead.push(reject_to_dlx(broker, &delivery, &reason, attempt).await?);
+                        report.dead_lettered += 1;
+                    }
+                }
+                Outcome::Retry(reason) | Outcome::Reject(reason) => {
+                    let reason = if attempt >= max_attempts && attempt > 1 { format!("gave up after {attempt} attempts: {reason}") } else { reason };
+                    report.dead.push(dead_letter(broker, queue, &delivery, &reason, attempt).await?);
+                    report.dead_lettered += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
+    let _ = channel.close(200, "OK".into()).await;
+    report.seconds = started.elapsed().as_secs_f64();
+    result.map(|_| report)
+}
+
+async fn ack(broker: &Broker, delivery: &Delivery) -> Result<()> {
+    delivery.ack(BasicAckOptions::default()).await.map_err(|e| broker.error(e))?;
+    Ok(())
+}
+
+/// Publishes a copy of `delivery` with `props` and waits for the confirm; true when stored.
+async fn forward(broker: &Broker, exchange: &str, routing_key: &str, delivery: &Delivery, props: lapin::BasicProperties) -> Result<bool> {
+    let confirm = broker
+        .publisher()
+        .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &delivery.data, props)
+        .await
+        .map_err(|e| broker.error(e))?;
+    Ok(routed(broker, confirm).await? == Routed::Stored)
+}
+
+/// Sends `delivery` to the dead-letter exchange with the reason in its headers, then acks it.
+async fn dead_letter(broker: &Broker, queue: &str, delivery: &Delivery, reason: &str, attempts: u32) -> Result<DeadLettered> {
+    let props = with_headers(&delivery.properties, |h| {
+        set_str(h, H_DEATH_REASON, reason);
+        h.insert(H_ATTEMPTS.into(), AMQPValue::LongUInt(attempts));
+        set_str(h, H_ORIGINAL_QUEUE, queue);
+        set_str(h, H_ORIGINAL_KEY, delivery.routing_key.as_str());
+        h.insert(H_DEAD_US.into(), AMQPValue::LongLongInt(message::now_us()));
+    });
+    if forward(broker, &broker.topology().dlx(), "", delivery, props).await? {
+        ack(broker, delivery).await?;
+        Ok(dead_record(delivery, reason, attempts))
+    } else {
+        reject_to_dlx(broker, delivery, reason, attempts).await
+    }
+}
+
+/// Rejects without requeue: the queue's `x-dead-letter-exchange` takes it to the DLQ (the
+/// broker adds its own `x-death` header; ours are missing then).
+async fn reject_to_dlx(broker: &Broker, delivery: &Delivery, reason: &str, attempts: u32) -> Result<DeadLettered> {
+    delivery.reject(BasicRejectOptions { requeue: false }).await.map_err(|e| broker.error(e))?;
+    Ok(dead_record(delivery, reason, attempts))
+}
+
+fn dead_record(delivery: &Delivery, reason: &str, attempts: u32) -> DeadLettered {
+    DeadLettered {
+        message_id: delivery.properties.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        reason: reason.to_string(),
+        attempts: attempts as i64,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_the_base_delay() {
+        let p = RetryPolicy { max_attempts: 5, base_delay: Duration::from_millis(100) };
+        let delays: Vec<u128> = (2..=5).map(|n| p.delay_before(n).as_millis()).collect();
+        assert_eq!(delays, vec![100, 200, 400, 800]);
+        assert_eq!(RetryPolicy::default().delay_before(3), Duration::from_secs(2));
+    }
+}

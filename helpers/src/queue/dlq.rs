@@ -1,0 +1,132 @@
+//! The dead-letter queue: look at it without losing anything, and replay what was fixed.
+//!
+//! [`inspect`] takes up to `limit` messages with `basic.get`, keeps them unacknowledged while
+//! it reads them (so the broker cannot hand the same one out twice), then gives every one back
+//! (`reject` with requeue). [`replay`] sends the messages a predicate picks back to the queue
+//! they came from with a fresh attempt count — publish confirmed first, ack second — and gives
+//! the rest back.
+
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, BasicRejectOptions};
+use lapin::types::AMQPValue;
+use serde::Serialize;
+
+use super::Broker;
+use super::consumer::{H_ATTEMPTS, H_DEAD_US, H_DEATH_REASON, H_ORIGINAL_KEY, H_ORIGINAL_QUEUE};
+use super::message::{H_ATTEMPT, header_i64, header_str, with_headers};
+use super::producer::{Routed, routed};
+use crate::error::Result;
+use crate::frame_row;
+
+/// One message in the dead-letter queue.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DeadLetter {
+    /// Message id.
+    pub message_id: String,
+    /// The `type` property (what the publisher said it was).
+    pub kind: String,
+    /// Why it was dead-lettered (ours, or the broker's `x-death` reason).
+    pub reason: String,
+    /// Attempts made.
+    pub attempts: i64,
+    /// The queue it came from.
+    pub original_queue: String,
+    /// The first 80 characters of the body.
+    pub body: String,
+}
+frame_row!(DeadLetter { message_id, kind, reason, attempts, original_queue, body });
+
+/// What [`replay`] did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ReplayReport {
+    /// Sent back to their queues.
+    pub replayed: usize,
+    /// Left in the dead-letter queue.
+    pub kept: usize,
+}
+
+fn describe(msg: &lapin::message::BasicGetMessage) -> DeadLetter {
+    let d = &msg.delivery;
+    let h = d.properties.headers().as_ref();
+    // Dead-lettered by the broker (reject, TTL, length limit) rather than by us: its x-death
+    // table says why and where from.
+    let broker_death = h.and_then(|h| match h.inner().get("x-death") {
+        Some(AMQPValue::FieldArray(a)) => match a.as_slice().first() {
+            Some(AMQPValue::FieldTable(t)) => Some(t.clone()),
+            _ => None,
+        },
+        _ => None,
+    });
+    let from_death = |key: &str| broker_death.as_ref().and_then(|t| header_str(Some(t), key));
+    let body: String = String::from_utf8_lossy(&d.data).chars().take(80).collect();
+    DeadLetter {
+        message_id: d.properties.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        kind: d.properties.kind().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+        reason: header_str(h, H_DEATH_REASON).or_else(|| from_death("reason").map(|r| format!("broker: {r}"))).unwrap_or_default(),
+        attempts: header_i64(h, H_ATTEMPTS).or_else(|| header_i64(h, H_ATTEMPT)).unwrap_or(1),
+        original_queue: header_str(h, H_ORIGINAL_QUEUE).or_else(|| from_death("queue")).unwrap_or_default(),
+        body,
+    }
+}
+
+/// Takes up to `limit` messages, hands each to `pick`, and gives back every one `pick` does
+/// not consume (`pick` returns true when it has taken the message for good).
+async fn walk(broker: &Broker, limit: usize, mut pick: impl AsyncFnMut(&lapin::message::BasicGetMessage, &DeadLetter) -> Result<bool>) -> Result<Vec<DeadLetter>> {
+    let queue = broker.topology().dead_letter_queue();
+    let channel = broker.channel().await?;
+    let mut seen = Vec::new();
+    let mut held = Vec::new();
+    let outcome: Result<()> = async {
+        while seen.len() < limit {
+            let got = channel.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }).await.map_err(|e| broker.error(e))?;
+            let Some(msg) = got else { break };
+            let letter = describe(&msg);
+            if pick(&msg, &letter).await? {
+                msg.delivery.ack(BasicAckOptions::default()).await.map_err(|e| broker.error(e))?;
+            } else {
+                held.push(msg);
+            }
+            seen.push(letter);
+        }
+        Ok(())
+    }
+    .await;
+    for msg in held {
+        let _ = msg.delivery.reject(BasicRejectOptions { requeue: true }).await;
+    }
+    // Closing the channel also returns anything still unacknowledged.
+    let _ = channel.close(200, "OK".into()).await;
+    outcome.map(|_| seen)
+}
+
+/// Up to `limit` dead letters, left in the queue.
+pub async fn inspect(broker: &Broker, limit: usize) -> Result<Vec<DeadLetter>> {
+    walk(broker, limit, async |_, _| Ok(false)).await
+}
+
+/// Sends the dead letters `pick` chooses (among the first `limit`) back to their original
+/// queue through the default exchange, with the attempt count reset to 1.
+pub async fn replay(broker: &Broker, limit: usize, pick: impl Fn(&DeadLetter) -> bool) -> Result<ReplayReport> {
+    let mut report = ReplayReport::default();
+    walk(broker, limit, async |msg, letter| {
+        if letter.original_queue.is_empty() || !pick(letter) {
+            report.kept += 1;
+            return Ok(false);
+        }
+        let props = with_headers(&msg.delivery.properties, |h| {
+            let mut kept = h.inner().clone();
+            kept.retain(|k, _| ![H_DEATH_REASON, H_ATTEMPTS, H_ORIGINAL_QUEUE, H_ORIGINAL_KEY, H_DEAD_US, "x-death"].contains(&k.as_str()));
+            *h = kept.into();
+            h.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(1));
+        });
+        let confirm = broker
+            .publisher()
+            .basic_publish("".into(), letter.original_queue.as_str().into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &msg.delivery.data, props)
+            .await
+            .map_err(|e| broker.error(e))?;
+        let stored = routed(broker, confirm).await? == Routed::Stored;
+        if stored { report.replayed += 1 } else { report.kept += 1 }
+        Ok(stored)
+    })
+    .await?;
+    Ok(report)
+}

@@ -1,0 +1,190 @@
+//! Module 4: messaging with RabbitMQ (lapin) — exchanges, confirmed publishing, consumers that
+//! retry with backoff and dead-letter what they cannot process, and the signup pipeline.
+//!
+//! | where | what |
+//! |---|---|
+//! | this file | [`Broker`]: one connection, a confirming publish channel, the topology's names; [`with_broker`] for a notebook cell; errors that name RabbitMQ with the URL masked |
+//! | [`topology`] | [`Topology`]: direct `data_processing`, topic `notifications`, fanout `analytics`, the dead-letter exchange and queue, the priority queue, delay queues for retries; declared in code, deleted by [`Broker::teardown`] |
+//! | [`message`] | [`Message`]: user data, notification, analytics event (serde JSON with a type, message id, timestamp and schema version); [`message::decode`] says why a delivery is unusable |
+//! | [`producer`] | publishing with publisher confirms, one at a time or batched; mandatory routing with returned messages reported; `publish_user_data_event`, `publish_notification`, `publish_analytics_event` |
+//! | [`consumer`] | [`consume`]: a handler returns [`Outcome`] (ack, retry, reject); prefetch; retries through delay queues with exponential backoff; the DLQ with reason and attempts in headers; bounded by a count and a timeout |
+//! | [`dlq`] | inspect the dead-letter queue without losing it, replay chosen messages |
+//! | [`lessons`] | the notebook's demonstrations: where each routing key lands, priority order, a retry timeline with backoff |
+//! | [`measure`] | publish throughput (single vs batched confirms), consume + ack throughput, per-message latency |
+//! | [`pipeline`] | (feature `mongo`) the signup pipeline: validate and enrich → MongoDB → notification → analytics fan-out, with counts per stage |
+//!
+//! Everything runs inside one call (`run(async { … })` in a notebook): the connection does not
+//! outlive the cell. Every wait on the broker is bounded.
+
+pub mod consumer;
+pub mod dlq;
+pub mod lessons;
+pub mod measure;
+pub mod message;
+#[cfg(feature = "mongo")]
+pub mod pipeline;
+pub mod producer;
+pub mod topology;
+
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::{Channel, Connection, ConnectionProperties};
+
+pub use consumer::{ConsumeLimits, ConsumeReport, Outcome, Received, RetryPolicy, consume};
+pub use message::{AnalyticsEvent, Message, Notification, UserData};
+pub use producer::{BatchReport, Published, Routed};
+pub use topology::Topology;
+
+use crate::config::{ServiceUrl, Settings};
+use crate::error::{Error, Result};
+use crate::runtime::within;
+
+/// How long connecting, declaring and each confirm may take before the call fails.
+pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection to RabbitMQ with a publish channel in confirm mode and the names of one
+/// [`Topology`]. Cheap to pass by reference; closed by [`Broker::close`] or when dropped.
+pub struct Broker {
+    conn: Connection,
+    publisher: Channel,
+    url: ServiceUrl,
+    topology: Topology,
+    delay_queues: std::sync::Mutex<Vec<String>>,
+}
+
+impl Broker {
+    /// Connects to `AMQP_ADDR` and declares the default topology (prefix `module8`).
+    pub async fn open(settings: &Settings) -> Result<Broker> {
+        Broker::connect(&settings.amqp_addr, Topology::new("module8")?).await
+    }
+
+    /// Connects to `url` and declares `topology` (idempotent: declaring what exists is a no-op).
+    pub async fn connect(url: &ServiceUrl, topology: Topology) -> Result<Broker> {
+        let conn = within(format!("connecting to RabbitMQ at {url}"), BROKER_TIMEOUT, Connection::connect(url.expose(), ConnectionProperties::default()))
+            .await
+            .map_err(|e| unreachable(url, e.to_string()))?
+            .map_err(|e| unreachable(url, e.to_string()))?;
+        let publisher = conn.create_channel().await.map_err(|e| map_error(url, e))?;
+        publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| map_error(url, e))?;
+        let broker = Broker { conn, publisher, url: url.clone(), topology, delay_queues: Default::default() };
+        within("declaring the RabbitMQ topology", BROKER_TIMEOUT, broker.topology.declare(&broker)).await??;
+        Ok(broker)
+    }
+
+    /// The names of exchanges and queues this broker works with.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// The masked URL.
+    pub fn url(&self) -> &ServiceUrl {
+        &self.url
+    }
+
+    /// A new channel (consumers take one each, so a slow consumer never blocks publishing).
+    pub async fn channel(&self) -> Result<Channel> {
+        self.conn.create_channel().await.map_err(|e| self.error(e))
+    }
+
+    /// The publish channel (publisher confirms on).
+    pub(crate) fn publisher(&self) -> &Channel {
+        &self.publisher
+    }
+
+    /// Maps a lapin error on this broker.
+    pub(crate) fn error(&self, e: lapin::Error) -> Error {
+        map_error(&self.url, e)
+    }
+
+    /// The broker's version as its handshake states it, e.g. `3.12.1` (`None` over TLS).
+    pub async fn server_version(&self) -> Option<String> {
+        crate::check::amqp_server_version(&self.url).await
+    }
+
+    /// How many messages wait in `queue` (ready, not yet delivered), by a passive declare.
+    pub async fn queue_depth(&self, queue: &str) -> Result<u32> {
+        let channel = self.channel().await?;
+        let opts = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+        let q = channel.queue_declare(queue.into(), opts, Default::default()).await.map_err(|e| self.error(e))?;
+        let _ = channel.close(200, "OK".into()).await;
+        Ok(q.message_count())
+    }
+
+    /// Deletes every exchange and queue of this broker's topology (tests and demos clean up).
+    pub async fn teardown(&self) -> Result<()> {
+        let delays = self.delay_queues.lock().map(|d| d.clone()).unwrap_or_default();
+        within("deleting the RabbitMQ topology", BROKER_TIMEOUT, self.topology.delete(self, &delays)).await?
+    }
+
+    /// The delay queue that returns messages to `queue` after `delay`. Declared before every
+    /// use (a no-op when it exists), which also restarts its `x-expires` clock: RabbitMQ deletes
+    /// it a minute after its last message left, so delay queues never pile up.
+    pub async fn delay_queue(&self, queue: &str, delay: Duration) -> Result<String> {
+        let name = self.topology.declare_delay_queue(self, queue, delay).await?;
+        if let Ok(mut d) = self.delay_queues.lock() {
+            if !d.contains(&name) {
+                d.push(name.clone());
+            }
+        }
+        Ok(name)
+    }
+
+    /// Closes the channels and the connection.
+    pub async fn close(self) {
+        let _ = self.publisher.close(200, "OK".into()).await;
+        let _ = self.conn.close(200, "OK".into()).await;
+    }
+
+    /// Publishes raw bytes with confirms — for the lesson's bad input (malformed JSON, unknown
+    /// types), which [`Message`] cannot express on purpose.
+    pub async fn publish_raw(&self, exchange: &str, routing_key: &str, body: &[u8], properties: lapin::BasicProperties) -> Result<Routed> {
+        let confirm = self
+            .publisher
+            .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, properties)
+            .await
+            .map_err(|e| self.error(e))?;
+        producer::routed(self, confirm).await
+    }
+}
+
+/// Connects, runs `f` with the broker, and closes the connection — the shape of a notebook cell:
+/// `run(queue::with_broker(&settings, async |b| { … }))`. The topology is torn down
+/// afterwards when `teardown` is true.
+pub async fn with_broker<T>(settings: &Settings, topology: Topology, teardown: bool, f: impl AsyncFnOnce(&Broker) -> Result<T>) -> Result<T> {
+    let broker = Broker::connect(&settings.amqp_addr, topology).await?;
+    let out = f(&broker).await;
+    if teardown {
+        let cleaned = broker.teardown().await;
+        if out.is_ok() {
+            cleaned?;
+        }
+    }
+    broker.close().await;
+    out
+}
+
+fn unreachable(url: &ServiceUrl, reason: String) -> Error {
+    Error::Unreachable {
+        service: "RabbitMQ",
+        url: url.to_string(),
+        reason: crate::check::scrub(&reason, url),
+        hint: "Start it with `scripts/services.sh up` (or `docker compose up -d rabbitmq`), or set AMQP_ADDR".into(),
+    }
+}
+
+/// Sorts lapin's errors: I/O and connection failures name RabbitMQ (URL masked) and how to
+/// start it; the rest stay AMQP errors, with the URL scrubbed from their text.
+pub fn map_error(url: &ServiceUrl, e: lapin::Error) -> Error {
+    use lapin::ErrorKind;
+    match e.kind() {
+        ErrorKind::IOError(_) | ErrorKind::InvalidConnectionState(_) => unreachable(url, e.to_string()),
+        _ => Error::Amqp(e),
+    }
+}
+
+/// A namespace of its own for one run, so runs and tests never share exchanges or queues.
+pub fn run_namespace(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}

@@ -1,0 +1,269 @@
+//! The exchanges and queues of the lesson, declared in code.
+//!
+//! ```text
+//!  data_processing (direct) ── user.signup, user.data ──▶ user_data
+//!                            └─ task.urgent ────────────▶ urgent_tasks   (x-max-priority 10)
+//!  notifications (topic) ──── notification.email.# ─────▶ notifications.email
+//!                         └── notification.# ───────────▶ notifications.audit
+//!  analytics (fanout) ───────────────────────────────────▶ analytics.store, analytics.metrics, analytics.alerts
+//!  dlx (fanout) ─────────────────────────────────────────▶ dead_letters
+//!  <queue>.retry.<ms>ms  (x-message-ttl, dead-letters back to <queue> through the default exchange,
+//!                        x-expires: gone a minute after its last use)
+//! ```
+//!
+//! Every name starts with the topology's prefix (`module8.` by default, a run namespace in
+//! tests), so runs never collide and [`Topology::delete`] removes exactly what was declared.
+//! Exchanges and queues are durable, messages persistent; every work queue dead-letters into
+//! `dlx`, so a message the broker drops (rejected, expired, over a length limit) still lands
+//! in `dead_letters`.
+
+use std::time::Duration;
+
+use lapin::options::{ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::ExchangeKind;
+use serde::Serialize;
+
+use super::Broker;
+use crate::error::{Error, Result};
+use crate::frame_row;
+
+/// Highest priority the priority queue honours (`x-max-priority`).
+pub const MAX_PRIORITY: u8 = 10;
+
+/// Names of the lesson's exchanges and queues under one prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topology {
+    prefix: String,
+}
+
+/// One exchange, queue or binding, for the notebook's table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Declared {
+    /// `exchange` or `queue`.
+    pub kind: String,
+    /// Full name.
+    pub name: String,
+    /// Exchange type, or the queue's arguments.
+    pub detail: String,
+    /// For a queue: the exchange and routing keys it is bound with.
+    pub bound: String,
+}
+frame_row!(Declared { kind, name, detail, bound });
+
+impl Topology {
+    /// A topology whose names all start with `prefix.`; the prefix may hold letters, digits,
+    /// `-`, `_` and `.` (at most 100 characters).
+    pub fn new(prefix: &str) -> Result<Topology> {
+        let ok = !prefix.is_empty() && prefix.len() <= 100 && prefix.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok {
+            return Err(Error::InvalidInput(format!("topology prefix `{prefix}` must be 1–100 characters of letters, digits, `-`, `_` or `.`")));
+        }
+        Ok(Topology { prefix: prefix.to_string() })
+    }
+
+    /// A topology of its own for one run or test: `prefix-<pid>-<nanos>`.
+    pub fn unique(prefix: &str) -> Topology {
+        Topology { prefix: super::run_namespace(prefix) }
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn name(&self, suffix: &str) -> String {
+        format!("{}.{suffix}", self.prefix)
+    }
+
+    /// Direct exchange for user data and tasks.
+    pub fn data_processing(&self) -> String {
+        self.name("data_processing")
+    }
+    /// Topic exchange for notifications (`notification.<channel>.<kind>`).
+    pub fn notifications(&self) -> String {
+        self.name("notifications")
+    }
+    /// Fanout exchange for analytics events.
+    pub fn analytics(&self) -> String {
+        self.name("analytics")
+    }
+    /// The dead-letter exchange (fanout).
+    pub fn dlx(&self) -> String {
+        self.name("dlx")
+    }
+    /// Queue of user data events.
+    pub fn user_data_queue(&self) -> String {
+        self.name("user_data")
+    }
+    /// Queue of e-mail notifications (`notification.email.#`).
+    pub fn email_queue(&self) -> String {
+        self.name("notifications.email")
+    }
+    /// Queue that sees every notification (`notification.#`).
+    pub fn audit_queue(&self) -> String {
+        self.name("notifications.audit")
+    }
+    /// The analytics fan-out's queues: store, metrics, alerts.
+    pub fn analytics_queues(&self) -> [String; 3] {
+        [self.name("analytics.store"), self.name("analytics.metrics"), self.name("analytics.alerts")]
+    }
+    /// The priority queue (`task.urgent` on `data_processing`).
+    pub fn priority_queue(&self) -> String {
+        self.name("urgent_tasks")
+    }
+    /// The dead-letter queue.
+    pub fn dead_letter_queue(&self) -> String {
+        self.name("dead_letters")
+    }
+    /// The delay queue that holds `queue`'s messages for `delay` before they return to it.
+    pub fn delay_queue(&self, queue: &str, delay: Duration) -> String {
+        format!("{queue}.retry.{}ms", delay.as_millis())
+    }
+
+    fn work_queues(&self) -> Vec<(String, Option<(String, Vec<&'static str>)>, FieldTable)> {
+        let dead_letter = table(&[("x-dead-letter-exchange", text(&self.dlx()))]);
+        let mut priority = dead_letter.clone();
+        priority.insert("x-max-priority".into(), AMQPValue::ShortShortUInt(MAX_PRIORITY));
+        let mut queues = vec![
+            (self.user_data_queue(), Some((self.data_processing(), vec!["user.signup", "user.data"])), dead_letter.clone()),
+            (self.priority_queue(), Some((self.data_processing(), vec!["task.urgent"])), priority),
+            (self.email_queue(), Some((self.notifications(), vec!["notification.email.#"])), dead_letter.clone()),
+            (self.audit_queue(), Some((self.notifications(), vec!["notification.#"])), dead_letter.clone()),
+        ];
+        for q in self.analytics_queues() {
+            queues.push((q, Some((self.analytics(), vec![""])), dead_letter.clone()));
+        }
+        queues.push((self.dead_letter_queue(), Some((self.dlx(), vec![""])), FieldTable::default()));
+        queues
+    }
+
+    /// Declares every exchange, queue and binding (idempotent).
+    pub async fn declare(&self, broker: &Broker) -> Result<()> {
+        let ch = broker.channel().await?;
+        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        for (name, kind) in [
+            (self.data_processing(), ExchangeKind::Direct),
+            (self.notifications(), ExchangeKind::Topic),
+            (self.analytics(), ExchangeKind::Fanout),
+            (self.dlx(), ExchangeKind::Fanout),
+        ] {
+            ch.exchange_declare(name.as_str().into(), kind, durable, FieldTable::default()).await.map_err(|e| broker.error(e))?;
+        }
+        for (queue, binding, args) in self.work_queues() {
+            ch.queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), args).await.map_err(|e| broker.error(e))?;
+            if let Some((exchange, keys)) = binding {
+                for key in keys {
+                    ch.queue_bind(queue.as_str().into(), exchange.as_str().into(), key.into(), QueueBindOptions::default(), FieldTable::default())
+                        .await
+                        .map_err(|e| broker.error(e))?;
+                }
+            }
+        }
+        let _ = ch.close(200, "OK".into()).await;
+        Ok(())
+    }
+
+    /// Declares the delay queue for retries of `queue` after `delay`: its messages expire
+    /// after `delay` and dead-letter back into `queue` through the default exchange. One queue
+    /// per delay, so every message in it has the same time to live and none waits behind a
+    /// longer one. The queue deletes itself (`x-expires`) a minute after it was last declared
+    /// and its messages have left.
+    pub async fn declare_delay_queue(&self, broker: &Broker, queue: &str, delay: Duration) -> Result<String> {
+        let name = self.delay_queue(queue, delay);
+        let args = table(&[
+            ("x-message-ttl", AMQPValue::LongLongInt(delay.as_millis() as i64)),
+            ("x-dead-letter-exchange", text("")),
+            ("x-dead-letter-routing-key", text(queue)),
+            ("x-expires", AMQPValue::LongLongInt(delay.as_millis() as i64 + 60_000)),
+        ]);
+        let ch = broker.channel().await?;
+        ch.queue_declare(name.as_str().into(), QueueDeclareOptions::durable(), args).await.map_err(|e| broker.error(e))?;
+        let _ = ch.close(200, "OK".into()).await;
+        Ok(name)
+    }
+
+    /// What [`Topology::declare`] creates, as table rows.
+    pub fn describe(&self) -> Vec<Declared> {
+        let mut rows: Vec<Declared> = [
+            (self.data_processing(), "direct"),
+            (self.notifications(), "topic"),
+            (self.analytics(), "fanout"),
+            (self.dlx(), "fanout (dead letters)"),
+        ]
+        .into_iter()
+        .map(|(name, kind)| Declared { kind: "exchange".into(), name, detail: format!("{kind}, durable"), bound: String::new() })
+        .collect();
+        for (queue, binding, args) in self.work_queues() {
+            let detail = args
+                .inner()
+                .iter()
+                .map(|(k, v)| match v {
+                    AMQPValue::LongString(s) => format!("{k}={}", String::from_utf8_lossy(s.as_bytes())),
+                    AMQPValue::ShortShortUInt(n) => format!("{k}={n}"),
+                    other => format!("{k}={other:?}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let bound = binding
+                .map(|(exchange, keys)| format!("{exchange}: {}", keys.iter().map(|k| if k.is_empty() { "(all)" } else { k }).collect::<Vec<_>>().join(", ")))
+                .unwrap_or_default();
+            rows.push(Declared { kind: "queue".into(), name: queue, detail: if detail.is_empty() { "durable".into() } else { format!("durable, {detail}") }, bound });
+        }
+        rows
+    }
+
+    /// Deletes every queue (the work queues and the delay queues in `delay_queues`) and
+    /// exchange.
+    pub async fn delete(&self, broker: &Broker, delay_queues: &[String]) -> Result<()> {
+        let ch = broker.channel().await?;
+        let queues = self.work_queues().into_iter().map(|(q, _, _)| q).chain(delay_queues.iter().cloned());
+        for q in queues {
+            // A queue that was never declared is fine: deleting it is a no-op in RabbitMQ.
+            ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await.map_err(|e| broker.error(e))?;
+        }
+        for x in [self.data_processing(), self.notifications(), self.analytics(), self.dlx()] {
+            ch.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await.map_err(|e| broker.error(e))?;
+        }
+        let _ = ch.close(200, "OK".into()).await;
+        Ok(())
+    }
+}
+
+/// An AMQP long string value.
+pub(crate) fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
+}
+
+/// A field table from pairs.
+pub(crate) fn table(pairs: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    for (k, v) in pairs {
+        t.insert((*k).into(), v.clone());
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_with_spaces_or_slashes_is_refused() {
+        assert!(Topology::new("module8").is_ok());
+        for bad in ["", "a b", "x/y", "é"] {
+            assert!(Topology::new(bad).unwrap_err().to_string().contains("topology prefix"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_work_queue_dead_letters_and_the_priority_queue_has_a_maximum() {
+        let t = Topology::new("t").unwrap();
+        let rows = t.describe();
+        let queues: Vec<&Declared> = rows.iter().filter(|r| r.kind == "queue" && r.name != "t.dead_letters").collect();
+        assert_eq!(queues.len(), 7);
+        assert!(queues.iter().all(|q| q.detail.contains("x-dead-letter-exchange=t.dlx")), "{queues:?}");
+        assert!(rows.iter().any(|r| r.name == "t.urgent_tasks" && r.detail.contains("x-max-priority=10")));
+        assert_eq!(t.delay_queue("t.user_data", Duration::from_millis(250)), "t.user_data.retry.250ms");
+    }
+}

@@ -1,0 +1,302 @@
+//! Module 4 against the real RabbitMQ (AMQP_ADDR, default 127.0.0.1:5672). Every test declares
+//! a topology of its own (`t<name>-<pid>-<nanos>.*`) and deletes it afterwards.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use helpers::Error;
+use helpers::queue::consumer::Stop;
+use helpers::queue::message::{self, Message, UserData};
+use helpers::queue::{Broker, ConsumeLimits, Outcome, RetryPolicy, Topology, consume, dlq, lessons, measure};
+
+async fn broker(test: &str) -> Broker {
+    Broker::connect(&common::settings().amqp_addr, Topology::unique(&format!("t{test}"))).await.expect("RabbitMQ must answer at AMQP_ADDR")
+}
+
+async fn done(b: Broker) {
+    b.teardown().await.expect("the test topology can be deleted");
+    b.close().await;
+}
+
+fn user(name: &str, email: &str) -> Message {
+    Message::UserData(UserData { username: name.into(), email: email.into(), registration_date: "2026-01-01T00:00:00Z".into(), country: None })
+}
+
+fn quick(n: usize) -> ConsumeLimits {
+    ConsumeLimits { max_messages: n, idle: Duration::from_secs(3), total: Duration::from_secs(30), prefetch: 20 }
+}
+
+#[tokio::test]
+async fn routing_follows_the_exchange_types_and_unroutable_messages_come_back() {
+    let b = broker("routing").await;
+    let rows = lessons::routing(&b).await.unwrap();
+    let reached = |key: &str| rows.iter().find(|r| r.routing_key == key).map(|r| (r.outcome.clone(), r.reached.clone())).unwrap();
+    assert_eq!(reached("user.signup"), ("stored".into(), "user_data".into()));
+    assert_eq!(reached("notification.email.welcome"), ("stored".into(), "notifications.email, notifications.audit".into()));
+    assert_eq!(reached("notification.sms.alert"), ("stored".into(), "notifications.audit".into()));
+    let (outcome, to) = reached("(none)");
+    assert_eq!((outcome.as_str(), to.as_str()), ("stored", "analytics.store, analytics.metrics, analytics.alerts"));
+    for unroutable in ["user.deleted", "billing.invoice"] {
+        let (outcome, to) = reached(unroutable);
+        assert!(outcome.starts_with("returned: NO_ROUTE"), "{unroutable}: {outcome}");
+        assert_eq!(to, "—");
+    }
+    assert_eq!(b.queue_depth(&b.topology().user_data_queue()).await.unwrap(), 0, "purged afterwards");
+    done(b).await;
+}
+
+#[tokio::test]
+async fn typed_messages_arrive_whole_with_their_metadata() {
+    let b = broker("typed").await;
+    let published = b.publish_user_data_event("ada", "ada@example.com").await.unwrap();
+    assert_eq!(published.outcome, "stored");
+    b.publish_notification("ada@example.com", "Welcome!", "Hello!", "welcome").await.unwrap();
+    b.publish_analytics_event("user_signup", 7, serde_json::json!({"plan": "pro"})).await.unwrap();
+
+    let mut seen = Vec::new();
+    let r = consume(&b, &b.topology().user_data_queue(), quick(1), RetryPolicy::default(), async |r| {
+        seen.push(r.clone());
+        Outcome::Ack
+    })
+    .await
+    .unwrap();
+    assert_eq!((r.acked, r.stopped), (1, Stop::Count));
+    assert_eq!(seen[0].message_id, published.message_id);
+    assert_eq!(seen[0].attempt, 1);
+    assert!(seen[0].latency_us.unwrap() >= 0.0);
+    match &seen[0].message {
+        Message::UserData(u) => assert_eq!((u.username.as_str(), u.email.as_str()), ("ada", "ada@example.com")),
+        other => panic!("expected user data, got {other:?}"),
+    }
+    let mut events = Vec::new();
+    for q in b.topology().analytics_queues() {
+        consume(&b, &q, quick(1), RetryPolicy::default(), async |r| {
+            events.push(r.message.clone());
+            Outcome::Ack
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(events.len(), 3, "the fanout gave every analytics queue its copy");
+    assert!(events.iter().all(|e| matches!(e, Message::Analytics(a) if a.user_id == 7 && a.properties["plan"] == "pro")));
+    done(b).await;
+}
+
+#[tokio::test]
+async fn every_message_is_accounted_for_processed_or_dead_lettered_with_its_reason() {
+    let b = broker("account").await;
+    let t = b.topology().clone();
+    let good = 40;
+    for i in 0..good {
+        b.publish(&t.data_processing(), "user.signup", &user(&format!("user{i}"), &format!("u{i}@example.com"))).await.unwrap();
+    }
+    // Bad input: not JSON, an unknown type, a known type with missing fields, an invalid e-mail.
+    let raw = [
+        (&b"{\"type\": \"user_data\", \"username\"}"[..], "user_data"),
+        (&br#"{"type": "refund", "order": 1}"#[..], "refund"),
+        (&br#"{"type": "user_data", "username": "x"}"#[..], "user_data"),
+    ];
+    for (body, kind) in raw {
+        b.publish_raw(&t.data_processing(), "user.signup", body, message::properties(kind, 1, None)).await.unwrap();
+    }
+    b.publish(&t.data_processing(), "user.signup", &user("mallory", "mallory-at-example.com")).await.unwrap();
+    let n = good + 4;
+
+    let r = consume(&b, &t.user_data_queue(), quick(n), RetryPolicy::default(), async |r| match &r.message {
+        Message::UserData(u) => match helpers::validate::email(&u.email) {
+            Ok(_) => Outcome::Ack,
+            Err(e) => Outcome::Reject(e.to_string()),
+        },
+        _ => Outcome::Reject("not user data".into()),
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.acked + r.dead_lettered, n, "processed + dead-lettered = published");
+    assert_eq!((r.acked, r.dead_lettered, r.stopped), (good, 4, Stop::Count));
+    let reasons: Vec<&str> = r.dead.iter().map(|d| d.reason.as_str()).collect();
+    assert!(reasons[0].starts_with("malformed JSON"), "{reasons:?}");
+    assert!(reasons[1].contains("unknown message type \"refund\""), "{reasons:?}");
+    assert!(reasons[2].starts_with("invalid user_data message: missing field"), "{reasons:?}");
+    assert!(reasons[3].contains("mallory-at-example.com") && reasons[3].contains("not an e-mail address"), "{reasons:?}");
+
+    // The dead-letter queue holds exactly those four, reasons in their headers, and inspecting
+    // them does not take them away.
+    let letters = dlq::inspect(&b, 100).await.unwrap();
+    assert_eq!(letters.len(), 4);
+    assert!(letters.iter().all(|l| l.original_queue == t.user_data_queue() && l.attempts == 1));
+    assert_eq!(letters.iter().map(|l| l.reason.as_str()).collect::<Vec<_>>(), reasons);
+    assert_eq!(letters[1].kind, "refund");
+    assert_eq!(b.queue_depth(&t.dead_letter_queue()).await.unwrap(), 4);
+    assert_eq!(b.queue_depth(&t.user_data_queue()).await.unwrap(), 0);
+    done(b).await;
+}
+
+#[tokio::test]
+async fn retries_back_off_without_blocking_others_and_give_up_into_the_dlq() {
+    let b = broker("retry").await;
+    let policy = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(300) };
+    let (rows, report) = lessons::retry_timeline(&b, policy).await.unwrap();
+    let attempts = |name: &str| rows.iter().filter(|r| r.message == name).map(|r| (r.attempt, r.at_ms)).collect::<Vec<_>>();
+    assert_eq!(attempts("ok").len(), 1);
+    assert_eq!(attempts("flaky").len(), 2);
+    assert_eq!(attempts("flakier").len(), 3);
+    assert_eq!(attempts("broken").len(), 3);
+    assert_eq!((report.acked, report.retried, report.dead_lettered), (3, 5, 1));
+    // Backoff: the second attempt comes ≥ 300 ms after the first, the third ≥ 600 ms after that.
+    let f = attempts("flakier");
+    assert!(f[1].1 - f[0].1 >= 290.0, "{f:?}");
+    assert!(f[2].1 - f[1].1 >= 590.0, "{f:?}");
+    // Not blocking: `ok` was processed before `flakier` came back for its second attempt.
+    assert!(attempts("ok")[0].1 < f[1].1);
+    let letters = dlq::inspect(&b, 10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].attempts, 3);
+    assert!(letters[0].reason.starts_with("gave up after 3 attempts: service unavailable"), "{}", letters[0].reason);
+    done(b).await;
+}
+
+#[tokio::test]
+async fn dead_letters_can_be_replayed_once_the_cause_is_fixed() {
+    let b = broker("replay").await;
+    let t = b.topology().clone();
+    for (name, email) in [("a1", "a1@example.com"), ("b2", "bad-address"), ("c3", "c3@example.com")] {
+        b.publish(&t.data_processing(), "user.signup", &user(name, email)).await.unwrap();
+    }
+    // First consumer: a downstream outage makes it reject `a1` and `c3`; `b2` is invalid.
+    consume(&b, &t.user_data_queue(), quick(3), RetryPolicy::default(), async |r| match &r.message {
+        Message::UserData(u) if u.email.contains('@') => Outcome::Reject("downstream outage".into()),
+        _ => Outcome::Reject("invalid e-mail".into()),
+    })
+    .await
+    .unwrap();
+    assert_eq!(b.queue_depth(&t.dead_letter_queue()).await.unwrap(), 3);
+    let report = dlq::replay(&b, 10, |l| l.reason == "downstream outage").await.unwrap();
+    assert_eq!((report.replayed, report.kept), (2, 1));
+    assert_eq!(b.queue_depth(&t.dead_letter_queue()).await.unwrap(), 1, "the invalid one stays");
+    let mut names = Vec::new();
+    let r = consume(&b, &t.user_data_queue(), quick(2), RetryPolicy::default(), async |r| {
+        if let Message::UserData(u) = &r.message {
+            names.push((u.username.clone(), r.attempt));
+        }
+        Outcome::Ack
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.acked, 2);
+    names.sort();
+    assert_eq!(names, vec![("a1".to_string(), 1), ("c3".to_string(), 1)], "replayed with a fresh attempt count");
+    done(b).await;
+}
+
+#[tokio::test]
+async fn the_priority_queue_hands_out_the_highest_priority_first() {
+    let b = broker("priority").await;
+    let rows = lessons::priority_order(&b, 20).await.unwrap();
+    assert_eq!(rows.len(), 20);
+    let priorities: Vec<i64> = rows.iter().map(|r| r.priority).collect();
+    let mut sorted = priorities.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(priorities, sorted, "delivered in descending priority");
+    assert_eq!(priorities[0], 9);
+    done(b).await;
+}
+
+#[tokio::test]
+async fn a_consume_loop_on_an_empty_queue_ends_at_its_idle_bound() {
+    let b = broker("idle").await;
+    let started = Instant::now();
+    let limits = ConsumeLimits { max_messages: 10, idle: Duration::from_millis(300), total: Duration::from_secs(5), prefetch: 1 };
+    let r = consume(&b, &b.topology().user_data_queue(), limits, RetryPolicy::default(), async |_| Outcome::Ack).await.unwrap();
+    assert_eq!((r.deliveries, r.stopped), (0, Stop::Idle));
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    done(b).await;
+}
+
+#[tokio::test]
+async fn unacknowledged_messages_go_back_to_the_queue_when_a_loop_stops() {
+    let b = broker("requeue").await;
+    let t = b.topology().clone();
+    for i in 0..10 {
+        b.publish(&t.data_processing(), "user.data", &user(&format!("u{i}"), "u@example.com")).await.unwrap();
+    }
+    // Prefetch 10 pulls every message, but the loop stops after settling 3.
+    let limits = ConsumeLimits { max_messages: 3, idle: Duration::from_secs(2), total: Duration::from_secs(10), prefetch: 10 };
+    let r = consume(&b, &t.user_data_queue(), limits, RetryPolicy::default(), async |_| Outcome::Ack).await.unwrap();
+    assert_eq!(r.acked, 3);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(b.queue_depth(&t.user_data_queue()).await.unwrap(), 7, "nothing lost");
+    done(b).await;
+}
+
+#[tokio::test]
+async fn throughput_and_latency_are_measured_on_real_messages() {
+    let b = broker("measure").await;
+    let single = measure::publish_one_at_a_time(&b, 50).await.unwrap();
+    let batched = measure::publish_batched(&b, 500, 100, false).await.unwrap();
+    assert_eq!((single.messages, batched.messages), (50, 500));
+    assert!(single.per_second > 0.0 && batched.per_second > 0.0);
+    let (rate, backlog) = measure::consume_backlog(&b, 300, 50).await.unwrap();
+    assert_eq!((rate.messages, backlog.samples), (300, 300));
+    assert!(backlog.p50_us > 0.0 && backlog.p99_us >= backlog.p50_us);
+    let live = measure::live_latency(&b, 20).await.unwrap();
+    assert_eq!(live.samples, 20);
+    assert_eq!(b.queue_depth(&b.topology().user_data_queue()).await.unwrap(), 0);
+    done(b).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_broker_is_named_with_the_url_masked_and_bounded() {
+    let started = Instant::now();
+    let err = Broker::open(&common::dead_settings()).await.err().expect("nothing listens on port 1");
+    let text = err.to_string();
+    assert!(matches!(err, Error::Unreachable { service: "RabbitMQ", .. }), "{text}");
+    assert!(text.contains("guest:***@127.0.0.1:1") && !text.contains("amqp-secret-4"), "{text}");
+    assert!(text.contains("scripts/services.sh up"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+}
+
+#[cfg(feature = "mongo")]
+#[tokio::test]
+async fn the_signup_pipeline_stores_notifies_fans_out_and_dead_letters_bad_input() {
+    use helpers::data::{World, WorldConfig};
+    use helpers::mongo::{Mongo, users};
+    use helpers::queue::pipeline;
+
+    let b = broker("pipeline").await;
+    let db = format!("m8test_pipeline_{}", std::process::id());
+    let mongo = Mongo::connect(&common::settings().mongodb_uri, Some(&db)).await.expect("MongoDB must answer at MONGODB_URI");
+    helpers::mongo::schema::ensure(&mongo).await.unwrap();
+    let world = World::generate(&WorldConfig::with_users(50));
+    let signups = pipeline::signups(&world, 20, "p");
+    let report = pipeline::run_signups(&b, &mongo, &signups, true, true).await.unwrap();
+
+    assert_eq!(report.published, 23);
+    assert_eq!(report.stored, 20);
+    assert_eq!(report.stored + report.dead.len(), report.published, "stored + dead-lettered = published");
+    assert_eq!(users::count(&mongo).await.unwrap(), 20);
+    assert_eq!(report.analytics_stored, 20);
+    let processed: Vec<i64> = report.stages.iter().map(|s| s.processed).collect();
+    assert_eq!(processed, vec![20, 20, 20, 20, 20, 20]);
+    assert_eq!(report.domains.values().sum::<i64>(), 20);
+    assert_eq!(report.alerts.len(), 2, "every 10th sign-up uses a disposable domain: {:?}", report.alerts);
+    let reasons: Vec<&str> = report.dead.iter().map(|d| d.reason.as_str()).collect();
+    assert!(reasons[0].starts_with("malformed JSON"), "{reasons:?}");
+    assert!(reasons[1].contains("refund_request"), "{reasons:?}");
+    assert!(reasons[2].contains("mallory-at-example.com"), "{reasons:?}");
+
+    // The same sign-ups again (a redelivery, say): the handler is idempotent, so they are
+    // acknowledged without a second profile. A different address under a taken username is
+    // refused with the unique index named — and still accounted for.
+    let again = pipeline::run_signups(&b, &mongo, &signups[..3], false, true).await.unwrap();
+    assert_eq!((again.stored, again.dead.len()), (3, 0));
+    assert_eq!(users::count(&mongo).await.unwrap(), 20);
+    let mut thief = signups[0].clone();
+    thief.email = "someone.else@example.com".into();
+    let taken = pipeline::run_signups(&b, &mongo, &[thief], false, true).await.unwrap();
+    assert_eq!((taken.stored, taken.dead.len()), (0, 1));
+    assert!(taken.dead[0].reason.contains("duplicate"), "{}", taken.dead[0].reason);
+
+    mongo.drop_database().await.unwrap();
+    done(b).await;
+}
