@@ -58,6 +58,8 @@ pub use config::{ServiceUrl, Settings, mask_url};
 pub use polars;
 #[doc(no_inline)]
 pub use chrono;
+#[doc(no_inline)]
+pub use serde_json;
 pub use error::{Error, Result};
 pub use runtime::run;
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use helpers::Error;
 use helpers::queue::consumer::Stop;
 use helpers::queue::message::{self, Message, UserData};
-use helpers::queue::{Broker, ConsumeLimits, Outcome, RetryPolicy, Topology, consume, dlq, lessons, measure};
+use helpers::queue::{Broker, ConsumeLimits, Outcome, Received, RetryPolicy, Topology, consume, dlq, lessons, measure};
 
 async fn broker(test: &str) -> Broker {
     Broker::connect(&common::settings().amqp_addr, Topology::unique(&format!("t{test}"))).await.expect("RabbitMQ must answer at AMQP_ADDR")
@@ -55,7 +55,7 @@ async fn typed_messages_arrive_whole_with_their_metadata() {
     b.publish_analytics_event("user_signup", 7, serde_json::json!({"plan": "pro"})).await.unwrap();
 
     let mut seen = Vec::new();
-    let r = consume(&b, &b.topology().user_data_queue(), quick(1), RetryPolicy::default(), async |r| {
+    let r = consume(&b, &b.topology().user_data_queue(), quick(1), RetryPolicy::default(), |r: &Received| {
         seen.push(r.clone());
         Outcome::Ack
     })
@@ -71,7 +71,7 @@ async fn typed_messages_arrive_whole_with_their_metadata() {
     }
     let mut events = Vec::new();
     for q in b.topology().analytics_queues() {
-        consume(&b, &q, quick(1), RetryPolicy::default(), async |r| {
+        consume(&b, &q, quick(1), RetryPolicy::default(), |r: &Received| {
             events.push(r.message.clone());
             Outcome::Ack
         })
@@ -103,7 +103,7 @@ async fn every_message_is_accounted_for_processed_or_dead_lettered_with_its_reas
     b.publish(&t.data_processing(), "user.signup", &user("mallory", "mallory-at-example.com")).await.unwrap();
     let n = good + 4;
 
-    let r = consume(&b, &t.user_data_queue(), quick(n), RetryPolicy::default(), async |r| match &r.message {
+    let r = consume(&b, &t.user_data_queue(), quick(n), RetryPolicy::default(), |r: &Received| match &r.message {
         Message::UserData(u) => match helpers::validate::email(&u.email) {
             Ok(_) => Outcome::Ack,
             Err(e) => Outcome::Reject(e.to_string()),
@@ -164,7 +164,7 @@ async fn dead_letters_can_be_replayed_once_the_cause_is_fixed() {
         b.publish(&t.data_processing(), "user.signup", &user(name, email)).await.unwrap();
     }
     // First consumer: a downstream outage makes it reject `a1` and `c3`; `b2` is invalid.
-    consume(&b, &t.user_data_queue(), quick(3), RetryPolicy::default(), async |r| match &r.message {
+    consume(&b, &t.user_data_queue(), quick(3), RetryPolicy::default(), |r: &Received| match &r.message {
         Message::UserData(u) if u.email.contains('@') => Outcome::Reject("downstream outage".into()),
         _ => Outcome::Reject("invalid e-mail".into()),
     })
@@ -175,7 +175,7 @@ async fn dead_letters_can_be_replayed_once_the_cause_is_fixed() {
     assert_eq!((report.replayed, report.kept), (2, 1));
     assert_eq!(b.queue_depth(&t.dead_letter_queue()).await.unwrap(), 1, "the invalid one stays");
     let mut names = Vec::new();
-    let r = consume(&b, &t.user_data_queue(), quick(2), RetryPolicy::default(), async |r| {
+    let r = consume(&b, &t.user_data_queue(), quick(2), RetryPolicy::default(), |r: &Received| {
         if let Message::UserData(u) = &r.message {
             names.push((u.username.clone(), r.attempt));
         }
@@ -207,7 +207,7 @@ async fn a_consume_loop_on_an_empty_queue_ends_at_its_idle_bound() {
     let b = broker("idle").await;
     let started = Instant::now();
     let limits = ConsumeLimits { max_messages: 10, idle: Duration::from_millis(300), total: Duration::from_secs(5), prefetch: 1 };
-    let r = consume(&b, &b.topology().user_data_queue(), limits, RetryPolicy::default(), async |_| Outcome::Ack).await.unwrap();
+    let r = consume(&b, &b.topology().user_data_queue(), limits, RetryPolicy::default(), |_: &Received| Outcome::Ack).await.unwrap();
     assert_eq!((r.deliveries, r.stopped), (0, Stop::Idle));
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     done(b).await;
@@ -222,7 +222,7 @@ async fn unacknowledged_messages_go_back_to_the_queue_when_a_loop_stops() {
     }
     // Prefetch 10 pulls every message, but the loop stops after settling 3.
     let limits = ConsumeLimits { max_messages: 3, idle: Duration::from_secs(2), total: Duration::from_secs(10), prefetch: 10 };
-    let r = consume(&b, &t.user_data_queue(), limits, RetryPolicy::default(), async |_| Outcome::Ack).await.unwrap();
+    let r = consume(&b, &t.user_data_queue(), limits, RetryPolicy::default(), |_: &Received| Outcome::Ack).await.unwrap();
     assert_eq!(r.acked, 3);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(b.queue_depth(&t.user_data_queue()).await.unwrap(), 7, "nothing lost");

@@ -176,8 +176,27 @@ impl ConsumeReport {
     }
 }
 
+/// Decides what becomes of each message. Any `FnMut(&Received) -> Outcome + Send` closure is a
+/// handler; a handler that has to await (store in a database, publish downstream) implements
+/// the trait on a struct of its own. The future is `Send` by the trait's contract, so a
+/// consume loop can run on any runtime — including [`crate::run`] in a notebook cell, which
+/// needs `Send` futures (an `async` closure cannot promise that for every borrow today).
+pub trait Handler: Send {
+    /// Handles one decoded delivery.
+    fn handle(&mut self, received: &Received) -> impl std::future::Future<Output = Outcome> + Send;
+}
+
+impl<F> Handler for F
+where
+    F: FnMut(&Received) -> Outcome + Send,
+{
+    fn handle(&mut self, received: &Received) -> impl std::future::Future<Output = Outcome> + Send {
+        std::future::ready(self(received))
+    }
+}
+
 /// Consumes `queue` with `handler` until `limits` say stop; see the module docs.
-pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry: RetryPolicy, mut handler: impl AsyncFnMut(&Received) -> Outcome) -> Result<ConsumeReport> {
+pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry: RetryPolicy, mut handler: impl Handler) -> Result<ConsumeReport> {
     let channel = broker.channel().await?;
     channel.basic_qos(limits.prefetch.max(1), BasicQosOptions::default()).await.map_err(|e| broker.error(e))?;
     let tag = format!("m8-{}", message::next_message_id());
@@ -238,7 +257,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                         priority: *delivery.properties.priority(),
                         latency_us,
                     };
-                    handler(&received).await
+                    handler.handle(&received).await
                 }
             };
             match outcome {

@@ -68,22 +68,26 @@ fn describe(msg: &lapin::message::BasicGetMessage) -> DeadLetter {
     }
 }
 
-/// Takes up to `limit` messages, hands each to `pick`, and gives back every one `pick` does
-/// not consume (`pick` returns true when it has taken the message for good).
-async fn walk(broker: &Broker, limit: usize, mut pick: impl AsyncFnMut(&lapin::message::BasicGetMessage, &DeadLetter) -> Result<bool>) -> Result<Vec<DeadLetter>> {
+/// Takes up to `limit` messages; when `replay` is given, sends the ones it picks back to their
+/// original queue (confirmed, then acked); gives every other one back.
+async fn walk(broker: &Broker, limit: usize, replay: Option<&(dyn Fn(&DeadLetter) -> bool + Sync)>) -> Result<(Vec<DeadLetter>, ReplayReport)> {
     let queue = broker.topology().dead_letter_queue();
     let channel = broker.channel().await?;
     let mut seen = Vec::new();
     let mut held = Vec::new();
+    let mut report = ReplayReport::default();
     let outcome: Result<()> = async {
         while seen.len() < limit {
             let got = channel.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }).await.map_err(|e| broker.error(e))?;
             let Some(msg) = got else { break };
             let letter = describe(&msg);
-            if pick(&msg, &letter).await? {
+            let chosen = replay.is_some_and(|pick| !letter.original_queue.is_empty() && pick(&letter));
+            if chosen && send_back(broker, &msg, &letter.original_queue).await? {
                 msg.delivery.ack(BasicAckOptions::default()).await.map_err(|e| broker.error(e))?;
+                report.replayed += 1;
             } else {
                 held.push(msg);
+                report.kept += 1;
             }
             seen.push(letter);
         }
@@ -95,38 +99,33 @@ async fn walk(broker: &Broker, limit: usize, mut pick: impl AsyncFnMut(&lapin::m
     }
     // Closing the channel also returns anything still unacknowledged.
     let _ = channel.close(200, "OK".into()).await;
-    outcome.map(|_| seen)
+    outcome.map(|_| (seen, report))
+}
+
+/// Publishes a dead letter back to `queue` with attempt 1 and without the dead-letter headers;
+/// true when the broker confirmed it stored.
+async fn send_back(broker: &Broker, msg: &lapin::message::BasicGetMessage, queue: &str) -> Result<bool> {
+    let props = with_headers(&msg.delivery.properties, |h| {
+        let mut kept = h.inner().clone();
+        kept.retain(|k, _| ![H_DEATH_REASON, H_ATTEMPTS, H_ORIGINAL_QUEUE, H_ORIGINAL_KEY, H_DEAD_US, "x-death"].contains(&k.as_str()));
+        *h = kept.into();
+        h.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(1));
+    });
+    let confirm = broker
+        .publisher()
+        .basic_publish("".into(), queue.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &msg.delivery.data, props)
+        .await
+        .map_err(|e| broker.error(e))?;
+    Ok(routed(broker, confirm).await? == Routed::Stored)
 }
 
 /// Up to `limit` dead letters, left in the queue.
 pub async fn inspect(broker: &Broker, limit: usize) -> Result<Vec<DeadLetter>> {
-    walk(broker, limit, async |_, _| Ok(false)).await
+    Ok(walk(broker, limit, None).await?.0)
 }
 
 /// Sends the dead letters `pick` chooses (among the first `limit`) back to their original
 /// queue through the default exchange, with the attempt count reset to 1.
-pub async fn replay(broker: &Broker, limit: usize, pick: impl Fn(&DeadLetter) -> bool) -> Result<ReplayReport> {
-    let mut report = ReplayReport::default();
-    walk(broker, limit, async |msg, letter| {
-        if letter.original_queue.is_empty() || !pick(letter) {
-            report.kept += 1;
-            return Ok(false);
-        }
-        let props = with_headers(&msg.delivery.properties, |h| {
-            let mut kept = h.inner().clone();
-            kept.retain(|k, _| ![H_DEATH_REASON, H_ATTEMPTS, H_ORIGINAL_QUEUE, H_ORIGINAL_KEY, H_DEAD_US, "x-death"].contains(&k.as_str()));
-            *h = kept.into();
-            h.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(1));
-        });
-        let confirm = broker
-            .publisher()
-            .basic_publish("".into(), letter.original_queue.as_str().into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &msg.delivery.data, props)
-            .await
-            .map_err(|e| broker.error(e))?;
-        let stored = routed(broker, confirm).await? == Routed::Stored;
-        if stored { report.replayed += 1 } else { report.kept += 1 }
-        Ok(stored)
-    })
-    .await?;
-    Ok(report)
+pub async fn replay(broker: &Broker, limit: usize, pick: impl Fn(&DeadLetter) -> bool + Sync) -> Result<ReplayReport> {
+    Ok(walk(broker, limit, Some(&pick)).await?.1)
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::Broker;
-use super::consumer::{ConsumeLimits, ConsumeReport, Outcome, RetryPolicy, consume};
+use super::consumer::{ConsumeLimits, ConsumeReport, Outcome, Received, RetryPolicy, consume};
 use super::message::{AnalyticsEvent, Message, Notification, UserData};
 use crate::error::Result;
 use crate::frame_row;
@@ -101,7 +101,7 @@ pub async fn priority_order(broker: &Broker, n: usize) -> Result<Vec<PriorityRow
     }
     let mut rows = Vec::new();
     let limits = ConsumeLimits { max_messages: n, prefetch: 1, ..Default::default() };
-    consume(broker, &t.priority_queue(), limits, RetryPolicy::default(), async |r| {
+    consume(broker, &t.priority_queue(), limits, RetryPolicy::default(), |r: &Received| {
         let published = match &r.message {
             Message::Analytics(e) => e.user_id + 1,
             _ => -1,
@@ -141,7 +141,7 @@ pub async fn retry_timeline(broker: &Broker, policy: RetryPolicy) -> Result<(Vec
     let started = Instant::now();
     let mut rows = Vec::new();
     let limits = ConsumeLimits { max_messages: failures.len(), idle: policy.delay_before(policy.max_attempts) + Duration::from_secs(3), total: Duration::from_secs(60), prefetch: 10 };
-    let report = consume(broker, &t.user_data_queue(), limits, policy, async |r| {
+    let report = consume(broker, &t.user_data_queue(), limits, policy, |r: &Received| {
         let name = match &r.message {
             Message::UserData(u) => u.username.clone(),
             other => other.type_name().to_string(),

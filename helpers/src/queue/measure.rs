@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::consumer::{ConsumeLimits, Outcome, RetryPolicy, consume};
+use super::consumer::{ConsumeLimits, Outcome, Received, RetryPolicy, consume};
 use super::message::{Message, UserData};
 use super::{BROKER_TIMEOUT, Broker};
 use crate::error::{Error, Result};
@@ -98,7 +98,7 @@ pub async fn publish_batched(broker: &Broker, n: usize, batch: usize, keep: bool
 pub async fn consume_backlog(broker: &Broker, n: usize, prefetch: u16) -> Result<(Rate, Latency)> {
     publish_batched(broker, n, 500, true).await?;
     let limits = ConsumeLimits { max_messages: n, idle: Duration::from_secs(5), total: Duration::from_secs(120), prefetch };
-    let report = consume(broker, &broker.topology().user_data_queue(), limits, RetryPolicy::default(), async |_| Outcome::Ack).await?;
+    let report = consume(broker, &broker.topology().user_data_queue(), limits, RetryPolicy::default(), |_: &Received| Outcome::Ack).await?;
     if report.acked != n {
         return Err(Error::InvalidInput(format!("consumed {} of {n} benchmark messages ({:?})", report.acked, report.stopped)));
     }
@@ -113,7 +113,7 @@ pub async fn live_latency(broker: &Broker, n: usize) -> Result<Latency> {
     purge(broker, &queue).await?;
     let exchange = broker.topology().data_processing();
     let limits = ConsumeLimits { max_messages: n, idle: Duration::from_secs(5), total: Duration::from_secs(60), prefetch: 10 };
-    let consumer = consume(broker, &queue, limits, RetryPolicy::default(), async |_| Outcome::Ack);
+    let consumer = consume(broker, &queue, limits, RetryPolicy::default(), |_: &Received| Outcome::Ack);
     let producer = async {
         // Give the consumer a moment to register before the first message.
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -31,7 +31,7 @@ use std::time::Duration;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::{Channel, Connection, ConnectionProperties};
 
-pub use consumer::{ConsumeLimits, ConsumeReport, Outcome, Received, RetryPolicy, consume};
+pub use consumer::{ConsumeLimits, ConsumeReport, Handler, Outcome, Received, RetryPolicy, consume};
 pub use message::{AnalyticsEvent, Message, Notification, UserData};
 pub use producer::{BatchReport, Published, Routed};
 pub use topology::Topology;
@@ -187,4 +187,23 @@ pub fn map_error(url: &ServiceUrl, e: lapin::Error) -> Error {
 pub fn run_namespace(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
+}
+
+/// Every lesson future must be `Send`: [`crate::run`] needs it, and a `#[tokio::test]` alone
+/// (which awaits on the test's own thread) would not notice. This only has to compile.
+#[allow(dead_code)]
+fn lesson_futures_are_send(s: &Settings, t: Topology) {
+    fn send<T: Send>(_: T) {}
+    send(with_broker(s, t.clone(), true, async |b| {
+        lessons::routing(b).await?;
+        lessons::priority_order(b, 1).await?;
+        lessons::retry_timeline(b, RetryPolicy::default()).await?;
+        dlq::inspect(b, 1).await?;
+        dlq::replay(b, 1, |_| true).await?;
+        measure::benchmark(b, 1).await?;
+        consume(b, "q", ConsumeLimits::default(), RetryPolicy::default(), |_: &Received| Outcome::Ack).await?;
+        Ok(())
+    }));
+    #[cfg(feature = "mongo")]
+    send(pipeline::run_with_services(s, t, &[], true, false));
 }

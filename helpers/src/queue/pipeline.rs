@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::consumer::{ConsumeLimits, ConsumeReport, DeadLettered, Outcome, RetryPolicy, consume};
+use super::consumer::{ConsumeLimits, ConsumeReport, DeadLettered, Handler, Outcome, Received, RetryPolicy, consume};
 use super::message::{self, AnalyticsEvent, Message, Notification, UserData};
 use super::Broker;
 use crate::data::World;
@@ -159,6 +159,73 @@ async fn store_signup(mongo: &Mongo, u: &UserData, user_id: i64) -> Outcome {
     }
 }
 
+/// Stage 2's handler: store the profile, then publish the welcome e-mail and the analytics
+/// event. A failure to publish after storing asks for a retry, which the idempotent store
+/// turns into "already stored".
+struct StoreAndAnnounce<'a> {
+    broker: &'a Broker,
+    mongo: &'a Mongo,
+    next_id: i64,
+    stored_names: Vec<String>,
+}
+
+impl Handler for &mut StoreAndAnnounce<'_> {
+    async fn handle(&mut self, r: &Received) -> Outcome {
+        let Message::UserData(u) = &r.message else {
+            return Outcome::Reject(format!("user_data queue got a {} message", r.message.type_name()));
+        };
+        self.next_id += 1;
+        let user_id = self.next_id;
+        let outcome = store_signup(self.mongo, u, user_id).await;
+        if outcome != Outcome::Ack {
+            return outcome;
+        }
+        let t = self.broker.topology();
+        let email = u.email.trim().to_lowercase();
+        let welcome = Message::Notification(Notification {
+            recipient: email.clone(),
+            subject: format!("Welcome, {}!", u.username),
+            content: "Thanks for signing up.".into(),
+            channel: "email".into(),
+        });
+        let domain = email.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+        let event = Message::Analytics(AnalyticsEvent {
+            event_type: "user_signup".into(),
+            user_id,
+            properties: serde_json::json!({ "domain": domain, "country": u.country, "run": t.prefix() }),
+        });
+        if let Err(e) = self.broker.publish(&t.notifications(), "notification.email.welcome", &welcome).await {
+            return Outcome::Retry(format!("stored, but publishing the welcome e-mail failed: {e}"));
+        }
+        if let Err(e) = self.broker.publish(&t.analytics(), "", &event).await {
+            return Outcome::Retry(format!("stored, but publishing the analytics event failed: {e}"));
+        }
+        self.stored_names.push(u.username.trim().to_string());
+        Outcome::Ack
+    }
+}
+
+/// Stage 4's storing consumer: the event into MongoDB's `analytics`, tagged with the run.
+struct StoreEvent<'a> {
+    mongo: &'a Mongo,
+    run: String,
+}
+
+impl Handler for StoreEvent<'_> {
+    async fn handle(&mut self, r: &Received) -> Outcome {
+        let Message::Analytics(e) = &r.message else { return Outcome::Reject("not an analytics event".into()) };
+        let data = match mongodb::bson::to_document(e) {
+            Ok(d) => d,
+            Err(err) => return Outcome::Reject(format!("cannot store the event: {err}")),
+        };
+        let record = doc! { "kind": "signup_event", "computed_at": mongodb::bson::DateTime::now(), "data": data, "run": &self.run };
+        match self.mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS).insert_one(record).await {
+            Ok(_) => Outcome::Ack,
+            Err(err) => Outcome::Retry(crate::mongo::map_error(self.mongo.url(), err).to_string()),
+        }
+    }
+}
+
 /// Runs the pipeline for `signups` (plus [`bad_messages`] when `with_bad_input`): see the
 /// module docs. Profiles and analytics documents it stored are deleted again unless `keep`.
 pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], with_bad_input: bool, keep: bool) -> Result<PipelineReport> {
@@ -180,72 +247,26 @@ pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], w
     }
 
     // Stage 2: validate, enrich, store, then tell the others.
-    let mut next_id = 9_000_000_i64;
-    let mut stored_names = Vec::new();
-    let stage2 = consume(broker, &t.user_data_queue(), limits(published), retry, async |r| {
-        let Message::UserData(u) = &r.message else {
-            return Outcome::Reject(format!("user_data queue got a {} message", r.message.type_name()));
-        };
-        next_id += 1;
-        let outcome = store_signup(mongo, u, next_id).await;
-        if outcome != Outcome::Ack {
-            return outcome;
-        }
-        let email = u.email.trim().to_lowercase();
-        let welcome = Message::Notification(Notification {
-            recipient: email.clone(),
-            subject: format!("Welcome, {}!", u.username),
-            content: "Thanks for signing up.".into(),
-            channel: "email".into(),
-        });
-        let domain = email.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
-        let event = Message::Analytics(AnalyticsEvent {
-            event_type: "user_signup".into(),
-            user_id: next_id,
-            properties: serde_json::json!({ "domain": domain, "country": u.country, "run": t.prefix() }),
-        });
-        let sent = async {
-            broker.publish(&t.notifications(), "notification.email.welcome", &welcome).await?;
-            broker.publish(&t.analytics(), "", &event).await
-        };
-        match sent.await {
-            Ok(_) => {
-                stored_names.push(u.username.trim().to_string());
-                Outcome::Ack
-            }
-            Err(e) => Outcome::Retry(format!("stored, but publishing downstream failed: {e}")),
-        }
-    })
-    .await?;
+    let mut stage2_handler = StoreAndAnnounce { broker, mongo, next_id: 9_000_000, stored_names: Vec::new() };
+    let stage2 = consume(broker, &t.user_data_queue(), limits(published), retry, &mut stage2_handler).await?;
+    let stored_names = stage2_handler.stored_names;
     let stored = stage2.acked;
 
     // Stage 3: notifications. The e-mail queue "sends"; the audit queue sees every notification.
-    let email = consume(broker, &t.email_queue(), limits(stored), retry, async |r| match &r.message {
+    let email = consume(broker, &t.email_queue(), limits(stored), retry, |r: &Received| match &r.message {
         Message::Notification(n) if crate::validate::email(&n.recipient).is_ok() => Outcome::Ack,
         Message::Notification(n) => Outcome::Reject(format!("cannot send to {:?}", n.recipient)),
         other => Outcome::Reject(format!("notification queue got a {} message", other.type_name())),
     })
     .await?;
-    let audit = consume(broker, &t.audit_queue(), limits(stored), retry, async |_| Outcome::Ack).await?;
+    let audit = consume(broker, &t.audit_queue(), limits(stored), retry, |_: &Received| Outcome::Ack).await?;
 
     // Stage 4: the analytics fan-out — three consumers, each its own copy.
     let [store_q, metrics_q, alerts_q] = t.analytics_queues();
     let analytics = mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS);
-    let store = consume(broker, &store_q, limits(stored), retry, async |r| {
-        let Message::Analytics(e) = &r.message else { return Outcome::Reject("not an analytics event".into()) };
-        let data = match mongodb::bson::to_document(e) {
-            Ok(d) => d,
-            Err(err) => return Outcome::Reject(format!("cannot store the event: {err}")),
-        };
-        let record = doc! { "kind": "signup_event", "computed_at": mongodb::bson::DateTime::now(), "data": data, "run": t.prefix() };
-        match analytics.insert_one(record).await {
-            Ok(_) => Outcome::Ack,
-            Err(err) => Outcome::Retry(crate::mongo::map_error(mongo.url(), err).to_string()),
-        }
-    })
-    .await?;
+    let store = consume(broker, &store_q, limits(stored), retry, StoreEvent { mongo, run: t.prefix().to_string() }).await?;
     let mut domains = BTreeMap::new();
-    let metrics = consume(broker, &metrics_q, limits(stored), retry, async |r| {
+    let metrics = consume(broker, &metrics_q, limits(stored), retry, |r: &Received| {
         if let Message::Analytics(e) = &r.message {
             let d = e.properties.get("domain").and_then(|d| d.as_str()).unwrap_or("unknown").to_string();
             *domains.entry(d).or_insert(0) += 1;
@@ -254,7 +275,7 @@ pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], w
     })
     .await?;
     let mut alerts = Vec::new();
-    let alerting = consume(broker, &alerts_q, limits(stored), retry, async |r| {
+    let alerting = consume(broker, &alerts_q, limits(stored), retry, |r: &Received| {
         if let Message::Analytics(e) = &r.message {
             let d = e.properties.get("domain").and_then(|d| d.as_str()).unwrap_or("");
             if DISPOSABLE_DOMAINS.contains(&d) {
@@ -281,4 +302,19 @@ pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], w
         analytics.delete_many(doc! { "run": t.prefix() }).await.map_err(|e| crate::mongo::map_error(mongo.url(), e))?;
     }
     Ok(PipelineReport { published, stored, stages, dead, domains, alerts, analytics_stored })
+}
+
+/// [`run_signups`] with its own connections: MongoDB at `MONGODB_URI` (schema declared) and
+/// RabbitMQ at `AMQP_ADDR` with `topology` — the shape of one notebook cell.
+pub async fn run_with_services(settings: &crate::config::Settings, topology: super::Topology, signups: &[UserData], with_bad_input: bool, keep: bool) -> Result<PipelineReport> {
+    let mongo = Mongo::open(settings).await?;
+    let broker = Broker::connect(&settings.amqp_addr, topology).await;
+    let out = match &broker {
+        Ok(b) => run_signups(b, &mongo, signups, with_bad_input, keep).await,
+        Err(_) => Ok(PipelineReport { published: 0, stored: 0, stages: vec![], dead: vec![], domains: BTreeMap::new(), alerts: vec![], analytics_stored: 0 }),
+    };
+    mongo.close().await;
+    let broker = broker?;
+    broker.close().await;
+    out
 }
