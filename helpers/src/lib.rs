@@ -17,6 +17,7 @@
 //! | [`latency`] | p50 / p95 / p99 / mean / max of measured samples, as table rows |
 //! | [`validate`] | the shared input rules: e-mail address, login name |
 //! | [`check`] | the service check: reachable, server version, round-trip latency, masked URL, how to start it |
+//! | [`analytics`] | module 5 (feature `analytics`): features with Polars, churn (linfa-logistic) and LTV (linfa-linear) scored against baselines and the planted truth, segments, recommendations with hit rate, insights, the model manager and integrated flow |
 //! | [`cache`] | module 3 (feature `cache`): memoisation, moka TTL cache, Redis cache-aside / write-through / SCAN invalidation, tiered cache, degradation, latency percentiles |
 //! | [`mongo`] | module 2 (feature `mongo`): `$jsonSchema` validators, unique / compound / 2dsphere / TTL indexes, time-series detection, bulk writes with per-document reports, aggregation pipelines with their SQL, geo queries, cohorts, `explain`, export to Polars and CSV |
 //! | [`queue`] | module 4 (feature `queue`): RabbitMQ topology (direct, topic, fanout, dead-letter, priority, delay queues), confirmed publishing, consumers with retry / backoff / DLQ, DLQ inspect and replay, throughput and latency, the signup pipeline (with `mongo`) |
@@ -24,7 +25,7 @@
 //!
 //! Module code lives behind one Cargo feature each, so a notebook compiles only what it uses:
 //! `sql` (sqlx: SQLite / PostgreSQL), `mongo` (mongodb), `cache` (Redis), `queue`
-//! (RabbitMQ via lapin). All are on by default for `cargo test` and the bench binary.
+//! (RabbitMQ via lapin), `analytics` (linfa). All are on by default for `cargo test` and the bench binary.
 //!
 //! # In a notebook
 //!
@@ -36,6 +37,8 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "analytics")]
+pub mod analytics;
 #[cfg(feature = "cache")]
 pub mod cache;
 pub mod check;
@@ -82,6 +85,8 @@ pub mod prelude {
     pub use crate::mongo;
     #[cfg(feature = "queue")]
     pub use crate::queue;
+    #[cfg(feature = "analytics")]
+    pub use crate::analytics;
     pub use polars::prelude as pl;
     pub use polars::prelude::{DataFrame, IntoLazy, col, lit};
 }

@@ -1,0 +1,316 @@
+//! Churn: a logistic regression (linfa-logistic) on standardised features, fitted on a train
+//! split and judged on a test split against the original module's heuristic, a logistic
+//! function of recency alone.
+
+use linfa::prelude::*;
+use linfa_logistic::{FittedLogisticRegression, LogisticRegression};
+use ndarray::{Array1, Array2, Axis};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::Serialize;
+
+use super::features::FEATURES;
+use crate::error::{Error, Result};
+use crate::frame_row;
+
+/// Indices of a seeded train / test split.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// Rows to fit on.
+    pub train: Vec<usize>,
+    /// Rows to judge on.
+    pub test: Vec<usize>,
+}
+
+/// Shuffles `0..n` with `seed` and puts `test_share` (0–1) of it into the test split.
+pub fn split(n: usize, test_share: f64, seed: u64) -> Result<Split> {
+    if !(0.0..1.0).contains(&test_share) || n < 4 {
+        return Err(Error::InvalidInput(format!("cannot split {n} rows with a test share of {test_share} (needs ≥ 4 rows and 0 ≤ share < 1)")));
+    }
+    let mut rows: Vec<usize> = (0..n).collect();
+    rows.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
+    let test_len = ((n as f64) * test_share).round() as usize;
+    let test = rows.split_off(n - test_len);
+    Ok(Split { train: rows, test })
+}
+
+/// Centres and scales each column by the train split's mean and standard deviation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaler {
+    mean: Array1<f64>,
+    std: Array1<f64>,
+}
+
+impl Scaler {
+    /// Learns the means and deviations of `x`'s columns (a constant column gets deviation 1).
+    pub fn fit(x: &Array2<f64>) -> Scaler {
+        let mean = x.mean_axis(Axis(0)).unwrap_or_else(|| Array1::zeros(x.ncols()));
+        let std = x.std_axis(Axis(0), 0.0).mapv(|s| if s > 1e-12 { s } else { 1.0 });
+        Scaler { mean, std }
+    }
+
+    /// `(x - mean) / std`.
+    pub fn transform(&self, x: &Array2<f64>) -> Array2<f64> {
+        (x - &self.mean) / &self.std
+    }
+}
+
+/// A fitted churn model: scaler, logistic regression, and the version it was fitted as.
+#[derive(Clone, Debug)]
+pub struct ChurnModel {
+    scaler: Scaler,
+    model: FittedLogisticRegression<f64, bool>,
+    /// Version string: `churn-logistic-<train rows>-<seed>`.
+    pub version: String,
+}
+
+/// One feature's weight in the fitted model (on the standardised scale).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Weight {
+    /// The feature.
+    pub feature: String,
+    /// Its coefficient: the change in log-odds of churn per standard deviation.
+    pub weight: f64,
+}
+frame_row!(Weight { feature, weight });
+
+impl ChurnModel {
+    /// Fits on `x` (rows = users, columns = [`FEATURES`]) and labels `y` (true = churned),
+    /// with a light L2 penalty (`alpha = 0.01`) and at most 200 iterations.
+    pub fn fit(x: &Array2<f64>, y: &[bool], seed: u64) -> Result<ChurnModel> {
+        if x.nrows() != y.len() || x.nrows() == 0 {
+            return Err(Error::InvalidInput(format!("churn model: {} feature rows but {} labels", x.nrows(), y.len())));
+        }
+        let positives = y.iter().filter(|v| **v).count();
+        if positives == 0 || positives == y.len() {
+            return Err(Error::InvalidInput(format!("churn model: all {} labels are {}; need both classes", y.len(), positives > 0)));
+        }
+        let scaler = Scaler::fit(x);
+        let data = Dataset::new(scaler.transform(x), Array1::from(y.to_vec()));
+        let model = LogisticRegression::default()
+            .alpha(0.01)
+            .max_iterations(200)
+            .fit(&data)
+            .map_err(|e| Error::InvalidInput(format!("churn model did not fit: {e}")))?;
+        Ok(ChurnModel { scaler, model, version: format!("churn-logistic-{}-{seed}", x.nrows()) })
+    }
+
+    /// Probability of churn for each row of `x`.
+    pub fn predict_proba(&self, x: &Array2<f64>) -> Vec<f64> {
+        self.model.predict_probabilities(&self.scaler.transform(x)).to_vec()
+    }
+
+    /// The coefficients, largest effect first.
+    pub fn weights(&self) -> Vec<Weight> {
+        let mut w: Vec<Weight> = FEATURES.iter().zip(self.model.params().iter()).map(|(f, w)| Weight { feature: f.to_string(), weight: *w }).collect();
+        w.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
+        w
+    }
+}
+
+/// The original module's heuristic: churn probability as a logistic function of recency,
+/// `1 / (1 + exp(-(recency_days - 60) / 15))` — 50 % at 60 days without activity.
+pub fn baseline_proba(recency_days: &[f64]) -> Vec<f64> {
+    recency_days.iter().map(|r| 1.0 / (1.0 + (-(r - 60.0) / 15.0).exp())).collect()
+}
+
+/// Classification quality at a threshold, and the threshold-free AUC.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// Which model.
+    pub model: String,
+    /// Rows judged.
+    pub rows: i64,
+    /// Share right at the threshold.
+    pub accuracy: f64,
+    /// Of those flagged, the share that churned.
+    pub precision: f64,
+    /// Of those who churned, the share flagged.
+    pub recall: f64,
+    /// Area under the ROC curve (0.5 = guessing).
+    pub auc: f64,
+    /// Churned and flagged.
+    pub true_pos: i64,
+    /// Stayed but flagged.
+    pub false_pos: i64,
+    /// Stayed, not flagged.
+    pub true_neg: i64,
+    /// Churned, not flagged.
+    pub false_neg: i64,
+}
+frame_row!(Evaluation { model, rows, accuracy, precision, recall, auc, true_pos, false_pos, true_neg, false_neg });
+
+/// Scores probabilities `p` against labels `y` at `threshold`.
+pub fn evaluate(model: &str, p: &[f64], y: &[bool], threshold: f64) -> Evaluation {
+    let (mut tp, mut fp, mut tn, mut fne) = (0i64, 0i64, 0i64, 0i64);
+    for (pi, yi) in p.iter().zip(y) {
+        match (*pi >= threshold, *yi) {
+            (true, true) => tp += 1,
+            (true, false) => fp += 1,
+            (false, false) => tn += 1,
+            (false, true) => fne += 1,
+        }
+    }
+    let ratio = |a: i64, b: i64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    Evaluation {
+        model: model.into(),
+        rows: p.len() as i64,
+        accuracy: ratio(tp + tn, tp + tn + fp + fne),
+        precision: ratio(tp, tp + fp),
+        recall: ratio(tp, tp + fne),
+        auc: auc(p, y),
+        true_pos: tp,
+        false_pos: fp,
+        true_neg: tn,
+        false_neg: fne,
+    }
+}
+
+/// AUC as the probability that a random churner scores above a random stayer (ties count
+/// half): the Mann–Whitney statistic, from ranks.
+pub fn auc(p: &[f64], y: &[bool]) -> f64 {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|a, b| p[*a].total_cmp(&p[*b]));
+    // Average ranks over ties.
+    let mut ranks = vec![0.0; p.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && p[order[j + 1]] == p[order[i]] {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0 + 1.0;
+        for k in i..=j {
+            ranks[order[k]] = rank;
+        }
+        i = j + 1;
+    }
+    let pos = y.iter().filter(|v| **v).count() as f64;
+    let neg = y.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return f64::NAN;
+    }
+    let rank_sum: f64 = ranks.iter().zip(y).filter(|(_, yi)| **yi).map(|(r, _)| r).sum();
+    (rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg)
+}
+
+/// The ROC curve: (false-positive rate, true-positive rate) as the threshold falls through
+/// every distinct score, from (0, 0) to (1, 1).
+pub fn roc(p: &[f64], y: &[bool]) -> Vec<(f64, f64)> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|a, b| p[*b].total_cmp(&p[*a]));
+    let pos = y.iter().filter(|v| **v).count().max(1) as f64;
+    let neg = (y.len() - y.iter().filter(|v| **v).count()).max(1) as f64;
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut out = vec![(0.0, 0.0)];
+    for (k, &i) in order.iter().enumerate() {
+        if y[i] { tp += 1.0 } else { fp += 1.0 }
+        if k + 1 == order.len() || p[order[k + 1]] != p[i] {
+            out.push((fp / neg, tp / pos));
+        }
+    }
+    out
+}
+
+/// One bin of a calibration table: what the model said on average, and what happened.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CalibrationBin {
+    /// Bin, e.g. `0.2–0.3`.
+    pub bin: String,
+    /// Rows in it.
+    pub rows: i64,
+    /// Mean predicted probability.
+    pub predicted: f64,
+    /// Observed churn rate.
+    pub observed: f64,
+}
+frame_row!(CalibrationBin { bin, rows, predicted, observed });
+
+/// Calibration in `bins` equal-width probability bins (empty bins left out).
+pub fn calibration(p: &[f64], y: &[bool], bins: usize) -> Vec<CalibrationBin> {
+    let bins = bins.max(1);
+    let mut sums = vec![(0usize, 0.0, 0usize); bins];
+    for (pi, yi) in p.iter().zip(y) {
+        let b = ((pi * bins as f64) as usize).min(bins - 1);
+        sums[b].0 += 1;
+        sums[b].1 += pi;
+        sums[b].2 += *yi as usize;
+    }
+    sums.iter()
+        .enumerate()
+        .filter(|(_, s)| s.0 > 0)
+        .map(|(b, (n, ps, ys))| CalibrationBin {
+            bin: format!("{:.1}–{:.1}", b as f64 / bins as f64, (b + 1) as f64 / bins as f64),
+            rows: *n as i64,
+            predicted: ps / *n as f64,
+            observed: *ys as f64 / *n as f64,
+        })
+        .collect()
+}
+
+/// Rows `rows` of `x`.
+pub fn take_rows(x: &Array2<f64>, rows: &[usize]) -> Array2<f64> {
+    x.select(Axis(0), rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_is_one_for_a_perfect_ranking_and_a_half_for_ties() {
+        let y = [false, false, true, true];
+        assert_eq!(auc(&[0.1, 0.2, 0.8, 0.9], &y), 1.0);
+        assert_eq!(auc(&[0.9, 0.8, 0.2, 0.1], &y), 0.0);
+        assert_eq!(auc(&[0.5; 4], &y), 0.5);
+        // Hand count: pairs (pos, neg) = (0.35 > 0.1 ✓, 0.35 < 0.4 ✗, 0.8 > both ✓✓) → 3/4.
+        assert_eq!(auc(&[0.1, 0.4, 0.35, 0.8], &y), 0.75);
+    }
+
+    #[test]
+    fn the_confusion_matrix_adds_up() {
+        let e = evaluate("m", &[0.9, 0.6, 0.4, 0.2, 0.7], &[true, false, true, false, true], 0.5);
+        assert_eq!((e.true_pos, e.false_pos, e.true_neg, e.false_neg), (2, 1, 1, 1));
+        assert!((e.precision - 2.0 / 3.0).abs() < 1e-12 && (e.recall - 2.0 / 3.0).abs() < 1e-12 && (e.accuracy - 0.6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn roc_runs_from_origin_to_one_one() {
+        let r = roc(&[0.9, 0.6, 0.4, 0.2], &[true, false, true, false]);
+        assert_eq!(r.first(), Some(&(0.0, 0.0)));
+        assert_eq!(r.last(), Some(&(1.0, 1.0)));
+        assert!(r.windows(2).all(|w| w[1].0 >= w[0].0 && w[1].1 >= w[0].1));
+    }
+
+    #[test]
+    fn the_baseline_is_one_half_at_sixty_days() {
+        let p = baseline_proba(&[0.0, 60.0, 200.0]);
+        assert!(p[0] < 0.02 && (p[1] - 0.5).abs() < 1e-12 && p[2] > 0.99);
+    }
+
+    #[test]
+    fn a_split_is_seeded_disjoint_and_complete() {
+        let s = split(100, 0.3, 7).unwrap();
+        assert_eq!((s.train.len(), s.test.len()), (70, 30));
+        let mut all: Vec<usize> = s.train.iter().chain(&s.test).copied().collect();
+        all.sort();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+        assert_eq!(s, split(100, 0.3, 7).unwrap());
+        assert!(split(100, 1.5, 7).is_err());
+    }
+
+    #[test]
+    fn a_logistic_model_learns_a_planted_rule() {
+        // y = 1 when the first feature is large; the others are noise.
+        let n = 400;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        use rand::Rng;
+        let x = Array2::from_shape_fn((n, FEATURES.len()), |_| rng.random::<f64>());
+        let y: Vec<bool> = (0..n).map(|i| x[[i, 0]] > 0.5).collect();
+        let m = ChurnModel::fit(&x, &y, 3).unwrap();
+        let e = evaluate("m", &m.predict_proba(&x), &y, 0.5);
+        assert!(e.auc > 0.97 && e.accuracy > 0.9, "{e:?}");
+        assert_eq!(m.weights()[0].feature, FEATURES[0]);
+        assert!(ChurnModel::fit(&x, &vec![true; n], 3).unwrap_err().to_string().contains("need both classes"));
+    }
+}

@@ -1,0 +1,131 @@
+//! Lifetime value and days to the next purchase.
+//!
+//! LTV here is the expected spend over the next 12 months. The world plants it: a user spends
+//! `monthly_value` per active month and leaves with daily hazard `h`, so the truth for a user
+//! still active at the cutoff is `monthly_value · (1 − e^(−365h)) / (30h)` (and 0 for one who
+//! has left). A linear regression (linfa-linear) on the features learns it from the train
+//! split; the original's estimate — average order value × orders per month × 12 — is the
+//! baseline. Both are scored by MAE and RMSE on the test split.
+
+use linfa::prelude::*;
+use linfa_linear::{FittedLinearRegression, LinearRegression};
+use ndarray::{Array1, Array2};
+use serde::Serialize;
+
+use super::churn::Scaler;
+use crate::data::World;
+use crate::error::{Error, Result};
+use crate::frame_row;
+
+/// The planted 12-month value of each user in `user_ids`, as of `cutoff`.
+pub fn ltv_truth(world: &World, user_ids: &[i64], cutoff: chrono::NaiveDateTime) -> Result<Vec<f64>> {
+    user_ids
+        .iter()
+        .map(|id| {
+            let t = world.truth.get((*id - 1) as usize).filter(|t| t.user_id == *id).ok_or_else(|| Error::InvalidInput(format!("user {id} is not in the world")))?;
+            if t.churned_at.is_some_and(|at| at <= cutoff) {
+                return Ok(0.0);
+            }
+            let h = t.churn_hazard.max(1e-9);
+            Ok(t.monthly_value * (1.0 - (-365.0 * h).exp()) / (30.0 * h))
+        })
+        .collect()
+}
+
+/// The original's estimate: average order value × orders per 30 days of tenure × 12.
+pub fn ltv_baseline(avg_order_value: &[f64], frequency: &[f64], tenure_days: &[f64]) -> Vec<f64> {
+    avg_order_value.iter().zip(frequency).zip(tenure_days).map(|((a, f), t)| a * f / (t / 30.0).max(1.0) * 12.0).collect()
+}
+
+/// A fitted LTV regression.
+#[derive(Clone, Debug)]
+pub struct LtvModel {
+    scaler: Scaler,
+    model: FittedLinearRegression<f64>,
+}
+
+impl LtvModel {
+    /// Ordinary least squares on standardised features.
+    pub fn fit(x: &Array2<f64>, y: &[f64]) -> Result<LtvModel> {
+        if x.nrows() != y.len() || x.nrows() <= x.ncols() {
+            return Err(Error::InvalidInput(format!("LTV model: {} rows and {} targets for {} features", x.nrows(), y.len(), x.ncols())));
+        }
+        let scaler = Scaler::fit(x);
+        let data = Dataset::new(scaler.transform(x), Array1::from(y.to_vec()));
+        let model = LinearRegression::new().fit(&data).map_err(|e| Error::InvalidInput(format!("LTV model did not fit: {e}")))?;
+        Ok(LtvModel { scaler, model })
+    }
+
+    /// Predicted 12-month value (never below 0).
+    pub fn predict(&self, x: &Array2<f64>) -> Vec<f64> {
+        self.model.predict(&self.scaler.transform(x)).iter().map(|v| v.max(0.0)).collect()
+    }
+}
+
+/// Regression error of one estimate.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RegressionScore {
+    /// Which estimate.
+    pub model: String,
+    /// Rows judged.
+    pub rows: i64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean of the truth, for scale.
+    pub mean_truth: f64,
+}
+frame_row!(RegressionScore { model, rows, mae, rmse, mean_truth });
+
+/// MAE and RMSE of `predicted` against `truth` (rows where either is NaN are skipped).
+pub fn score(model: &str, predicted: &[f64], truth: &[f64]) -> RegressionScore {
+    let pairs: Vec<(f64, f64)> = predicted.iter().zip(truth).filter(|(p, t)| p.is_finite() && t.is_finite()).map(|(p, t)| (*p, *t)).collect();
+    let n = pairs.len().max(1) as f64;
+    RegressionScore {
+        model: model.into(),
+        rows: pairs.len() as i64,
+        mae: pairs.iter().map(|(p, t)| (p - t).abs()).sum::<f64>() / n,
+        rmse: (pairs.iter().map(|(p, t)| (p - t).powi(2)).sum::<f64>() / n).sqrt(),
+        mean_truth: pairs.iter().map(|(_, t)| t).sum::<f64>() / n,
+    }
+}
+
+/// Days to the next purchase, estimated as the user's mean gap between orders minus the days
+/// since their last activity (at least 0); users who never ordered get NaN.
+pub fn next_purchase_days(days_between_orders: &[f64], recency_days: &[f64], frequency: &[f64]) -> Vec<f64> {
+    days_between_orders
+        .iter()
+        .zip(recency_days)
+        .zip(frequency)
+        .map(|((gap, rec), f)| if *f < 1.0 { f64::NAN } else { (gap - rec).max(0.0) })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scores_are_the_textbook_ones() {
+        let s = score("m", &[1.0, 2.0, 4.0, f64::NAN], &[1.0, 3.0, 2.0, 5.0]);
+        assert_eq!(s.rows, 3);
+        assert!((s.mae - 1.0).abs() < 1e-12);
+        assert!((s.rmse - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_linear_model_recovers_a_linear_truth() {
+        let x = Array2::from_shape_fn((50, 3), |(r, c)| ((r * (c + 2)) % 17) as f64);
+        let y: Vec<f64> = (0..50).map(|r| 10.0 + 2.0 * x[[r, 0]] + 0.5 * x[[r, 2]]).collect();
+        let m = LtvModel::fit(&x, &y).unwrap();
+        let s = score("m", &m.predict(&x), &y);
+        assert!(s.mae < 1e-6, "{s:?}");
+    }
+
+    #[test]
+    fn the_baseline_is_spend_per_month_times_twelve() {
+        assert_eq!(ltv_baseline(&[50.0], &[6.0], &[180.0]), vec![50.0 * 6.0 / 6.0 * 12.0]);
+        assert_eq!(next_purchase_days(&[30.0, 30.0, 10.0], &[10.0, 40.0, 1.0], &[3.0, 3.0, 0.0])[..2], [20.0, 0.0]);
+    }
+}
