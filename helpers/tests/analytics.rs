@@ -111,3 +111,69 @@ fn recommendations_are_ordered_and_find_later_purchases() {
     assert!(recs.windows(2).all(|w| w[0].score >= w[1].score), "{recs:?}");
     assert!(recs.iter().all(|x| !before.contains(&(buyer, x.product_id))), "nothing the user already bought");
 }
+
+#[cfg(all(feature = "cache", feature = "sql", feature = "mongo", feature = "queue"))]
+mod services {
+    use super::*;
+    use helpers::analytics::manager::{self, ModelManager};
+    use helpers::{ServiceUrl, Settings};
+
+    /// Settings with a SQLite file and a MongoDB database of this test's own.
+    fn own_settings(test: &str) -> Settings {
+        let base = Settings::from_env().expect("valid service URLs");
+        let dir = std::env::temp_dir().join("helpers-analytics-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(format!("{test}.db"));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+        }
+        let uri = base.mongodb_uri.expose().to_string();
+        let (head, query) = uri.split_once('?').map_or((uri.as_str(), None), |(h, q)| (h, Some(q)));
+        let host_part = head.trim_end_matches('/').splitn(4, '/').take(3).collect::<Vec<_>>().join("/");
+        let db = format!("m8test_{test}_{}", std::process::id());
+        let mongo = match query {
+            Some(q) => format!("{host_part}/{db}?{q}"),
+            None => format!("{host_part}/{db}"),
+        };
+        Settings { database_url: ServiceUrl::new(format!("sqlite://{}?mode=rwc", file.display())), mongodb_uri: ServiceUrl::new(mongo), ..base }
+    }
+
+    #[tokio::test]
+    async fn the_request_flow_is_cold_then_warm_and_serves_what_the_world_says() {
+        let config = WorldConfig::with_users(300);
+        let world = World::generate(&config);
+        let manager = ModelManager::train(&world, StudyConfig::default()).unwrap();
+        let settings = own_settings("flow");
+        let buyer = world.orders.iter().find(|o| o.status == "completed").unwrap().user_id;
+        let (prediction, steps, answers) = manager::demo(&settings, &manager, &config, buyer).await.unwrap();
+
+        let steps_of = |req: &str| steps.iter().filter(|s| s.request == req).map(|s| (s.step.as_str(), s.note.as_str())).collect::<Vec<_>>();
+        let cold = steps_of("cold");
+        assert_eq!(cold.iter().map(|s| &s.0[..1]).collect::<String>(), "123456", "{cold:?}");
+        assert_eq!(cold[0].1, "miss");
+        assert_eq!(cold[5].1, "stored", "the analytics event was confirmed");
+        let warm = steps_of("warm");
+        assert_eq!(warm.iter().map(|s| &s.0[..1]).collect::<String>(), "16", "a warm request skips SQL, MongoDB and the models: {warm:?}");
+        assert_eq!(warm[0].1, "hit");
+
+        // What the services hold is the world: scoring from them equals scoring from the world.
+        let from_world = manager.score(buyer, &own_tables(&world, buyer)).unwrap();
+        assert_eq!(prediction.recommendations, from_world.recommendations);
+        assert!((prediction.churn_probability - from_world.churn_probability).abs() < 1e-9);
+        assert!((prediction.ltv_12m - from_world.ltv_12m).abs() < 1e-6);
+        assert_eq!(prediction.model_version, manager.version());
+
+        assert_eq!(answers.iter().map(|a| a.cached).collect::<Vec<_>>(), vec![true, true, true, true, false]);
+        assert_eq!(answers[0].value, format!("{:.3}", from_world.churn_probability));
+
+        let m = helpers::mongo::Mongo::open(&settings).await.unwrap();
+        m.drop_database().await.unwrap();
+    }
+
+    fn own_tables(world: &World, user: i64) -> Tables {
+        use helpers::polars::prelude::*;
+        let t = Tables::from_world(world).unwrap();
+        let only = |df: DataFrame, col_name: &str| df.lazy().filter(col(col_name).eq(lit(user))).collect().unwrap();
+        Tables { users: only(t.users, "id"), orders: only(t.orders, "user_id"), events: only(t.events, "user_id") }
+    }
+}

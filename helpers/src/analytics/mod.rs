@@ -14,6 +14,8 @@
 
 pub mod churn;
 pub mod features;
+#[cfg(all(feature = "cache", feature = "sql", feature = "mongo", feature = "queue"))]
+pub mod manager;
 pub mod recommend;
 pub mod segments;
 pub mod value;
@@ -234,4 +236,13 @@ pub fn purchases_around(tables: &Tables, window: Window) -> Result<(Vec<(i64, i6
         }
     }
     Ok((before, after))
+}
+
+/// The notebook's service-bound futures must be `Send` ([`crate::run`] needs it). This only
+/// has to compile.
+#[cfg(all(feature = "cache", feature = "sql", feature = "mongo", feature = "queue"))]
+#[allow(dead_code)]
+fn lesson_futures_are_send(s: &crate::config::Settings, m: &manager::ModelManager, w: &crate::data::WorldConfig) {
+    fn send<T: Send>(_: T) {}
+    send(manager::demo(s, m, w, 1));
 }

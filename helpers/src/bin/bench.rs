@@ -2,7 +2,7 @@
 //!
 //! Measures each module's figures on this machine, prints them as a markdown table and
 //! writes them to `out/bench.json` (or `M8_OUT_DIR/bench.json`). Modules: `data`, `sql`,
-//! `mongo`, `cache`, `queue` (more join as they land). Every row is measured in this run.
+//! `mongo`, `cache`, `queue`, `analytics`. Every row is measured in this run.
 //!
 //! `sql` runs on both backends: a SQLite file in the output folder and the PostgreSQL at
 //! `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`, schema
@@ -24,7 +24,7 @@ struct Row {
     note: String,
 }
 
-const MODULES: &[&str] = &["data", "sql", "mongo", "cache", "queue"];
+const MODULES: &[&str] = &["data", "sql", "mongo", "cache", "queue", "analytics"];
 
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -42,6 +42,7 @@ fn main() -> anyhow::Result<()> {
             "mongo" => bench_mongo(&settings, &mut rows)?,
             "cache" => bench_cache(&settings, &mut rows)?,
             "queue" => bench_queue(&settings, &mut rows)?,
+            "analytics" => bench_analytics(&mut rows)?,
             _ => unreachable!("checked above"),
         }
     }
@@ -326,5 +327,36 @@ fn bench_queue(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
             rows.push(Row { module: "queue", case: format!("{} {q}", l.case), value: v, unit: "µs", note: format!("{} messages", l.samples) });
         }
     }
+    Ok(())
+}
+
+/// The analytics model at scale: the feature pipeline over a 100k-user world (about a million
+/// events), fitting churn and LTV on its users, and scoring a million users.
+fn bench_analytics(rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    use helpers::analytics::{Tables, Window, churn, features, value};
+    use helpers::display::column_f64;
+    let world = World::generate(&WorldConfig::with_users(100_000));
+    let tables = Tables::from_world(&world)?;
+    let window = Window::before_as_of(&world, 90);
+    let started = Instant::now();
+    let df = features::user_features(&tables, window)?;
+    rows.push(Row { module: "analytics", case: "feature pipeline (Polars lazy: filters, group-bys, 4 joins)".into(), value: started.elapsed().as_secs_f64() * 1e3, unit: "ms", note: format!("{} events, {} orders → {} users", world.events.len(), world.orders.len(), df.height()) });
+    let x = features::matrix(&df)?;
+    let y: Vec<bool> = column_f64(&df, "churned")?.iter().map(|v| *v > 0.5).collect();
+    let started = Instant::now();
+    let model = churn::ChurnModel::fit(&x, &y, 7)?;
+    rows.push(Row { module: "analytics", case: "fit churn (linfa-logistic, 9 features)".into(), value: started.elapsed().as_secs_f64() * 1e3, unit: "ms", note: format!("{} users", x.nrows()) });
+    let ids: Vec<i64> = column_f64(&df, "user_id")?.iter().map(|v| *v as i64).collect();
+    let truth = value::ltv_truth(&world, &ids, window.cutoff)?;
+    let started = Instant::now();
+    let ltv = value::LtvModel::fit(&x, &truth)?;
+    rows.push(Row { module: "analytics", case: "fit LTV (linfa-linear)".into(), value: started.elapsed().as_secs_f64() * 1e3, unit: "ms", note: format!("{} users", x.nrows()) });
+    let reps = (1_000_000 / x.nrows().max(1)).max(1);
+    let big = ndarray::concatenate(ndarray::Axis(0), &vec![x.view(); reps])?;
+    let started = Instant::now();
+    let p = model.predict_proba(&big);
+    let v = ltv.predict(&big);
+    let secs = started.elapsed().as_secs_f64();
+    rows.push(Row { module: "analytics", case: "score churn + LTV".into(), value: big.nrows() as f64 / secs, unit: "users/s", note: format!("{} users in {:.2} s (mean churn {:.3}, mean LTV {:.1})", big.nrows(), secs, p.iter().sum::<f64>() / p.len() as f64, v.iter().sum::<f64>() / v.len() as f64) });
     Ok(())
 }

@@ -85,6 +85,66 @@ pub async fn with_addresses(db: &Db, limit: usize) -> Result<Vec<super::loading:
     super::loading::load(db, limit, super::loading::Strategy::Join).await
 }
 
+/// One user with address, city and country, in one JOIN.
+pub async fn with_address(db: &Db, id: i64) -> Result<Option<super::loading::UserWithAddress>> {
+    const SQL: &str = r#"
+        SELECT u.id AS user_id, u.username, u.email,
+               a.street, a.postal_code, ci.name AS city, co.name AS country, co.code AS country_code
+        FROM users u
+        LEFT JOIN addresses a ON a.id = u.address_id
+        LEFT JOIN cities ci ON ci.id = a.city_id
+        LEFT JOIN countries co ON co.id = ci.country_id
+        WHERE u.id = $1"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(id).fetch_optional(p).await)
+}
+
+/// A user's order, as the analytics features read it.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct OrderRow {
+    /// Who.
+    pub user_id: i64,
+    /// What.
+    pub product_id: i64,
+    /// Amount paid.
+    pub total: f64,
+    /// When.
+    pub ordered_at: NaiveDateTime,
+    /// `completed`, `refunded` or `pending`.
+    pub status: String,
+}
+frame_row!(OrderRow { user_id, product_id, total, ordered_at, status });
+
+/// Every order of one user, oldest first.
+pub async fn orders_of(db: &Db, user_id: i64) -> Result<Vec<OrderRow>> {
+    const SQL: &str = r#"
+        SELECT user_id, product_id, total, ordered_at, status
+        FROM orders WHERE user_id = $1 ORDER BY ordered_at, id"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(user_id).fetch_all(p).await)
+}
+
+/// Every order, oldest first (the analytics features read them all).
+pub async fn all_orders(db: &Db) -> Result<Vec<OrderRow>> {
+    const SQL: &str = r#"SELECT user_id, product_id, total, ordered_at, status FROM orders ORDER BY ordered_at, id"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).fetch_all(p).await)
+}
+
+/// Every user, for the analytics features: id, sign-up time, verified.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize)]
+pub struct Registration {
+    /// User id.
+    pub id: i64,
+    /// Sign-up time.
+    pub registered_at: NaiveDateTime,
+    /// E-mail verified.
+    pub verified: bool,
+}
+frame_row!(Registration { id, registered_at, verified });
+
+/// Every user's registration, by id.
+pub async fn registrations(db: &Db) -> Result<Vec<Registration>> {
+    on_pool!(db, |p| sqlx::query_as("SELECT id, registered_at, verified FROM users ORDER BY id").fetch_all(p).await)
+}
+
 /// How many users there are.
 pub async fn count(db: &Db) -> Result<i64> {
     on_pool!(db, |p| sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await)
