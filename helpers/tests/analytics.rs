@@ -138,7 +138,9 @@ mod services {
         Settings { database_url: ServiceUrl::new(format!("sqlite://{}?mode=rwc", file.display())), mongodb_uri: ServiceUrl::new(mongo), ..base }
     }
 
-    #[tokio::test]
+    // Polars' lazy engine blocks in place, which needs Tokio's multi-threaded runtime (as
+    // `helpers::run` provides in a notebook).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_request_flow_is_cold_then_warm_and_serves_what_the_world_says() {
         let config = WorldConfig::with_users(300);
         let world = World::generate(&config);
