@@ -108,16 +108,23 @@ pub async fn load(db: &Db, n: usize, strategy: Strategy) -> Result<Vec<UserWithA
     }
 }
 
-async fn load_join(db: &Db, n: usize) -> Result<Vec<UserWithAddress>> {
-    const SQL: &str = r#"
+/// Users joined with address, city and country, as a literal; callers add `WHERE` /
+/// `ORDER BY` with `concat!`, so the SQL stays a compile-time string.
+macro_rules! users_with_address {
+    () => {
+        r#"
         SELECT u.id AS user_id, u.username, u.email,
                a.street, a.postal_code, ci.name AS city, co.name AS country, co.code AS country_code
         FROM users u
         LEFT JOIN addresses a ON a.id = u.address_id
         LEFT JOIN cities ci ON ci.id = a.city_id
-        LEFT JOIN countries co ON co.id = ci.country_id
-        ORDER BY u.id
-        LIMIT $1"#;
+        LEFT JOIN countries co ON co.id = ci.country_id"#
+    };
+}
+pub(super) use users_with_address;
+
+async fn load_join(db: &Db, n: usize) -> Result<Vec<UserWithAddress>> {
+    const SQL: &str = concat!(users_with_address!(), " ORDER BY u.id LIMIT $1");
     on_pool!(db, |p| sqlx::query_as(SQL).bind(n as i64).fetch_all(p).await)
 }
 

@@ -87,14 +87,7 @@ pub async fn with_addresses(db: &Db, limit: usize) -> Result<Vec<super::loading:
 
 /// One user with address, city and country, in one JOIN.
 pub async fn with_address(db: &Db, id: i64) -> Result<Option<super::loading::UserWithAddress>> {
-    const SQL: &str = r#"
-        SELECT u.id AS user_id, u.username, u.email,
-               a.street, a.postal_code, ci.name AS city, co.name AS country, co.code AS country_code
-        FROM users u
-        LEFT JOIN addresses a ON a.id = u.address_id
-        LEFT JOIN cities ci ON ci.id = a.city_id
-        LEFT JOIN countries co ON co.id = ci.country_id
-        WHERE u.id = $1"#;
+    const SQL: &str = concat!(super::loading::users_with_address!(), " WHERE u.id = $1");
     on_pool!(db, |p| sqlx::query_as(SQL).bind(id).fetch_optional(p).await)
 }
 
