@@ -244,9 +244,19 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::io("write", path, e))
 }
 
+/// A column by name, found by comparing names rather than through the frame's cached schema:
+/// in a notebook the frame may come from an earlier cell, whose copy of Polars hashed the
+/// schema with other seeds (see `analytics::features::fresh`).
+fn column_named<'a>(df: &'a DataFrame, name: &str) -> Result<&'a polars::prelude::Column> {
+    df.columns().iter().find(|c| c.name().as_str() == name).ok_or_else(|| {
+        let names: Vec<&str> = df.columns().iter().map(|c| c.name().as_str()).collect();
+        Error::InvalidInput(format!("no column `{name}` (columns: {})", names.join(", ")))
+    })
+}
+
 /// A column as `f64`s (numeric columns are cast; nulls are refused with the column's name).
 pub fn column_f64(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
-    let column = df.column(name)?.cast(&polars::prelude::DataType::Float64)?;
+    let column = column_named(df, name)?.cast(&polars::prelude::DataType::Float64)?;
     let floats = column.f64()?;
     let values: Option<Vec<f64>> = (0..floats.len()).map(|i| floats.get(i)).collect();
     values.ok_or_else(|| Error::InvalidInput(format!("column `{name}` has nulls")))
@@ -254,7 +264,7 @@ pub fn column_f64(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
 
 /// A column as text, whatever its type (`null` for missing values).
 pub fn column_strings(df: &DataFrame, name: &str) -> Result<Vec<String>> {
-    let column = df.column(name)?;
+    let column = column_named(df, name)?;
     Ok((0..column.len()).map(|i| column.get(i).map(|v| format_value(&v)).unwrap_or_default()).collect())
 }
 

@@ -38,7 +38,23 @@ pub struct Tables {
     pub events: DataFrame,
 }
 
+/// A copy of `df` whose schema is rebuilt by this copy of Polars.
+///
+/// evcxr compiles every notebook cell into its own library with its own copy of Polars, and a
+/// frame remembers the schema (a hash map) the copy that built it made; looked up by a later
+/// cell's copy, whose hashing is seeded differently, a column that is there is "not found".
+/// Rebuilding the frame from its columns (cheap: they are shared, not copied) avoids that, so
+/// every entry point here starts with it.
+pub fn fresh(df: &DataFrame) -> Result<DataFrame> {
+    Ok(DataFrame::new_infer_height(df.columns().to_vec())?)
+}
+
 impl Tables {
+    /// The same tables, rebuilt by this copy of Polars (see [`fresh`]).
+    pub fn fresh(&self) -> Result<Tables> {
+        Ok(Tables { users: fresh(&self.users)?, orders: fresh(&self.orders)?, events: fresh(&self.events)? })
+    }
+
     /// The tables of a generated world.
     pub fn from_world(world: &World) -> Result<Tables> {
         Ok(Tables { users: world.users_frame()?, orders: world.orders_frame()?, events: world.events_frame()? })
@@ -79,6 +95,7 @@ fn epoch_ms(name: &str) -> Expr {
 /// One row per user registered before the cutoff: `user_id`, the [`FEATURES`] and the labels
 /// (see the module docs). Lazy all the way; collected once.
 pub fn user_features(tables: &Tables, window: Window) -> Result<DataFrame> {
+    let tables = &tables.fresh()?;
     let cutoff = ms(window.cutoff);
     let end = ms(window.cutoff + TimeDelta::days(window.horizon_days));
     let check = |df: &DataFrame, table: &str, cols: &[&str]| -> Result<()> {
@@ -187,8 +204,25 @@ pub fn user_features(tables: &Tables, window: Window) -> Result<DataFrame> {
     Ok(df)
 }
 
+/// The population at a glance: mean recency, orders, spend, engagement, the largest spend
+/// and the churn rate of a features frame.
+pub fn summary(df: &DataFrame) -> Result<DataFrame> {
+    Ok(fresh(df)?
+        .lazy()
+        .select([
+            col("recency_days").mean().alias("recency_days (mean)"),
+            col("frequency").mean().alias("orders (mean)"),
+            col("monetary").mean().alias("spend (mean)"),
+            col("monetary").max().alias("spend (max)"),
+            col("engagement").mean().alias("engagement (mean)"),
+            col("churned").mean().alias("churn rate"),
+        ])
+        .collect()?)
+}
+
 /// The feature matrix (rows = users, columns = [`FEATURES`]) of a features frame.
 pub fn matrix(df: &DataFrame) -> Result<ndarray::Array2<f64>> {
+    let df = &fresh(df)?;
     let columns: Vec<Vec<f64>> = FEATURES.iter().map(|c| crate::display::column_f64(df, c)).collect::<Result<_>>()?;
     let rows = df.height();
     Ok(ndarray::Array2::from_shape_fn((rows, FEATURES.len()), |(r, c)| columns[c][r]))

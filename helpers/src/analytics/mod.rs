@@ -116,6 +116,8 @@ pub struct Study {
     pub users: Vec<UserScore>,
     /// Timings.
     pub timings: Vec<StepTime>,
+    /// Users in the tables that the world does not know (left out: no planted truth).
+    pub users_not_in_world: usize,
 }
 
 impl Study {
@@ -127,8 +129,15 @@ impl Study {
     }
 
     /// As [`Study::run`], with the tables given (e.g. loaded from the services); the world
-    /// supplies only the planted truth that LTV is scored against.
+    /// supplies only the planted truth that LTV is scored against. Users the world does not
+    /// know (added by hand in earlier lessons) have no truth and are left out, and counted.
     pub fn run_on(world: &World, tables: &Tables, config: StudyConfig) -> Result<Study> {
+        use polars::prelude::{IntoLazy, col, lit};
+        let tables = &tables.fresh()?;
+        let known = world.users.len() as i64;
+        let users = tables.users.clone().lazy().filter(col("id").gt_eq(lit(1i64)).and(col("id").lt_eq(lit(known)))).collect()?;
+        let users_not_in_world = tables.users.height() - users.height();
+        let tables = &Tables { users, orders: tables.orders.clone(), events: tables.events.clone() };
         let mut timings = Vec::new();
         let mut clock = Instant::now();
         let mut lap = |step: &str, timings: &mut Vec<StepTime>| {
@@ -208,6 +217,7 @@ impl Study {
             hit_rates,
             users,
             timings,
+            users_not_in_world,
         })
     }
 }
@@ -217,9 +227,7 @@ pub fn purchases_around(tables: &Tables, window: Window) -> Result<(Vec<(i64, i6
     use polars::prelude::*;
     let cutoff = window.cutoff.and_utc().timestamp_millis();
     let end = (window.cutoff + chrono::TimeDelta::days(window.horizon_days)).and_utc().timestamp_millis();
-    let df = tables
-        .orders
-        .clone()
+    let df = features::fresh(&tables.orders)?
         .lazy()
         .filter(col("status").eq(lit("completed")))
         .select([col("user_id").cast(DataType::Int64), col("product_id").cast(DataType::Int64), col("ordered_at").dt().timestamp(TimeUnit::Milliseconds).alias("t")])
