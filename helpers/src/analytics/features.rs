@@ -222,7 +222,6 @@ pub fn summary(df: &DataFrame) -> Result<DataFrame> {
 
 /// The feature matrix (rows = users, columns = [`FEATURES`]) of a features frame.
 pub fn matrix(df: &DataFrame) -> Result<ndarray::Array2<f64>> {
-    let df = &fresh(df)?;
     let columns: Vec<Vec<f64>> = FEATURES.iter().map(|c| crate::display::column_f64(df, c)).collect::<Result<_>>()?;
     let rows = df.height();
     Ok(ndarray::Array2::from_shape_fn((rows, FEATURES.len()), |(r, c)| columns[c][r]))

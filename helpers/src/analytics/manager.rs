@@ -122,6 +122,11 @@ impl ModelManager {
         &self.version
     }
 
+    /// The Redis key of a user's predictions under this model version.
+    fn cache_key(&self, user_id: i64) -> String {
+        format!("pred:{}:{user_id}", self.version)
+    }
+
     /// Scores one user from their own rows (users: one row; orders and events: theirs).
     pub fn score(&self, user_id: i64, tables: &Tables) -> Result<UserPrediction> {
         let df = features::user_features(tables, self.serve)?;
@@ -142,7 +147,7 @@ impl ModelManager {
     /// else loaded from SQL and MongoDB, scored and cached for `ttl`.
     pub async fn predict(&self, kind: PredictionKind, user_id: i64, services: &Services<'_>, ttl: Duration) -> Result<Prediction> {
         let started = Instant::now();
-        let key = format!("pred:{}:{user_id}", self.version);
+        let key = self.cache_key(user_id);
         let cached: Option<UserPrediction> = services.cache.get(&key).await?;
         let hit = cached.is_some();
         let p = match cached {
@@ -260,7 +265,7 @@ pub async fn request_flow(manager: &ModelManager, s: &Services<'_>, user_id: i64
         steps.push(FlowStep { request: label.into(), step: name.into(), ms: t.elapsed().as_secs_f64() * 1e3, note });
         *t = Instant::now();
     };
-    let key = format!("pred:{}:{user_id}", manager.version());
+    let key = manager.cache_key(user_id);
     let cached: Option<UserPrediction> = s.cache.get(&key).await?;
     step("1 Redis GET", if cached.is_some() { "hit".into() } else { "miss".into() }, &mut t);
     let prediction = match cached {

@@ -308,13 +308,15 @@ pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], w
 /// RabbitMQ at `AMQP_ADDR` with `topology` — the shape of one notebook cell.
 pub async fn run_with_services(settings: &crate::config::Settings, topology: super::Topology, signups: &[UserData], with_bad_input: bool, keep: bool) -> Result<PipelineReport> {
     let mongo = Mongo::open(settings).await?;
-    let broker = Broker::connect(&settings.amqp_addr, topology).await;
-    let out = match &broker {
-        Ok(b) => run_signups(b, &mongo, signups, with_bad_input, keep).await,
-        Err(_) => Ok(PipelineReport { published: 0, stored: 0, stages: vec![], dead: vec![], domains: BTreeMap::new(), alerts: vec![], analytics_stored: 0 }),
+    let broker = match Broker::connect(&settings.amqp_addr, topology).await {
+        Ok(b) => b,
+        Err(e) => {
+            mongo.close().await;
+            return Err(e);
+        }
     };
+    let out = run_signups(&broker, &mongo, signups, with_bad_input, keep).await;
     mongo.close().await;
-    let broker = broker?;
     broker.close().await;
     out
 }
