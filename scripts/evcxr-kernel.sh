@@ -6,11 +6,22 @@
 # each new kernel recompiles polars, sqlx, … (minutes). A kept directory makes the next kernel
 # start in seconds, but only one kernel may use it at a time, so we keep a few "slots" and
 # hold a lock on the one in use for the kernel's lifetime. With every slot busy, evcxr falls
-# back to its own temp dir (the notebooks' `:cache` still helps there).
+# back to its own temp dir (`:cache`, switched on below, still helps there).
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${M8_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/module8}"
-mkdir -p "$cache"
+mkdir -p "$cache/.cargo" "$cache/evcxr-config"
+
+# Cargo settings for the kernel's builds (opt-levels: dependencies 1, each cell 0; see the
+# file). Cargo finds them above every slot. Copied only when changed, so the build stays fresh.
+cmp -s "$here/evcxr-cargo-config.toml" "$cache/.cargo/config.toml" || cp "$here/evcxr-cargo-config.toml" "$cache/.cargo/config.toml"
+
+# evcxr runs init.evcxr from EVCXR_CONFIG_DIR before the first cell. `:cache` there, not in the
+# notebooks: every kernel then builds with the same rustc wrapper (a difference would make cargo
+# rebuild everything), and a slot that is still cold fills from ~/.cache/evcxr in minutes.
+printf ':cache 4096\n' > "$cache/evcxr-config/init.evcxr"
+export EVCXR_CONFIG_DIR="$cache/evcxr-config"
 
 # evcxr links each cell against libstd dynamically with a *relative* rpath computed from
 # target/<triple>/debug/deps, then loads a copy one folder up; when the build dir shares a

@@ -24,8 +24,12 @@ Compiled dependencies are shared between notebooks and runs: the kernel is
 scripts/evcxr-kernel.sh, which gives evcxr a kept build directory under $M8_CACHE (by default
 ~/.cache/module8). Set EVCXR_TMPDIR to a fresh directory to measure a kernel without it.
 
-It prints, per notebook, the time from kernel start to the first result, the time of cells
-tagged `trivial`, and the total; out/run-report.json keeps them.
+It measures every cell (wall time from execute request to reply) and prints, per notebook,
+the time from kernel start to the first result, the median, p95 and slowest of the other cells,
+and the three slowest cells by name; out/run-report.json keeps them with every cell's time.
+
+    scripts/run_notebooks.py --list              # the notebooks (and variants) it would run
+    scripts/run_notebooks.py --only 03           # the notebooks whose name contains "03"
 """
 
 from __future__ import annotations
@@ -195,7 +199,7 @@ def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int, varian
         resources={"metadata": {"path": str(path.parent)}},
     )
     name = f"{path.name} [{variant}]" if variant else path.name
-    report = {"notebook": name, "cells": len(code_cells), "problems": []}
+    report = {"notebook": name, "cells": len(code_cells), "problems": [], "first_cell_index": code_cells[0] if code_cells else -1}
     started = time.monotonic()
     cell_times = {}
     try:
@@ -222,12 +226,45 @@ def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int, varian
             report["problems"].extend(spy.problems())
     finally:
         report["total_s"] = round(time.monotonic() - started, 1)
-        trivial = [cell_times[i] for i in code_cells if i in cell_times and "trivial" in nb.cells[i].metadata.get("tags", [])]
-        if trivial:
-            report["trivial_cell_s"] = round(min(trivial), 2)
         report["cell_s"] = {str(i): round(t, 2) for i, t in cell_times.items()}
+        report.update(cell_statistics(nb, code_cells, cell_times))
         write_outputs(nb, f"{path.stem}.{variant}" if variant else path.stem, out)
     return report
+
+
+def cell_name(cell) -> str:
+    """A cell's name for a report: its first line that is not a comment or an evcxr command."""
+    for line in cell.source.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("//", ":")):
+            return line if len(line) <= 60 else line[:57] + "..."
+    return "(empty)"
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile by linear interpolation (q in 0..1), as numpy's default."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    pos = (len(ordered) - 1) * q
+    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def cell_statistics(nb, code_cells: list[int], cell_times: dict[int, float]) -> dict:
+    """Median, p95 and max of every code cell after the first, and the three slowest by name."""
+    later = [(cell_times[i], i) for i in code_cells[1:] if i in cell_times]
+    if not later:
+        return {}
+    times = [t for t, _ in later]
+    slowest = sorted(later, reverse=True)[:3]
+    return {
+        "cells_after_first": len(later),
+        "median_cell_s": round(percentile(times, 0.5), 2),
+        "p95_cell_s": round(percentile(times, 0.95), 2),
+        "max_cell_s": round(max(times), 2),
+        "slowest_cells": [{"cell": i, "s": round(t, 2), "name": cell_name(nb.cells[i])} for t, i in slowest],
+    }
 
 
 def write_outputs(nb, stem: str, out: Path) -> None:
@@ -277,12 +314,21 @@ def run(paths: list[Path], out: Path, first_timeout: int, cell_timeout: int, qui
 
 
 def print_table(reports: list[dict]) -> None:
-    print("\n| notebook | kernel start → first result | trivial cell | total | result |")
-    print("|---|---:|---:|---:|---|")
+    def fmt(r: dict, k: str) -> str:
+        return f"{r[k]} s" if k in r else "—"
+
+    print("\n| notebook | first result | median cell | p95 cell | slowest cell | total | result |")
+    print("|---|---:|---:|---:|---|---:|---|")
     for r in reports:
-        fmt = lambda k: f"{r[k]} s" if k in r else "—"
         status = "ok" if not r["problems"] else f"FAILED ({len(r['problems'])})"
-        print(f"| {r['notebook']} | {fmt('first_result_s')} | {fmt('trivial_cell_s')} | {fmt('total_s')} | {status} |")
+        slow = r.get("slowest_cells", [])
+        slowest = f"{slow[0]['s']} s `{slow[0]['name']}`" if slow else "—"
+        print(f"| {r['notebook']} | {fmt(r, 'first_result_s')} | {fmt(r, 'median_cell_s')} | {fmt(r, 'p95_cell_s')} | {slowest} | {fmt(r, 'total_s')} | {status} |")
+    timed = [r for r in reports if "median_cell_s" in r]
+    if timed:
+        later = [t for r in timed for i, t in r["cell_s"].items() if int(i) != r["first_cell_index"]]
+        print(f"\nevery cell after the first, all notebooks: median {percentile(later, 0.5):.2f} s, "
+              f"p95 {percentile(later, 0.95):.2f} s, max {max(later):.2f} s over {len(later)} cells")
 
 
 def self_test(out: Path, first_timeout: int, cell_timeout: int) -> int:
@@ -316,14 +362,23 @@ def main() -> int:
     ap.add_argument("--first-cell-timeout", type=int, default=int(os.environ.get("M8_FIRST_CELL_TIMEOUT", 3600)))
     ap.add_argument("--cell-timeout", type=int, default=int(os.environ.get("M8_CELL_TIMEOUT", 600)))
     ap.add_argument("--self-test", action="store_true")
+    ap.add_argument("--only", action="append", default=[], metavar="TEXT",
+                    help="run only the notebooks whose file name contains TEXT (e.g. 03); repeatable")
+    ap.add_argument("--list", action="store_true", help="list the notebooks (and variants) that would run, and stop")
     args = ap.parse_args()
     out = args.out.resolve()
     if args.self_test:
         return self_test(out, args.first_cell_timeout, args.cell_timeout)
     paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if args.only:
+        paths = [p for p in paths if any(o in p.name for o in args.only)]
     if not paths:
-        print("no notebooks to run", file=sys.stderr)
+        print(f"no notebooks to run{' matching ' + ', '.join(args.only) if args.only else ''}", file=sys.stderr)
         return 1
+    if args.list:
+        for p in paths:
+            print(" ".join([p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else str(p), *(f"[{v}]" for v in variants_of(p))]))
+        return 0
     reports = run(paths, out, args.first_cell_timeout, args.cell_timeout)
     (out / "run-report.json").write_text(json.dumps(reports, indent=2))
     print_table(reports)

@@ -10,9 +10,6 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$M8_CACHE/target}"
 "$ROOT/scripts/services.sh" up
 "$ROOT/scripts/setup.sh"
 
-say "every notebook feature set shares one build of polars (feature pins)"
-"$ROOT/scripts/check-feature-pins.sh"
-
 say "cargo test (unit, integration and doc tests; real services)"
 cargo test --workspace --locked
 

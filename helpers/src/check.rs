@@ -115,6 +115,25 @@ pub fn how_to_start(service: &str, variable: &str) -> String {
 /// # Ok::<(), helpers::Error>(())
 /// ```
 pub async fn check_services(settings: &Settings) -> Vec<ServiceStatus> {
+    check_all(settings).await
+}
+
+/// [`check_services`] from a notebook cell: sync, the probes run (concurrently) on a runtime
+/// of their own.
+///
+/// ```no_run
+/// use helpers::prelude::*;
+/// let statuses = ServiceStatus::check_all(&Settings::from_env()?);
+/// # Ok::<(), helpers::Error>(())
+/// ```
+impl ServiceStatus {
+    /// Probes the four services of `settings` (each bounded by the probe timeout).
+    pub fn check_all(settings: &Settings) -> Vec<ServiceStatus> {
+        crate::run(check_all(settings))
+    }
+}
+
+async fn check_all(settings: &Settings) -> Vec<ServiceStatus> {
     let (sql, mongo, redis, amqp) = tokio::join!(
         bounded(check_sql(settings), "DATABASE_URL", &settings.database_url),
         bounded(check_mongo(&settings.mongodb_uri), "MONGODB_URI", &settings.mongodb_uri),

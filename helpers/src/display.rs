@@ -254,6 +254,16 @@ fn column_named<'a>(df: &'a DataFrame, name: &str) -> Result<&'a polars::prelude
     })
 }
 
+/// Pairs of text as a two-column table, e.g. `("attempt", "what happened")` and one row per
+/// attempt — for lessons that try several things and show what each did.
+pub fn two_columns(names: (&str, &str), rows: &[(String, String)]) -> Result<DataFrame> {
+    use polars::prelude::Column;
+    Ok(DataFrame::new_infer_height(vec![
+        Column::new(names.0.into(), rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>()),
+        Column::new(names.1.into(), rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>()),
+    ])?)
+}
+
 /// A column as `f64`s (numeric columns are cast; nulls are refused with the column's name).
 pub fn column_f64(df: &DataFrame, name: &str) -> Result<Vec<f64>> {
     let column = column_named(df, name)?.cast(&polars::prelude::DataType::Float64)?;

@@ -16,6 +16,7 @@
 //! | [`display`] | DataFrames as HTML tables, figures as inline SVG + PNG written to `out/figures` |
 //! | [`latency`] | p50 / p95 / p99 / mean / max of measured samples, as table rows |
 //! | [`validate`] | the shared input rules: e-mail address, login name |
+//! | [`source`] | `source!(sql::users::by_country)`: an item of this crate's own source, shown highlighted in a lesson |
 //! | [`check`] | the service check: reachable, server version, round-trip latency, masked URL, how to start it |
 //! | [`analytics`] | module 5 (feature `analytics`): features with Polars, churn (linfa-logistic) and LTV (linfa-linear) scored against baselines and the planted truth, segments, recommendations with hit rate, insights, the model manager and integrated flow |
 //! | [`cache`] | module 3 (feature `cache`): memoisation, moka TTL cache, Redis cache-aside / write-through / SCAN invalidation, tiered cache, degradation, latency percentiles |
@@ -50,6 +51,7 @@ pub mod latency;
 #[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod runtime;
+pub mod source;
 pub mod validate;
 #[cfg(feature = "queue")]
 pub mod queue;
@@ -74,7 +76,7 @@ pub mod prelude {
     pub use crate::check::{ServiceStatus, check_services};
     pub use crate::config::{ServiceUrl, Settings, mask_url};
     pub use crate::data::{World, WorldConfig};
-    pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, ToFrame, charts, column_f64, column_strings};
+    pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, ToFrame, charts, column_f64, column_strings, two_columns};
     pub use crate::error::{Error, Result};
     pub use crate::runtime::run;
     #[cfg(feature = "sql")]

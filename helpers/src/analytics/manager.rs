@@ -117,6 +117,11 @@ impl ModelManager {
         Ok(ModelManager { churn, ltv, rules, recommender, serve, k: config.k, version })
     }
 
+    /// [`demo`] from a notebook cell: sync, its connections opened and closed inside.
+    pub fn serve_demo(&self, settings: &Settings, world_config: &crate::data::WorldConfig, user_id: i64) -> Result<(UserPrediction, Vec<FlowStep>, Vec<Prediction>)> {
+        crate::run(demo(settings, self, world_config, user_id))
+    }
+
     /// The version every prediction and cache key carries.
     pub fn version(&self) -> &str {
         &self.version
@@ -218,6 +223,21 @@ pub async fn tables_from_services(db: &Db, m: &Mongo) -> Result<Tables> {
     let orders = users::all_orders(db).await?.to_frame()?;
     let events = events_frame(m, doc! {}).await?;
     Ok(Tables { users, orders, events })
+}
+
+/// The feature tables from the services at `settings` (SQL and MongoDB seeded with
+/// `world_config` if empty), and how long reading them took in ms: the notebook's load step,
+/// sync, with its connections opened and closed inside.
+pub fn load_tables(settings: &Settings, world_config: &crate::data::WorldConfig) -> Result<(Tables, f64)> {
+    crate::run(async {
+        let started = std::time::Instant::now();
+        let db = crate::sql::open_seeded(settings, world_config).await?;
+        let m = crate::mongo::open_seeded(settings, world_config).await?;
+        let tables = tables_from_services(&db, &m).await;
+        m.close().await;
+        db.close().await;
+        Ok((tables?, started.elapsed().as_secs_f64() * 1e3))
+    })
 }
 
 /// One user's events from MongoDB as a `user_id, kind, at` frame.

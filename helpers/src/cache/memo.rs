@@ -89,6 +89,27 @@ where
     moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build()
 }
 
+/// The bounded cache at work: 1,000 entries into a cache of `capacity`, then one key
+/// written and read right away and again after `ttl` has passed (the cell waits that long).
+pub fn bounded_cache_demo(capacity: u64, ttl: Duration) -> Vec<super::Step> {
+    let cache = memory_cache::<u32, String>(capacity, ttl);
+    for i in 0..1_000 {
+        cache.insert(i, format!("value {i}"));
+    }
+    cache.run_pending_tasks();
+    let held = cache.entry_count();
+    cache.insert(7, "fresh".into());
+    let right_away = cache.get(&7);
+    std::thread::sleep(ttl + ttl / 2);
+    let later = cache.get(&7);
+    let step = |operation: String, result: String| super::Step { operation, result };
+    vec![
+        step(format!("insert 1,000 entries, capacity {capacity}"), format!("it holds {held}")),
+        step("write key 7, read it right away".into(), format!("{right_away:?}")),
+        step(format!("read key 7 after {} ms (TTL {} ms)", (ttl + ttl / 2).as_millis(), ttl.as_millis()), format!("{later:?}")),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +124,15 @@ mod tests {
         assert_eq!(runs[1].naive_calls, 2 * 10946 - 1);
         assert_eq!(runs[0].memo_calls, 19);
         assert_eq!(runs[1].memo_calls, 39);
+    }
+
+    #[test]
+    fn the_bounded_cache_demo_shows_eviction_and_expiry() {
+        let steps = bounded_cache_demo(100, Duration::from_millis(40));
+        let held: u64 = steps[0].result.trim_start_matches("it holds ").parse().unwrap();
+        assert!(held <= 100, "{steps:?}");
+        assert_eq!(steps[1].result, "Some(\"fresh\")");
+        assert_eq!(steps[2].result, "None");
     }
 
     #[test]

@@ -8,14 +8,17 @@
 //! | [`tiered`] | [`TieredCache`]: memory → Redis → compute, which tier answered and its latency |
 //! | [`link`] | [`CuttableLink`]: a TCP link to Redis that can be cut and restored, to stop "Redis" mid-run |
 //! | [`latency`] | p50 / p95 / p99 of measured samples (shared with module 4; lives at [`crate::latency`]) |
-//! | this file | the lesson's measured runs: [`measure_latencies`], [`degradation`], and (with feature `sql`) [`cached_recommendations`], [`stale_and_fresh`] |
+//! | this file | the lesson's measured runs: [`measure_latencies`], [`degradation`], [`stampede`], [`patterns_demo`], and (with feature `sql`) [`aside_demo`], [`cached_recommendations`], [`stale_and_fresh`] |
 //!
-//! Everything here runs inside one call (`run(async { … })` in a notebook): connections do
-//! not outlive the cell.
+//! | `sync.rs` | [`SyncRedis`]: the notebook surface — one sync, non-generic call per lesson, and raw Redis commands |
+//!
+//! Everything here runs inside one call (a [`SyncRedis`] method in a notebook): connections
+//! do not outlive the cell.
 
 pub mod link;
 pub mod memo;
 pub mod redis_cache;
+mod sync;
 pub mod tiered;
 
 use std::collections::HashMap;
@@ -24,6 +27,7 @@ use std::time::{Duration, Instant};
 pub use crate::latency::{self, Latency, summarize};
 pub use link::CuttableLink;
 pub use redis_cache::{CacheStats, RedisCache};
+pub use sync::SyncRedis;
 pub use tiered::{Tier, TieredCache};
 
 use crate::config::Settings;
@@ -420,4 +424,98 @@ fn lesson_futures_are_send(s: &Settings) {
         send(stale_and_fresh(s));
         send(cached_recommendations(s, &[]));
     }
+}
+
+/// One read of the cache-aside lesson.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AsideRead {
+    /// 1, 2, 3, …
+    pub read: i64,
+    /// Who answered: `computed (SQL)` or `Redis`.
+    pub answered_by: String,
+    /// How long the read took, microseconds.
+    pub micros: f64,
+    /// The value's `users` field (the same every time).
+    pub users: i64,
+}
+frame_row!(AsideRead { read, answered_by, micros, users });
+
+/// What the cache-aside lesson saw: each read, the key and its TTL, and the counters.
+#[derive(Clone, Debug)]
+pub struct AsideDemo {
+    /// The reads, in order.
+    pub reads: Vec<AsideRead>,
+    /// The full Redis key (namespace included).
+    pub key: String,
+    /// Time left to live after the reads.
+    pub ttl_left: Option<Duration>,
+    /// The cache's counters after the reads.
+    pub stats: CacheStats,
+}
+
+/// Cache-aside in a loop: `reads` reads of the user statistics through
+/// [`RedisCache::get_or_compute`] with a 60 s TTL; the first computes (a SQL query on the
+/// database of `settings`, seeded if empty), the rest come from Redis. Cleans up its keys.
+#[cfg(feature = "sql")]
+pub async fn aside_demo(settings: &Settings, reads: usize) -> Result<AsideDemo> {
+    let db = crate::sql::open_seeded(settings, &crate::data::WorldConfig::small()).await?;
+    let cache = RedisCache::new(&settings.redis_url, &run_namespace("aside"))?;
+    let mut out = Vec::new();
+    for i in 0..reads.max(1) {
+        let computes = cache.stats().computes;
+        let t = Instant::now();
+        let stats: crate::sql::users::UserStats =
+            cache.get_or_compute("user-stats", Duration::from_secs(60), || crate::sql::users::statistics(&db)).await?;
+        let answered_by = if cache.stats().computes > computes { "computed (SQL)" } else { "Redis" };
+        out.push(AsideRead { read: i as i64 + 1, answered_by: answered_by.into(), micros: micros(t), users: stats.users });
+    }
+    let demo = AsideDemo { key: cache.key("user-stats"), ttl_left: cache.ttl("user-stats").await?, stats: cache.stats(), reads: out };
+    cache.invalidate("*").await?;
+    db.close().await;
+    Ok(demo)
+}
+
+/// One step of a lesson that does several things in a row (write-through, `SCAN`, the bounded cache).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// What was done.
+    pub operation: String,
+    /// What came of it.
+    pub result: String,
+}
+frame_row!(Step { operation, result });
+
+/// Writes 500 users' `user:<i>:profile` and `user:<i>:recs` keys in one pipeline, then:
+/// a write-through of one profile, a delete of another, `user:*:recs` invalidated by `SCAN`,
+/// and a look at what is left. Cleans up its namespace.
+pub async fn patterns_demo(settings: &Settings) -> Result<Vec<Step>> {
+    let cache = RedisCache::new(&settings.redis_url, &run_namespace("patterns"))?;
+    let mut entries = Vec::new();
+    for i in 0..500 {
+        entries.push((format!("user:{i}:profile"), format!("profile {i}")));
+        entries.push((format!("user:{i}:recs"), format!("recs {i}")));
+    }
+    cache.set_many(&entries, Duration::from_secs(60)).await?;
+    let mut database = Vec::new();
+    cache
+        .write_through("user:1:profile", &"renamed".to_string(), Duration::from_secs(60), async || {
+            database.push("renamed");
+            Ok(())
+        })
+        .await?;
+    let after_write: Option<String> = cache.get("user:1:profile").await?;
+    let deleted_one = cache.delete("user:2:profile").await?;
+    let recs_gone = cache.invalidate("user:*:recs").await?;
+    let profile: Option<String> = cache.get("user:3:profile").await?;
+    let recs: Option<String> = cache.get("user:3:recs").await?;
+    let rest = cache.invalidate("*").await?;
+    let step = |operation: &str, result: String| Step { operation: operation.into(), result };
+    Ok(vec![
+        step("wrote 1,000 keys in one pipeline", format!("{} writes", entries.len())),
+        step("write-through user:1:profile", format!("database got {database:?}, cache now says {after_write:?}")),
+        step("delete user:2:profile", format!("deleted: {deleted_one}")),
+        step("invalidate user:*:recs (SCAN)", format!("{recs_gone} keys deleted")),
+        step("user:3:profile / user:3:recs afterwards", format!("{profile:?} / {recs:?}")),
+        step("clean-up: invalidate *", format!("{rest} keys deleted")),
+    ])
 }

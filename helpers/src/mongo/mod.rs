@@ -15,16 +15,22 @@
 //! | [`events`] | the EventTracker, GeoLocationManager and DataProcessor: run those pipelines into typed rows |
 //! | [`explain`] | one query explained with its index and with a forced collection scan |
 //! | [`export`] | any query or pipeline result as a Polars DataFrame (typed columns, nested fields flattened), and to CSV |
+//! | `sync.rs` | [`SyncMongo`]: the notebook surface — sync, non-generic calls; filters and pipelines written in the cell with `doc!` |
 //!
-//! In a notebook, one cell opens the database, runs its queries and returns plain data:
+//! In a notebook a cell writes its pipeline and gets a DataFrame back; the call connects,
+//! runs and closes inside (evcxr does not keep connections between cells):
 //!
 //! ```no_run
 //! use helpers::prelude::*;
-//! let settings = Settings::from_env()?;
-//! let counts = run(mongo::with_mongo(&settings, async |m| mongo::events::event_distribution(m).await))?;
-//! println!("{} event types", counts.len());
+//! use helpers::mongo::doc;
+//! let mongo = mongo::SyncMongo::new(&Settings::from_env()?);
+//! let per_type = mongo.aggregate("events", vec![doc! { "$sortByCount": "$event_type" }])?;
+//! println!("{} event types", per_type.height());
 //! # Ok::<(), helpers::Error>(())
 //! ```
+//!
+//! Tests, the bench and production code use the async API (`Mongo::open`, then the
+//! functions of each module).
 //!
 //! The database is the one the URL names (`mongodb://host/<db>`), else `MONGODB_DATABASE`,
 //! else `module8`, so pointing the helpers at a server you already use touches nothing else.
@@ -46,7 +52,10 @@ pub mod explain;
 pub mod export;
 pub mod pipelines;
 pub mod schema;
+mod sync;
 pub mod users;
+
+pub use sync::{SyncMongo, date};
 
 /// `doc! { … }` and [`Document`], re-exported so a notebook can build filters without
 /// depending on the driver itself.

@@ -195,6 +195,46 @@ where
     }
 }
 
+/// What the consumer does with a delivery once the handler has answered: the retry and
+/// dead-letter rules in one place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Processed: acknowledge it.
+    Ack,
+    /// Publish a copy marked attempt `next` to the delay queue for `delay` (it comes back to
+    /// the work queue when the delay has passed), then acknowledge the original.
+    RetryLater {
+        /// The attempt the copy will be.
+        next: u32,
+        /// How long it waits in the delay queue.
+        delay: Duration,
+        /// Why the handler asked for a retry (kept in the `x-last-error` header).
+        reason: String,
+    },
+    /// Publish it to the dead-letter exchange with `reason`, then acknowledge the original.
+    DeadLetter {
+        /// Why, as the dead letter will carry it.
+        reason: String,
+    },
+}
+
+/// The handler's `outcome` for attempt `attempt` under `retry`: a retry while attempts are
+/// left (after `retry.delay_before(next)`), dead-lettering once they are used up or when the
+/// handler rejects.
+pub fn decide(outcome: Outcome, attempt: u32, retry: RetryPolicy) -> Decision {
+    let max_attempts = retry.max_attempts.max(1);
+    match outcome {
+        Outcome::Ack => Decision::Ack,
+        Outcome::Retry(reason) if attempt < max_attempts => {
+            Decision::RetryLater { next: attempt + 1, delay: retry.delay_before(attempt + 1), reason }
+        }
+        Outcome::Retry(reason) | Outcome::Reject(reason) => {
+            let reason = if attempt >= max_attempts && attempt > 1 { format!("gave up after {attempt} attempts: {reason}") } else { reason };
+            Decision::DeadLetter { reason }
+        }
+    }
+}
+
 /// Consumes `queue` with `handler` until `limits` say stop; see the module docs.
 pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry: RetryPolicy, mut handler: impl Handler) -> Result<ConsumeReport> {
     let channel = broker.channel().await?;
@@ -216,7 +256,6 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
         seconds: 0.0,
         stopped: Stop::Count,
     };
-    let max_attempts = retry.max_attempts.max(1);
     let result: Result<()> = async {
         loop {
             if report.settled() >= limits.max_messages {
@@ -242,7 +281,8 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             report.deliveries += 1;
             let headers = delivery.properties.headers().as_ref();
             let attempt = header_i64(headers, H_ATTEMPT).unwrap_or(1).max(1) as u32;
-            let latency_us = header_i64(headers, H_PUBLISHED_US).map(|t| (message::now_us() - t) as f64);
+            // The header comes off the wire: checked, so a forged value cannot overflow.
+            let latency_us = header_i64(headers, H_PUBLISHED_US).and_then(|t| message::now_us().checked_sub(t)).map(|d| d as f64);
             if let Some(l) = latency_us {
                 report.latencies_us.push(l);
             }
@@ -260,16 +300,15 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                     handler.handle(&received).await
                 }
             };
-            match outcome {
-                Outcome::Ack => {
+            match decide(outcome, attempt, retry) {
+                Decision::Ack => {
                     ack(broker, &delivery).await?;
                     report.acked += 1;
                 }
-                Outcome::Retry(reason) if attempt < max_attempts => {
-                    let delay = retry.delay_before(attempt + 1);
+                Decision::RetryLater { next, delay, reason } => {
                     let delay_queue = broker.delay_queue(queue, delay).await?;
                     let props = with_headers(&delivery.properties, |h| {
-                        h.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(attempt + 1));
+                        h.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(next));
                         set_str(h, H_LAST_ERROR, &reason);
                     });
                     if forward(broker, "", &delay_queue, &delivery, props).await? {
@@ -280,8 +319,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                         report.dead_lettered += 1;
                     }
                 }
-                Outcome::Retry(reason) | Outcome::Reject(reason) => {
-                    let reason = if attempt >= max_attempts && attempt > 1 { format!("gave up after {attempt} attempts: {reason}") } else { reason };
+                Decision::DeadLetter { reason } => {
                     report.dead.push(dead_letter(broker, queue, &delivery, &reason, attempt).await?);
                     report.dead_lettered += 1;
                 }
@@ -346,6 +384,17 @@ fn dead_record(delivery: &Delivery, reason: &str, attempts: u32) -> DeadLettered
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_waits_longer_each_time_until_the_attempts_are_used_up() {
+        let policy = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(250) };
+        let retry = |attempt| decide(Outcome::Retry("down".into()), attempt, policy);
+        assert_eq!(retry(1), Decision::RetryLater { next: 2, delay: Duration::from_millis(250), reason: "down".into() });
+        assert_eq!(retry(2), Decision::RetryLater { next: 3, delay: Duration::from_millis(500), reason: "down".into() });
+        assert_eq!(retry(3), Decision::DeadLetter { reason: "gave up after 3 attempts: down".into() });
+        assert_eq!(decide(Outcome::Reject("bad e-mail".into()), 1, policy), Decision::DeadLetter { reason: "bad e-mail".into() });
+        assert_eq!(decide(Outcome::Ack, 3, policy), Decision::Ack);
+    }
 
     #[test]
     fn backoff_doubles_from_the_base_delay() {

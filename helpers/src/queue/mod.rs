@@ -13,8 +13,10 @@
 //! | [`measure`] | publish throughput (single vs batched confirms), consume + ack throughput, per-message latency |
 //! | [`pipeline`] | (feature `mongo`) the signup pipeline: validate and enrich → MongoDB → notification → analytics fan-out, with counts per stage |
 //!
-//! Everything runs inside one call (`run(async { … })` in a notebook): the connection does not
-//! outlive the cell. Every wait on the broker is bounded.
+//! | `sync.rs` | [`SyncBroker`]: the notebook surface — sync, non-generic calls; [`SyncBroker::peek`] shows messages as JSON with their AMQP properties; handlers are plain closures |
+//!
+//! Everything runs inside one call (a [`SyncBroker`] method in a notebook): the connection
+//! does not outlive the cell. Every wait on the broker is bounded.
 
 pub mod consumer;
 pub mod dlq;
@@ -24,6 +26,7 @@ pub mod message;
 #[cfg(feature = "mongo")]
 pub mod pipeline;
 pub mod producer;
+mod sync;
 pub mod topology;
 
 use std::time::Duration;
@@ -34,6 +37,7 @@ use lapin::{Channel, Connection, ConnectionProperties};
 pub use consumer::{ConsumeLimits, ConsumeReport, Handler, Outcome, Received, RetryPolicy, consume};
 pub use message::{AnalyticsEvent, Message, Notification, UserData};
 pub use producer::{BatchReport, Published, Routed};
+pub use sync::{Peeked, SyncBroker};
 pub use topology::Topology;
 
 use crate::config::{ServiceUrl, Settings};

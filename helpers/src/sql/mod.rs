@@ -14,6 +14,8 @@
 //! | [`analytics`] | distribution by country, registration cohorts, high-value users |
 //! | [`loading`] | the N+1 lesson: lazy vs eager (JOIN, batched IN) loading, statements counted and timed |
 //! | [`tx`] | transactions: commit, rollback on error, a savepoint rolled back inside a committed transaction |
+//! | [`query`] | SQL text in, a DataFrame out: any statement with bound [`Value`]s, and its plan (`EXPLAIN`) |
+//! | `sync.rs` | [`SyncDb`]: the notebook surface — sync, non-generic calls that open, work and close |
 //!
 //! Every function takes a `&Db` and returns typed rows; `rows.to_frame()` turns them into a
 //! Polars DataFrame. In a notebook, one cell opens the database, runs its queries and
@@ -50,11 +52,15 @@ use crate::error::{Error, Result};
 pub mod analytics;
 pub mod countries;
 pub mod loading;
+pub mod query;
 mod seed;
+mod sync;
 pub mod tx;
 pub mod users;
 
+pub use query::Value;
 pub use seed::{SeedReport, seed};
+pub use sync::SyncDb;
 
 /// How long opening a connection may take before the call gives up with a clear error.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

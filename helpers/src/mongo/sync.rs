@@ -1,0 +1,159 @@
+//! [`SyncMongo`]: MongoDB from a notebook cell — filters and pipelines in, DataFrames out.
+//!
+//! Each method is sync and non-generic: it connects, does its work on a runtime of its own
+//! and closes, so a cell compiles a call, not a driver (see `sql::SyncDb` for why). The
+//! filters and pipelines are written in the cell with [`doc!`](super::doc).
+
+use mongodb::bson::{Bson, Document};
+use polars::prelude::DataFrame;
+
+use super::docs::{LoadReport, UserProfile};
+use super::explain::ExplainSummary;
+use super::schema::{CollectionRow, IndexRow, TimeSeries};
+use super::users::{BulkReport, InjectionOutcome, UpdateOutcome, WriteAttempt};
+use super::{Mongo, docs, explain, export, schema, users};
+use crate::config::Settings;
+use crate::data::World;
+use crate::error::{Error, Result};
+use crate::runtime::run;
+
+/// Connects (declaring the collections, validators and indexes), evaluates `$body` with
+/// `$m: &Mongo`, closes. A macro so that each method's future is concrete where it is written.
+macro_rules! with_mongo {
+    ($self:ident, |$m:ident| $body:expr) => {
+        run(async {
+            let opened = Mongo::open(&$self.settings).await?;
+            let $m = &opened;
+            let out = $body;
+            opened.close().await;
+            out
+        })
+    };
+}
+
+/// The MongoDB database at `MONGODB_URI`, for notebook cells. Holds only the settings.
+///
+/// ```no_run
+/// use helpers::prelude::*;
+/// use helpers::mongo::doc;
+/// let mongo = mongo::SyncMongo::new(&Settings::from_env()?);
+/// let per_type = mongo.aggregate("events", vec![
+///     doc! { "$group": { "_id": "$event_type", "events": { "$sum": 1 } } },
+///     doc! { "$sort": { "events": -1 } },
+/// ])?;
+/// # Ok::<(), helpers::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SyncMongo {
+    settings: Settings,
+}
+
+impl SyncMongo {
+    /// The database `settings.mongodb_uri` names (nothing is opened yet).
+    pub fn new(settings: &Settings) -> SyncMongo {
+        SyncMongo { settings: settings.clone() }
+    }
+
+    /// The server's version, the database's name, and whether time-series collections are
+    /// supported (declaring the schema on the way, idempotently).
+    pub fn server(&self) -> Result<(String, String, TimeSeries)> {
+        with_mongo!(self, |m| {
+            let version = m.server_version().await?;
+            let ts = schema::ensure(m).await?;
+            Ok((version, m.database().name().to_string(), ts))
+        })
+    }
+
+    /// Drops and reloads the world's profiles and events, then builds the indexes
+    /// (see [`docs::load_world`]).
+    pub fn load_world(&self, world: &World) -> Result<LoadReport> {
+        with_mongo!(self, |m| docs::load_world(m, world).await)
+    }
+
+    /// Every collection and every index the server holds.
+    pub fn describe(&self) -> Result<(Vec<CollectionRow>, Vec<IndexRow>)> {
+        with_mongo!(self, |m| schema::describe(m).await)
+    }
+
+    /// `find(filter)` on `collection`, at most `limit` documents in `_id` order, as a
+    /// DataFrame (nested fields become dotted columns).
+    pub fn find(&self, collection: &str, filter: Document, limit: i64) -> Result<DataFrame> {
+        with_mongo!(self, |m| export::find_frame(m, collection, filter, limit).await)
+    }
+
+    /// At most `limit` documents of `find(filter)` as pretty JSON (without `_id`).
+    pub fn find_json(&self, collection: &str, filter: Document, limit: i64) -> Result<Vec<String>> {
+        with_mongo!(self, |m| export::find_json(m, collection, filter, limit).await)
+    }
+
+    /// Runs the aggregation `pipeline` on `collection` and returns its documents as a
+    /// DataFrame. A stage the server refuses is an error that quotes the server.
+    pub fn aggregate(&self, collection: &str, pipeline: Vec<Document>) -> Result<DataFrame> {
+        export::documents_to_frame(&self.aggregate_documents(collection, pipeline)?)
+    }
+
+    /// Runs the aggregation `pipeline` on `collection` and returns its documents.
+    pub fn aggregate_documents(&self, collection: &str, pipeline: Vec<Document>) -> Result<Vec<Document>> {
+        with_mongo!(self, |m| {
+            let cursor = m.collection::<Document>(collection).aggregate(pipeline).await.map_err(|e| m.error(e))?;
+            m.drain(cursor).await
+        })
+    }
+
+    /// Profiles whose interests contain `interest`, most engaged first.
+    pub fn find_by_interest(&self, interest: &str, limit: i64) -> Result<Vec<UserProfile>> {
+        with_mongo!(self, |m| users::find_by_interest(m, interest, limit).await)
+    }
+
+    /// `update_metrics` on one profile, with the profile read before and after.
+    pub fn update_metrics(&self, username: &str, engagement_score: f64, new_logins: i64) -> Result<(UserProfile, UpdateOutcome, UserProfile)> {
+        with_mongo!(self, |m| {
+            let missing = || Error::InvalidInput(format!("no profile with username `{username}`"));
+            let before = users::by_username(m, username).await?.ok_or_else(missing)?;
+            let outcome = users::update_metrics(m, username, engagement_score, new_logins).await?;
+            let after = users::by_username(m, username).await?.ok_or_else(missing)?;
+            Ok((before, outcome, after))
+        })
+    }
+
+    /// `explain` of one user's events through the index and by a forced collection scan.
+    pub fn index_vs_scan(&self, user_id: i64) -> Result<Vec<ExplainSummary>> {
+        with_mongo!(self, |m| explain::index_vs_scan(m, user_id).await)
+    }
+
+    /// `explain` (executionStats) of `find(filter)` on `collection`, as the server plans it.
+    pub fn explain_find(&self, collection: &str, filter: Document) -> Result<ExplainSummary> {
+        with_mongo!(self, |m| explain::explain_find(m, collection, filter, false).await)
+    }
+
+    /// The bad-writes lesson: each refused write with the rule it broke.
+    pub fn bad_writes_demo(&self) -> Result<Vec<WriteAttempt>> {
+        with_mongo!(self, |m| users::bad_writes_demo(m).await)
+    }
+
+    /// The unordered bulk insert lesson: seven profiles, four of them bad.
+    pub fn bulk_demo(&self) -> Result<BulkReport> {
+        with_mongo!(self, |m| users::bulk_demo(m).await)
+    }
+
+    /// The operator-injection lesson for each input: bound as a string vs parsed.
+    pub fn injection_demo(&self, inputs: &[&str]) -> Result<Vec<InjectionOutcome>> {
+        with_mongo!(self, |m| {
+            let mut rows = Vec::new();
+            for input in inputs {
+                rows.push(users::injection_demo(m, input).await?);
+            }
+            Ok(rows)
+        })
+    }
+
+    /// How many documents of `collection` match `filter`.
+    pub fn count(&self, collection: &str, filter: Document) -> Result<u64> {
+        with_mongo!(self, |m| m.collection::<Document>(collection).count_documents(filter).await.map_err(|e| m.error(e)))
+    }
+}
+
+/// A MongoDB date for a `doc!` filter or pipeline, from a date-time of the synthetic world.
+pub fn date(t: chrono::NaiveDateTime) -> Bson {
+    Bson::DateTime(docs::bson_date(t))
+}

@@ -1,0 +1,335 @@
+//! SQL text in, a DataFrame out: any statement with bound parameters, on either backend.
+//!
+//! This is what a notebook cell uses to show its SQL (the way JupySQL's `%sql` does): the
+//! statement is written in the cell, its parameters are bound (never pasted into the text),
+//! and the rows come back as a Polars DataFrame whose column types follow the values.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use polars::prelude::{Column, DataFrame};
+use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
+
+use super::{Backend, Db, Pool};
+use crate::error::{Error, Result};
+
+/// A value bound to a `$1`, `$2`, … placeholder. Build one with `.into()` from a number, a
+/// string, a bool, a date-time, or an `Option` of those (`None` binds `NULL`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// SQL `NULL`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer (bound as `BIGINT`).
+    Int(i64),
+    /// A floating-point number (bound as `DOUBLE PRECISION`).
+    Float(f64),
+    /// Text.
+    Text(String),
+    /// A timestamp without time zone.
+    DateTime(NaiveDateTime),
+}
+
+macro_rules! value_from {
+    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {$(
+        impl From<$t> for Value {
+            fn from($v: $t) -> Value { $e }
+        }
+    )*};
+}
+value_from! {
+    bool => |v| Value::Bool(v),
+    i32 => |v| Value::Int(v as i64),
+    i64 => |v| Value::Int(v),
+    u32 => |v| Value::Int(v as i64),
+    usize => |v| Value::Int(v as i64),
+    f64 => |v| Value::Float(v),
+    &str => |v| Value::Text(v.to_string()),
+    String => |v| Value::Text(v),
+    &String => |v| Value::Text(v.clone()),
+    NaiveDateTime => |v| Value::DateTime(v),
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+/// One decoded cell of a result row, before its column's type is chosen.
+#[derive(Clone, Debug, PartialEq)]
+enum Cell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(String),
+    DateTime(NaiveDateTime),
+    Date(NaiveDate),
+}
+
+/// Binds `params` in order onto a query for backend `$db` (the same code for both).
+macro_rules! bind_all {
+    ($query:expr, $params:expr) => {{
+        let mut q = $query;
+        for p in $params {
+            q = match p {
+                Value::Null => q.bind(None::<String>),
+                Value::Bool(v) => q.bind(*v),
+                Value::Int(v) => q.bind(*v),
+                Value::Float(v) => q.bind(*v),
+                Value::Text(v) => q.bind(v.as_str()),
+                Value::DateTime(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}
+
+/// Runs `sql` with `params` bound to `$1`, `$2`, … and returns the rows as a DataFrame.
+///
+/// Column types follow the values: integers, numbers, booleans, timestamps and dates keep
+/// their type, a column that mixes integers and numbers becomes numbers, and anything else
+/// is text. A statement that returns no rows gives a frame with no columns.
+pub async fn query_frame(db: &Db, sql: &str, params: &[Value]) -> Result<DataFrame> {
+    let (names, rows) = fetch_cells(db, sql, params).await?;
+    frame(names, rows)
+}
+
+/// Runs a statement that returns no rows (`INSERT`, `UPDATE`, `DELETE`, DDL) with `params`
+/// bound, and returns how many rows it changed.
+pub async fn execute(db: &Db, sql: &str, params: &[Value]) -> Result<u64> {
+    db.count_statements(1);
+    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    let outcome = match &db.pool {
+        Pool::Sqlite(p) => bind_all!(sqlx::query(sql), params).execute(p).await.map(|r| r.rows_affected()),
+        Pool::Postgres(p) => bind_all!(sqlx::query(sql), params).execute(p).await.map(|r| r.rows_affected()),
+    };
+    outcome.map_err(|e| db.error(e))
+}
+
+/// The database's plan for `sql`: `EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL,
+/// one row per line of the plan (column `plan`).
+pub async fn explain(db: &Db, sql: &str, params: &[Value]) -> Result<DataFrame> {
+    let (names, rows) = match db.backend() {
+        Backend::Sqlite => fetch_cells(db, &format!("EXPLAIN QUERY PLAN {sql}"), params).await?,
+        Backend::Postgres => fetch_cells(db, &format!("EXPLAIN {sql}"), params).await?,
+    };
+    // SQLite: (id, parent, notused, detail) — indent by depth; PostgreSQL: one text column.
+    let lines: Vec<String> = match db.backend() {
+        Backend::Sqlite => {
+            let detail = names.iter().position(|n| n == "detail").unwrap_or(names.len().saturating_sub(1));
+            let mut depth: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+            rows.iter()
+                .map(|r| {
+                    let (id, parent) = match (&r[0], &r[1]) {
+                        (Cell::Int(id), Cell::Int(parent)) => (*id, *parent),
+                        _ => (0, 0),
+                    };
+                    let d = depth.get(&parent).map_or(0, |d| d + 1);
+                    depth.insert(id, d);
+                    format!("{}{}", "  ".repeat(d), text(&r[detail]))
+                })
+                .collect()
+        }
+        Backend::Postgres => rows.iter().map(|r| text(&r[0])).collect(),
+    };
+    Ok(DataFrame::new_infer_height(vec![Column::new("plan".into(), lines)])?)
+}
+
+fn text(cell: &Cell) -> String {
+    match cell {
+        Cell::Null => String::new(),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Int(i) => i.to_string(),
+        Cell::Float(f) => f.to_string(),
+        Cell::Text(s) => s.clone(),
+        Cell::DateTime(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        Cell::Date(d) => d.to_string(),
+    }
+}
+
+async fn fetch_cells(db: &Db, sql: &str, params: &[Value]) -> Result<(Vec<String>, Vec<Vec<Cell>>)> {
+    db.count_statements(1);
+    let owned = sqlx::AssertSqlSafe(sql.to_string());
+    match &db.pool {
+        Pool::Sqlite(p) => {
+            let rows = bind_all!(sqlx::query(owned), params).fetch_all(p).await.map_err(|e| db.error(e))?;
+            let names = rows.first().map(|r| r.columns().iter().map(|c| c.name().to_string()).collect()).unwrap_or_default();
+            let cells = rows.iter().map(|r| (0..r.len()).map(|i| sqlite_cell(r, i)).collect::<Result<Vec<_>>>()).collect::<Result<_>>()?;
+            Ok((names, cells))
+        }
+        Pool::Postgres(p) => {
+            let rows = bind_all!(sqlx::query(owned), params).fetch_all(p).await.map_err(|e| db.error(e))?;
+            let names = rows.first().map(|r| r.columns().iter().map(|c| c.name().to_string()).collect()).unwrap_or_default();
+            let cells = rows.iter().map(|r| (0..r.len()).map(|i| postgres_cell(r, i)).collect::<Result<Vec<_>>>()).collect::<Result<_>>()?;
+            Ok((names, cells))
+        }
+    }
+}
+
+fn decode_error(column: &str, ty: &str, e: impl std::fmt::Display) -> Error {
+    Error::InvalidInput(format!("column `{column}` ({ty}) could not be read: {e}; CAST it to a number or TEXT in the query"))
+}
+
+fn sqlite_cell(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Cell> {
+    let raw = row.try_get_raw(i).map_err(|e| decode_error(row.column(i).name(), "?", e))?;
+    if raw.is_null() {
+        return Ok(Cell::Null);
+    }
+    let declared = row.column(i).type_info().name().to_ascii_uppercase();
+    let stored = raw.type_info().name().to_ascii_uppercase();
+    let name = row.column(i).name();
+    let err = |e: sqlx::Error| decode_error(name, &stored, e);
+    // SQLite stores a value in one of five classes; the declared column type says how the
+    // application means it (BOOLEAN columns hold 0/1).
+    Ok(match stored.as_str() {
+        "INTEGER" | "BOOLEAN" | "NUMERIC" if declared == "BOOLEAN" => Cell::Bool(row.try_get_unchecked::<i64, _>(i).map_err(err)? != 0),
+        "INTEGER" | "BOOLEAN" | "NUMERIC" => Cell::Int(row.try_get_unchecked::<i64, _>(i).map_err(err)?),
+        "REAL" => Cell::Float(row.try_get_unchecked::<f64, _>(i).map_err(err)?),
+        "BLOB" => Cell::Text(format!("<{} bytes>", row.try_get_unchecked::<Vec<u8>, _>(i).map_err(err)?.len())),
+        _ => {
+            let s: String = row.try_get_unchecked(i).map_err(err)?;
+            match declared.as_str() {
+                "DATETIME" | "TIMESTAMP" => NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f").map_or(Cell::Text(s), Cell::DateTime),
+                "DATE" => NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_or(Cell::Text(s), Cell::Date),
+                _ => Cell::Text(s),
+            }
+        }
+    })
+}
+
+fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell> {
+    let raw = row.try_get_raw(i).map_err(|e| decode_error(row.column(i).name(), "?", e))?;
+    if raw.is_null() {
+        return Ok(Cell::Null);
+    }
+    let ty = row.column(i).type_info().name().to_string();
+    let name = row.column(i).name();
+    let err = |e: sqlx::Error| decode_error(name, &ty, e);
+    Ok(match ty.as_str() {
+        "BOOL" => Cell::Bool(row.try_get(i).map_err(err)?),
+        "INT2" => Cell::Int(row.try_get::<i16, _>(i).map_err(err)? as i64),
+        "INT4" => Cell::Int(row.try_get::<i32, _>(i).map_err(err)? as i64),
+        "INT8" => Cell::Int(row.try_get(i).map_err(err)?),
+        "FLOAT4" => Cell::Float(row.try_get::<f32, _>(i).map_err(err)? as f64),
+        "FLOAT8" => Cell::Float(row.try_get(i).map_err(err)?),
+        "TIMESTAMP" => Cell::DateTime(row.try_get(i).map_err(err)?),
+        "TIMESTAMPTZ" => Cell::DateTime(row.try_get::<chrono::DateTime<chrono::Utc>, _>(i).map_err(err)?.naive_utc()),
+        "DATE" => Cell::Date(row.try_get(i).map_err(err)?),
+        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => Cell::Text(row.try_get(i).map_err(err)?),
+        "JSON" | "JSONB" => Cell::Text(row.try_get::<serde_json::Value, _>(i).map_err(err)?.to_string()),
+        other => return Err(decode_error(name, other, "no conversion to a DataFrame column")),
+    })
+}
+
+/// Chooses each column's type from its cells and builds the frame.
+fn frame(names: Vec<String>, rows: Vec<Vec<Cell>>) -> Result<DataFrame> {
+    let mut columns = Vec::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        let cells: Vec<&Cell> = rows.iter().map(|r| &r[i]).collect();
+        columns.push(column(name, &cells));
+    }
+    Ok(DataFrame::new_infer_height(columns)?)
+}
+
+fn column(name: &str, cells: &[&Cell]) -> Column {
+    let present = || cells.iter().filter(|c| !matches!(c, Cell::Null));
+    let all = |f: fn(&Cell) -> bool| present().all(|c| f(c));
+    let name = name.into();
+    if present().next().is_none() {
+        return Column::new(name, cells.iter().map(|_| None::<String>).collect::<Vec<_>>());
+    }
+    if all(|c| matches!(c, Cell::Int(_))) {
+        return Column::new(name, cells.iter().map(|c| if let Cell::Int(v) = c { Some(*v) } else { None }).collect::<Vec<_>>());
+    }
+    if all(|c| matches!(c, Cell::Int(_) | Cell::Float(_))) {
+        let floats: Vec<Option<f64>> = cells
+            .iter()
+            .map(|c| match c {
+                Cell::Int(v) => Some(*v as f64),
+                Cell::Float(v) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        return Column::new(name, floats);
+    }
+    if all(|c| matches!(c, Cell::Bool(_))) {
+        return Column::new(name, cells.iter().map(|c| if let Cell::Bool(v) = c { Some(*v) } else { None }).collect::<Vec<_>>());
+    }
+    if all(|c| matches!(c, Cell::DateTime(_))) {
+        return Column::new(name, cells.iter().map(|c| if let Cell::DateTime(v) = c { Some(*v) } else { None }).collect::<Vec<_>>());
+    }
+    if all(|c| matches!(c, Cell::Date(_))) {
+        return Column::new(name, cells.iter().map(|c| if let Cell::Date(v) = c { Some(*v) } else { None }).collect::<Vec<_>>());
+    }
+    Column::new(name, cells.iter().map(|c| (!matches!(c, Cell::Null)).then(|| text(c))).collect::<Vec<_>>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServiceUrl;
+
+    fn memory_db() -> Db {
+        crate::run(async {
+            let db = Db::connect(&ServiceUrl::new("sqlite::memory:"), None).await?;
+            db.migrate().await?;
+            Ok::<_, Error>(db)
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_query_becomes_a_frame_with_typed_columns() {
+        let db = memory_db();
+        let df = crate::run(async {
+            execute(&db, "INSERT INTO countries (id, code, name, continent) VALUES ($1, $2, $3, $4)", &[1.into(), "DE".into(), "Germany".into(), "Europe".into()]).await?;
+            query_frame(&db, "SELECT id, name, CAST(id AS REAL) / 2 AS half, NULL AS nothing FROM countries WHERE code = $1", &["DE".into()]).await
+        })
+        .unwrap();
+        assert_eq!(df.get_column_names(), ["id", "name", "half", "nothing"]);
+        assert_eq!(df.column("id").unwrap().i64().unwrap().get(0), Some(1));
+        assert_eq!(df.column("name").unwrap().str().unwrap().get(0), Some("Germany"));
+        assert_eq!(df.column("half").unwrap().f64().unwrap().get(0), Some(0.5));
+        assert_eq!(df.column("nothing").unwrap().null_count(), 1);
+    }
+
+    #[test]
+    fn a_parameter_is_data_never_sql() {
+        let db = memory_db();
+        let (rows, still_there) = crate::run(async {
+            execute(&db, "INSERT INTO countries (id, code, name, continent) VALUES (1, 'DE', 'Germany', 'Europe')", &[]).await?;
+            let rows = query_frame(&db, "SELECT id FROM countries WHERE name = $1", &["' OR '1'='1".into()]).await?;
+            let still = query_frame(&db, "SELECT COUNT(*) AS n FROM countries", &[]).await?;
+            Ok::<_, Error>((rows.height(), still.column("n").unwrap().i64().unwrap().get(0)))
+        })
+        .unwrap();
+        assert_eq!((rows, still_there), (0, Some(1)));
+    }
+
+    #[test]
+    fn a_failing_statement_names_the_constraint() {
+        let db = memory_db();
+        let err = crate::run(async {
+            execute(&db, "INSERT INTO countries (id, code, name, continent) VALUES (1, 'DE', 'Germany', 'Europe')", &[]).await?;
+            execute(&db, "INSERT INTO countries (id, code, name, continent) VALUES (2, 'DE', 'Again', 'Europe')", &[]).await
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("countries.code"), "{err}");
+    }
+
+    #[test]
+    fn the_plan_of_a_lookup_names_its_index() {
+        let db = memory_db();
+        let plan = crate::run(explain(&db, "SELECT id FROM users WHERE login_count < $1 ORDER BY login_count DESC LIMIT 5", &[10.into()])).unwrap();
+        let lines: Vec<String> = plan.column("plan").unwrap().str().unwrap().into_iter().flatten().map(str::to_string).collect();
+        assert!(lines.iter().any(|l| l.contains("users_activity_idx")), "{lines:?}");
+    }
+
+    #[test]
+    fn options_bind_null() {
+        assert_eq!(Value::from(None::<i64>), Value::Null);
+        assert_eq!(Value::from(Some("x")), Value::Text("x".into()));
+    }
+}

@@ -1,0 +1,163 @@
+//! [`SyncDb`]: the database from a notebook cell — plain values in, plain data out.
+//!
+//! evcxr compiles every cell into a library of its own. A future that a cell drives (an
+//! `async` block, `run(with_db(…))`) is code-generated again in that cell, with everything
+//! it inlines: 8–13 s per cell. A call into a function that is already compiled costs about
+//! as much as `let a = 1 + 1;`. So each method here is sync and non-generic: it opens the
+//! database, does its work on its own runtime, closes, and returns rows or a DataFrame.
+//! `SyncDb` itself holds nothing but the settings, so it crosses cells freely.
+
+use polars::prelude::DataFrame;
+
+use super::query::{self, Value};
+use super::users::NewUser;
+use super::{Backend, Db, SeedReport, loading, tx};
+use crate::config::Settings;
+use crate::data::World;
+use crate::error::{Error, Result};
+use crate::runtime::run;
+
+/// Opens the database, evaluates `$body` with `$db: &Db`, closes, on a runtime of its own.
+/// A macro rather than a generic helper, so that each method's future is concrete (and
+/// checked to be `Send`) where it is written.
+macro_rules! with_db {
+    ($self:ident, |$db:ident| $body:expr) => {
+        run(async {
+            let opened = Db::open(&$self.settings).await?;
+            let $db = &opened;
+            let out = $body;
+            opened.close().await;
+            out
+        })
+    };
+}
+
+/// The SQL database at `DATABASE_URL`, for notebook cells. Holds only the settings: every
+/// call connects, works and closes (a few milliseconds on SQLite and a local PostgreSQL).
+///
+/// ```no_run
+/// use helpers::prelude::*;
+/// let db = sql::SyncDb::new(&Settings::from_env()?);
+/// let germany = db.query(
+///     "SELECT u.username, ci.name AS city
+///      FROM users u JOIN addresses a ON a.id = u.address_id
+///      JOIN cities ci ON ci.id = a.city_id JOIN countries co ON co.id = ci.country_id
+///      WHERE co.name = $1 ORDER BY u.id",
+///     &["Germany".into()],
+/// )?;
+/// # Ok::<(), helpers::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct SyncDb {
+    settings: Settings,
+}
+
+impl SyncDb {
+    /// The database `settings.database_url` names (nothing is opened yet).
+    pub fn new(settings: &Settings) -> SyncDb {
+        SyncDb { settings: settings.clone() }
+    }
+
+    /// SQLite or PostgreSQL, from the URL's scheme.
+    pub fn backend(&self) -> Backend {
+        match self.settings.database_url.scheme().as_str() {
+            "postgres" | "postgresql" => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// Runs `sql` with `params` bound to `$1`, `$2`, … and returns the rows as a DataFrame
+    /// (see [`query::query_frame`] for the column types).
+    pub fn query(&self, sql: &str, params: &[Value]) -> Result<DataFrame> {
+        with_db!(self, |db| query::query_frame(db, sql, params).await)
+    }
+
+    /// Runs a statement that returns no rows and says how many rows it changed.
+    pub fn execute(&self, sql: &str, params: &[Value]) -> Result<u64> {
+        with_db!(self, |db| query::execute(db, sql, params).await)
+    }
+
+    /// The database's plan for `sql`, one line per row.
+    pub fn explain(&self, sql: &str, params: &[Value]) -> Result<DataFrame> {
+        with_db!(self, |db| query::explain(db, sql, params).await)
+    }
+
+    /// Runs `sql` `repeats` times and returns the median time in milliseconds with the
+    /// number of rows of the last run.
+    pub fn time(&self, sql: &str, params: &[Value], repeats: usize) -> Result<(f64, usize)> {
+        with_db!(self, |db| {
+            let mut times = Vec::new();
+            let mut rows = 0;
+            for _ in 0..repeats.max(1) {
+                let started = std::time::Instant::now();
+                rows = query::query_frame(db, sql, params).await?.height();
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            times.sort_by(f64::total_cmp);
+            Ok((times[times.len() / 2], rows))
+        })
+    }
+
+    /// Replaces the module's tables with `world` (see [`super::seed`]).
+    pub fn seed(&self, world: &World) -> Result<SeedReport> {
+        with_db!(self, |db| super::seed(db, world).await)
+    }
+
+    /// The N+1 lesson: loads `sizes` users lazily, by one JOIN and by IN batches,
+    /// `repeats` times each (see [`loading::compare`]).
+    pub fn compare_loading(&self, sizes: &[usize], repeats: usize) -> Result<Vec<loading::LoadingRun>> {
+        with_db!(self, |db| loading::compare(db, sizes, repeats).await)
+    }
+
+    /// The transaction lesson's four cases (see [`tx::demonstrate`]).
+    pub fn demonstrate_transactions(&self, tag: &str, product_id: i64) -> Result<Vec<tx::TxOutcome>> {
+        with_db!(self, |db| tx::demonstrate(db, tag, product_id).await)
+    }
+
+    /// Creates a user through the repository (validated, parameters bound) and returns its id.
+    pub fn create_user(&self, user: &NewUser) -> Result<i64> {
+        with_db!(self, |db| super::users::create(db, user).await)
+    }
+
+    /// A user and their first order in one transaction (see [`tx::signup_with_order`]).
+    pub fn signup_with_order(&self, user: &NewUser, order: tx::NewOrder) -> Result<tx::Signup> {
+        with_db!(self, |db| tx::signup_with_order(db, user, order).await)
+    }
+
+    /// One number from a query that returns one row with one integer column, e.g.
+    /// `SELECT COUNT(*) FROM users`.
+    pub fn scalar(&self, sql: &str, params: &[Value]) -> Result<i64> {
+        let df = self.query(sql, params)?;
+        df.columns()
+            .first()
+            .and_then(|c| c.cast(&polars::prelude::DataType::Int64).ok())
+            .and_then(|c| c.i64().ok().and_then(|c| c.get(0)))
+            .ok_or_else(|| Error::InvalidInput(format!("`{}` did not return one integer", sql.trim())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServiceUrl;
+
+    fn memory() -> SyncDb {
+        let mut settings = Settings::from_lookup(|_| None).unwrap();
+        // A file of its own: every call opens the database anew.
+        let path = std::env::temp_dir().join(format!("syncdb-{}-{:?}.db", std::process::id(), std::thread::current().id()));
+        let _ = std::fs::remove_file(&path);
+        settings.database_url = ServiceUrl::new(format!("sqlite://{}?mode=rwc", path.display()));
+        SyncDb::new(&settings)
+    }
+
+    #[test]
+    fn calls_are_independent_and_see_each_others_writes() {
+        let db = memory();
+        assert_eq!(db.backend(), Backend::Sqlite);
+        db.execute("INSERT INTO countries (id, code, name, continent) VALUES ($1, $2, $3, $4)", &[7.into(), "FR".into(), "France".into(), "Europe".into()])
+            .unwrap();
+        assert_eq!(db.scalar("SELECT COUNT(*) FROM countries WHERE code = $1", &["FR".into()]).unwrap(), 1);
+        let (ms, rows) = db.time("SELECT * FROM countries", &[], 3).unwrap();
+        assert!(ms >= 0.0 && rows == 1);
+    }
+}
