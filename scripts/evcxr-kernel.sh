@@ -5,23 +5,18 @@
 # evcxr builds every kernel's crate in EVCXR_TMPDIR; by default that is a fresh temp dir and
 # each new kernel recompiles polars, sqlx, … (minutes). A kept directory makes the next kernel
 # start in seconds, but only one kernel may use it at a time, so we keep a few "slots" and
-# hold a lock on the one in use for the kernel's lifetime. With every slot busy, evcxr falls
-# back to its own temp dir (`:cache`, switched on below, still helps there).
+# hold a lock on the one in use for the kernel's lifetime. A slot used for the first time
+# starts from a copy of a built one (seconds, instead of compiling everything again). With
+# every slot busy, evcxr falls back to its own temp dir and compiles from scratch.
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${M8_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/module8}"
-mkdir -p "$cache/.cargo" "$cache/evcxr-config"
+mkdir -p "$cache/.cargo"
 
 # Cargo settings for the kernel's builds (opt-levels: dependencies 1, each cell 0; see the
 # file). Cargo finds them above every slot. Copied only when changed, so the build stays fresh.
 cmp -s "$here/evcxr-cargo-config.toml" "$cache/.cargo/config.toml" || cp "$here/evcxr-cargo-config.toml" "$cache/.cargo/config.toml"
-
-# evcxr runs init.evcxr from EVCXR_CONFIG_DIR before the first cell. `:cache` there, not in the
-# notebooks: every kernel then builds with the same rustc wrapper (a difference would make cargo
-# rebuild everything), and a slot that is still cold fills from ~/.cache/evcxr in minutes.
-printf ':cache 4096\n' > "$cache/evcxr-config/init.evcxr"
-export EVCXR_CONFIG_DIR="$cache/evcxr-config"
 
 # evcxr links each cell against libstd dynamically with a *relative* rpath computed from
 # target/<triple>/debug/deps, then loads a copy one folder up; when the build dir shares a
@@ -36,6 +31,16 @@ if [ -z "${EVCXR_TMPDIR:-}" ]; then
     exec 9>"$cache/$slot.lock"
     if flock -n 9; then
       export EVCXR_TMPDIR="$cache/$slot"   # fd 9 stays open in evcxr_jupyter: the lock lives with it
+      if [ ! -d "$EVCXR_TMPDIR/target" ]; then
+        # A new slot: start from a built one. Cargo checks every fingerprint, so a copy taken
+        # while that slot's kernel was compiling only costs a rebuild of what was unfinished.
+        for built in "$cache"/evcxr-build*/; do
+          [ -d "$built/target" ] && [ "${built%/}" != "$EVCXR_TMPDIR" ] || continue
+          mkdir -p "$EVCXR_TMPDIR" && cp -a "$built/target" "$EVCXR_TMPDIR/target.partial" \
+            && mv "$EVCXR_TMPDIR/target.partial" "$EVCXR_TMPDIR/target" || rm -rf "$EVCXR_TMPDIR/target.partial"
+          break
+        done
+      fi
       mkdir -p "$EVCXR_TMPDIR"
       break
     fi

@@ -1,9 +1,12 @@
 //! Helpers for the Module 8 notebooks: databases and async processing, from Rust.
 //!
-//! Every notebook loads this crate with `:dep` and only the features it needs, then
-//! calls plain functions: settings in, plain data out (DataFrames, Vecs, small structs,
-//! figures). Connections, pools and runtimes live inside one call, because evcxr does not
-//! keep them alive between cells (see `shared/EVCXR.md`).
+//! Every notebook loads this crate with one `:dep` line and calls plain functions: settings
+//! in, plain data out (DataFrames, Vecs, small structs, figures). Connections, pools and
+//! runtimes live inside one call, because evcxr does not keep them alive between cells, and a
+//! call into compiled code is what keeps a cell fast (see `docs/evcxr.md`). Each module has
+//! an async core (for tests, the bench and production code) and a sync, non-generic surface
+//! for notebook cells: [`sql::SyncDb`], [`mongo::SyncMongo`], [`cache::SyncRedis`],
+//! [`queue::SyncBroker`].
 //!
 //! # Map of the crate
 //!
@@ -11,7 +14,7 @@
 //! |---|---|
 //! | [`config`] | service URLs from the environment and `.env`, with defaults; [`ServiceUrl`] masks secrets whenever it is shown |
 //! | [`error`] | the crate's one error enum, [`Error`], and the [`Result`] alias |
-//! | [`runtime`] | [`run`]: drive an async block to completion inside one notebook cell |
+//! | [`runtime`] | [`run`]: drive a future to completion on a runtime of its own — what every sync notebook entry point does inside |
 //! | [`data`] | the seeded synthetic world: countries, cities, addresses, users, products, orders, events, and the planted truth behind them |
 //! | [`display`] | DataFrames as HTML tables, figures as inline SVG + PNG written to `out/figures` |
 //! | [`latency`] | p50 / p95 / p99 / mean / max of measured samples, as table rows |
@@ -24,17 +27,18 @@
 //! | [`queue`] | module 4 (feature `queue`): RabbitMQ topology (direct, topic, fanout, dead-letter, priority, delay queues), confirmed publishing, consumers with retry / backoff / DLQ, DLQ inspect and replay, throughput and latency, the signup pipeline (with `mongo`) |
 //! | [`sql`] | module 1 (feature `sql`): schema migrations, seeding, repositories, analytics, the N+1 lesson, transactions — SQLite or PostgreSQL |
 //!
-//! Module code lives behind one Cargo feature each, so a notebook compiles only what it uses:
-//! `sql` (sqlx: SQLite / PostgreSQL), `mongo` (mongodb), `cache` (Redis), `queue`
-//! (RabbitMQ via lapin), `analytics` (linfa). All are on by default for `cargo test` and the bench binary.
+//! Module code lives behind one Cargo feature each — `sql` (sqlx: SQLite / PostgreSQL),
+//! `mongo` (mongodb), `cache` (Redis), `queue` (RabbitMQ via lapin), `analytics` (linfa) —
+//! all on by default. The notebooks load them all, so every notebook shares one compiled
+//! build; a project of your own can take only what it uses.
 //!
 //! # In a notebook
 //!
 //! ```text
-//! :dep helpers = { path = "../helpers", default-features = false, features = ["sql"] }
+//! :dep helpers = { path = "../helpers" }
 //! use helpers::prelude::*;
-//! let world = World::generate(&WorldConfig::small());
-//! world.users_frame()?.show(10)
+//! let db = sql::SyncDb::new(&Settings::from_env()?);
+//! db.query("SELECT name, continent FROM countries WHERE continent = $1", &["Europe".into()])?.show(10)
 //! ```
 #![warn(missing_docs)]
 

@@ -270,37 +270,38 @@ mod tests {
     use super::*;
     use crate::config::ServiceUrl;
 
-    fn memory_db() -> Db {
-        crate::run(async {
-            let db = Db::connect(&ServiceUrl::new("sqlite::memory:"), None).await?;
-            db.migrate().await?;
-            Ok::<_, Error>(db)
-        })
-        .unwrap()
+    /// An in-memory database lives as long as its one connection, which lives on the runtime
+    /// that opened it: each test opens it inside its own `run`.
+    async fn memory_db() -> Result<Db> {
+        let db = Db::connect(&ServiceUrl::new("sqlite::memory:"), None).await?;
+        db.migrate().await?;
+        Ok(db)
     }
 
     #[test]
     fn a_query_becomes_a_frame_with_typed_columns() {
-        let db = memory_db();
         let df = crate::run(async {
-            execute(&db, "INSERT INTO countries (id, code, name, continent) VALUES ($1, $2, $3, $4)", &[1.into(), "DE".into(), "Germany".into(), "Europe".into()]).await?;
-            query_frame(&db, "SELECT id, name, CAST(id AS REAL) / 2 AS half, NULL AS nothing FROM countries WHERE code = $1", &["DE".into()]).await
+            let db = memory_db().await?;
+            let db = &db;
+            execute(db, "INSERT INTO countries (id, code, name, continent) VALUES ($1, $2, $3, $4)", &[1.into(), "DE".into(), "Germany".into(), "Europe".into()]).await?;
+            query_frame(db, "SELECT id, name, CAST(id AS REAL) / 2 AS half, NULL AS missing FROM countries WHERE code = $1", &["DE".into()]).await
         })
         .unwrap();
-        assert_eq!(df.get_column_names(), ["id", "name", "half", "nothing"]);
+        assert_eq!(df.get_column_names(), ["id", "name", "half", "missing"]);
         assert_eq!(df.column("id").unwrap().i64().unwrap().get(0), Some(1));
         assert_eq!(df.column("name").unwrap().str().unwrap().get(0), Some("Germany"));
         assert_eq!(df.column("half").unwrap().f64().unwrap().get(0), Some(0.5));
-        assert_eq!(df.column("nothing").unwrap().null_count(), 1);
+        assert_eq!(df.column("missing").unwrap().null_count(), 1);
     }
 
     #[test]
     fn a_parameter_is_data_never_sql() {
-        let db = memory_db();
         let (rows, still_there) = crate::run(async {
-            execute(&db, "INSERT INTO countries (id, code, name, continent) VALUES (1, 'DE', 'Germany', 'Europe')", &[]).await?;
-            let rows = query_frame(&db, "SELECT id FROM countries WHERE name = $1", &["' OR '1'='1".into()]).await?;
-            let still = query_frame(&db, "SELECT COUNT(*) AS n FROM countries", &[]).await?;
+            let db = memory_db().await?;
+            let db = &db;
+            execute(db, "INSERT INTO countries (id, code, name, continent) VALUES (1, 'DE', 'Germany', 'Europe')", &[]).await?;
+            let rows = query_frame(db, "SELECT id FROM countries WHERE name = $1", &["' OR '1'='1".into()]).await?;
+            let still = query_frame(db, "SELECT COUNT(*) AS n FROM countries", &[]).await?;
             Ok::<_, Error>((rows.height(), still.column("n").unwrap().i64().unwrap().get(0)))
         })
         .unwrap();
@@ -309,10 +310,11 @@ mod tests {
 
     #[test]
     fn a_failing_statement_names_the_constraint() {
-        let db = memory_db();
         let err = crate::run(async {
-            execute(&db, "INSERT INTO countries (id, code, name, continent) VALUES (1, 'DE', 'Germany', 'Europe')", &[]).await?;
-            execute(&db, "INSERT INTO countries (id, code, name, continent) VALUES (2, 'DE', 'Again', 'Europe')", &[]).await
+            let db = memory_db().await?;
+            let db = &db;
+            execute(db, "INSERT INTO countries (id, code, name, continent) VALUES (1, 'DE', 'Germany', 'Europe')", &[]).await?;
+            execute(db, "INSERT INTO countries (id, code, name, continent) VALUES (2, 'DE', 'Again', 'Europe')", &[]).await
         })
         .unwrap_err()
         .to_string();
@@ -321,9 +323,12 @@ mod tests {
 
     #[test]
     fn the_plan_of_a_lookup_names_its_index() {
-        let db = memory_db();
-        let plan = crate::run(explain(&db, "SELECT id FROM users WHERE login_count < $1 ORDER BY login_count DESC LIMIT 5", &[10.into()])).unwrap();
-        let lines: Vec<String> = plan.column("plan").unwrap().str().unwrap().into_iter().flatten().map(str::to_string).collect();
+        let plan = crate::run(async {
+            let db = memory_db().await?;
+            explain(&db, "SELECT id FROM users WHERE login_count < $1 ORDER BY login_count DESC LIMIT 5", &[10.into()]).await
+        })
+        .unwrap();
+        let lines = crate::display::column_strings(&plan, "plan").unwrap();
         assert!(lines.iter().any(|l| l.contains("users_activity_idx")), "{lines:?}");
     }
 
