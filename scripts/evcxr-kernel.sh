@@ -12,11 +12,19 @@ set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${M8_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/module8}"
-mkdir -p "$cache/.cargo"
+mkdir -p "$cache/.cargo" "$cache/evcxr-config"
 
 # Cargo settings for the kernel's builds (opt-levels: dependencies 1, each cell 0; see the
 # file). Cargo finds them above every slot. Copied only when changed, so the build stays fresh.
 cmp -s "$here/evcxr-cargo-config.toml" "$cache/.cargo/config.toml" || cp "$here/evcxr-cargo-config.toml" "$cache/.cargo/config.toml"
+
+# evcxr runs init.evcxr (in EVCXR_CONFIG_DIR) when the kernel starts. `:offline 1`: cargo resolves
+# the notebooks' dependencies from what is already downloaded (scripts/setup.sh fetches the
+# workspace's locked crates) instead of the newest versions on crates.io. Online, every new
+# kernel re-resolves, and one new patch release upstream recompiles everything that depends on
+# it. A notebook that wants a crate nobody downloaded yet says `:offline 0` before its `:dep`.
+printf ':offline 1\n' > "$cache/evcxr-config/init.evcxr"
+export EVCXR_CONFIG_DIR="$cache/evcxr-config"
 
 # evcxr links each cell against libstd dynamically with a *relative* rpath computed from
 # target/<triple>/debug/deps, then loads a copy one folder up; when the build dir shares a

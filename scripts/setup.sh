@@ -18,6 +18,11 @@ else
   cargo install --locked --quiet evcxr_jupyter --version "$EVCXR_VERSION"
 fi
 
+# The notebook kernel resolves its dependencies offline (scripts/evcxr-kernel.sh): download the
+# workspace's locked crates once, so it finds them.
+say "fetching the locked crates (for the offline notebook kernel)"
+(cd "$ROOT" && cargo fetch --locked --quiet)
+
 # Register the project's `rust` kernel in the venv: evcxr_jupyter behind scripts/evcxr-kernel.sh,
 # which keeps compiled dependencies between kernels. Our scripts put the venv first on
 # JUPYTER_PATH, so this spec wins over a user-wide `rust` kernel.

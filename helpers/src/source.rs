@@ -122,10 +122,16 @@ pub fn of(path: &str) -> Result<Code> {
     let modules: Vec<&str> = rest.iter().take_while(|s| s.starts_with(|c: char| c.is_ascii_lowercase())).copied().collect();
     let owner = rest.get(modules.len()).copied();
     let candidates: Vec<&(&str, &str)> = FILES.iter().filter(|(file, _)| module_path(file).starts_with(&modules)).collect();
+    // First a definition inside `impl … owner` in any file of the module, then any definition.
     let mut found = None;
-    for (file, text) in &candidates {
-        if let Some((line, code)) = find_item(text, item, owner) {
-            found = Some(Code { item: path.clone(), file: format!("helpers/src/{file}"), line, text: code });
+    for exact in [true, false] {
+        for (file, text) in &candidates {
+            if let Some((line, code)) = find_item(text, item, owner, exact) {
+                found = Some(Code { item: path.clone(), file: format!("helpers/src/{file}"), line, text: code });
+                break;
+            }
+        }
+        if found.is_some() || owner.is_none() {
             break;
         }
     }
@@ -148,18 +154,24 @@ fn module_path(file: &str) -> Vec<&str> {
     parts
 }
 
-/// The item `name` in `text` (inside `impl … owner` when given): its first line (from 1)
-/// and its text with doc comments and attributes, dedented.
-fn find_item(text: &str, name: &str, owner: Option<&str>) -> Option<(usize, String)> {
+/// The item `name` in `text` — inside `impl … owner` when `owner` is given and `exact` — with
+/// its first line (from 1) and its text with doc comments and attributes, dedented.
+fn find_item(text: &str, name: &str, owner: Option<&str>, exact: bool) -> Option<(usize, String)> {
     let lines: Vec<&str> = text.lines().collect();
     let mut current_impl: Option<(usize, String)> = None; // (indent, header)
-    let mut fallback = None;
     for (i, line) in lines.iter().enumerate() {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
         if trimmed.starts_with("impl") && (trimmed.starts_with("impl ") || trimmed.starts_with("impl<")) {
             current_impl = Some((indent, trimmed.to_string()));
-        } else if current_impl.as_ref().is_some_and(|(d, _)| indent <= *d) && !trimmed.is_empty() && !trimmed.starts_with('}') {
+        } else if current_impl.as_ref().is_some_and(|(d, _)| indent <= *d)
+            && !trimmed.is_empty()
+            && !trimmed.starts_with(['}', '{'])
+            && !trimmed.starts_with("where")
+            && !trimmed.starts_with("//")
+        {
+            // Back at the impl's own indentation with something that is not its brace or
+            // `where` clause: the impl has ended.
             current_impl = None;
         }
         if !defines(trimmed, name) {
@@ -170,13 +182,11 @@ fn find_item(text: &str, name: &str, owner: Option<&str>) -> Option<(usize, Stri
             (Some(_), None) => false,
             (None, _) => true,
         };
-        if in_owner {
+        if in_owner || !exact {
             return Some(extract(&lines, i));
         }
-        fallback.get_or_insert(i);
     }
-    // A method asked for through a type that re-exports it elsewhere: the first definition.
-    fallback.filter(|_| owner.is_some()).map(|i| extract(&lines, i))
+    None
 }
 
 /// Whether `line` starts the definition of `name`.
@@ -326,6 +336,13 @@ mod tests {
         let code = of("config::ServiceUrl::masked").unwrap();
         assert!(code.text.contains("fn masked(&self)"), "{}", code.text);
         assert!(!code.text.starts_with(' '), "dedented: {}", code.text);
+    }
+
+    #[test]
+    fn a_method_of_one_type_is_not_taken_for_another_types_method_of_the_same_name() {
+        // `get` exists in `impl RedisCache` (redis_cache.rs, listed first) and `impl TieredCache`.
+        let code = of("cache::TieredCache::get").unwrap();
+        assert_eq!(code.file, "helpers/src/cache/tiered.rs", "{}", code.text);
     }
 
     #[test]
