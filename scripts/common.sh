@@ -29,8 +29,9 @@ url_host() { python3 - "$1" "$2" <<'PY'
 import sys, re
 url, default = sys.argv[1], sys.argv[2]
 rest = url.split("://", 1)[1] if "://" in url else ""
-auth = re.split(r"[/?#]", rest, maxsplit=1)[0]
-host = auth.rsplit("@", 1)[-1].split(",")[0]
+# the user-info ends at the last '@' (a password may hold '/', '?', '#' or '@'), as in mask_url
+after = rest.rsplit("@", 1)[-1]
+host = re.split(r"[/?#]", after, maxsplit=1)[0].split(",")[0]
 if host.startswith("["):
     h, _, p = host[1:].partition("]")
     p = p.lstrip(":")
@@ -44,4 +45,4 @@ PY
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
 
 # masked URL for messages: user:***@host
-mask() { python3 -c 'import sys,re; print(re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", sys.argv[1]))' "$1"; }
+mask() { python3 -c 'import sys,re; print(re.sub(r"(://[^:/@]*):.*@", r"\1:***@", sys.argv[1]))' "$1"; }

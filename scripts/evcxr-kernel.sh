@@ -7,7 +7,7 @@
 # start in seconds, but only one kernel may use it at a time, so we keep a few "slots" and
 # hold a lock on the one in use for the kernel's lifetime. A slot used for the first time
 # starts from a copy of a built one (seconds, instead of compiling everything again). With
-# every slot busy, evcxr falls back to its own temp dir and compiles from scratch.
+# every slot busy, the kernel gets a temp dir of its own and compiles from scratch.
 set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -55,6 +55,11 @@ if [ -z "${EVCXR_TMPDIR:-}" ]; then
     exec 9>&-
   done
 fi
+# Every slot busy: a build directory of this kernel's own (compiled from scratch).
+[ -n "${EVCXR_TMPDIR:-}" ] || export EVCXR_TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/module8-evcxr.XXXXXX")"
+# The cells link against helpers-dylib (one shared library holding helpers, polars, sqlx, …):
+# the loader finds it where cargo builds it in this kernel's build directory.
+export LD_LIBRARY_PATH="$EVCXR_TMPDIR/target/$host/debug/deps:$LD_LIBRARY_PATH"
 # evcxr_jupyter "updates" the kernel spec it finds through JUPYTER_PATH at start-up, which
 # would overwrite ours with a plain one: it needs no JUPYTER_PATH of its own.
 unset JUPYTER_PATH

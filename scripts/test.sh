@@ -11,7 +11,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$M8_CACHE/target}"
 "$ROOT/scripts/setup.sh"
 
 say "cargo test (unit, integration and doc tests; real services)"
-cargo test --workspace --locked
+cargo test --workspace --locked --exclude helpers-dylib
 
 say "notebook runner self-test (it must fail notebooks that panic, print errors or miss outputs)"
 "$VENV/bin/python" "$ROOT/scripts/run_notebooks.py" --self-test --out "$OUT_DIR"

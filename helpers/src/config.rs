@@ -57,8 +57,8 @@ impl ServiceUrl {
             return Vec::new();
         }
         let Some((_, rest)) = self.0.split_once("://") else { return Vec::new() };
-        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (_, after) = split_userinfo(rest);
+        let hosts = after.split(['/', '?', '#']).next().unwrap_or_default();
         hosts.split(',').filter(|h| !h.is_empty()).map(|h| split_host_port(h, default_port)).collect()
     }
 }
@@ -96,42 +96,59 @@ const SECRET_PARAMS: &[&str] =
 /// Replaces the password of a URL (and the values of secret query parameters) with `***`.
 ///
 /// Works on URLs that the `url` crate cannot parse too: several hosts
-/// (`mongodb://u:p@h1,h2/db`), a password with unescaped `/` or `@`, `sqlite:` paths.
+/// (`mongodb://u:p@h1,h2/db`), `sqlite:` paths, and passwords holding any character unescaped
+/// (`/`, `?`, `#`, `@`, `:`) or percent-encoded: the user-info ends at the last `@` (see `split_userinfo`).
 ///
 /// ```
 /// use helpers::mask_url;
 /// assert_eq!(mask_url("postgres://app:s3cret@db:5432/shop"), "postgres://app:***@db:5432/shop");
+/// assert_eq!(mask_url("amqp://app:p?a#s/s@mq:5672/%2f"), "amqp://app:***@mq:5672/%2f");
 /// assert_eq!(mask_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
 /// ```
 pub fn mask_url(raw: &str) -> String {
-    let (head, query) = match raw.find(['?', '#']) {
-        Some(i) => raw.split_at(i),
-        None => (raw, ""),
-    };
+    let Some((scheme, rest)) = raw.split_once("://") else { return mask_after_hosts(raw) };
+    let (userinfo, after) = split_userinfo(rest);
     let mut out = String::with_capacity(raw.len());
-    match head.split_once("://") {
-        Some((scheme, rest)) => {
-            out.push_str(scheme);
-            out.push_str("://");
-            match rest.rfind('@') {
-                Some(at) => {
-                    let (userinfo, hosts) = rest.split_at(at);
-                    match userinfo.split_once(':') {
-                        Some((user, _password)) => {
-                            out.push_str(user);
-                            out.push_str(":***");
-                        }
-                        None => out.push_str(userinfo),
-                    }
-                    out.push_str(hosts);
-                }
-                None => out.push_str(rest),
+    out.push_str(scheme);
+    out.push_str("://");
+    if let Some(userinfo) = userinfo {
+        match userinfo.split_once(':') {
+            Some((user, _password)) => {
+                out.push_str(user);
+                out.push_str(":***");
             }
+            None => out.push_str(userinfo),
         }
-        None => out.push_str(head),
+        out.push('@');
     }
-    out.push_str(&mask_query(query));
+    out.push_str(&mask_after_hosts(after));
     out
+}
+
+/// Splits what follows `scheme://` into the user-info (`user:password`, if any) and the rest
+/// (hosts, path, query).
+///
+/// The user-info ends at the **last** `@` of the URL: a host never contains one, while a
+/// password may hold any character unescaped, `@`, `/`, `?` and `#` included. A URL whose path
+/// or query holds an `@` (`…/db?application_name=a@b`) is therefore split too late: masking
+/// then hides more than the password, never less, and the hosts read from it are wrong, so
+/// the connection attempt names the problem.
+fn split_userinfo(rest: &str) -> (Option<&str>, &str) {
+    match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
+    }
+}
+
+/// Masks the secret query parameters of what follows the user-info.
+fn mask_after_hosts(after: &str) -> String {
+    match after.find(['?', '#']) {
+        Some(i) => {
+            let (head, query) = after.split_at(i);
+            format!("{head}{}", mask_query(query))
+        }
+        None => after.to_string(),
+    }
 }
 
 fn mask_query(query: &str) -> String {
@@ -277,6 +294,54 @@ mod tests {
         let masked = mask_url("postgres://app:p/a@ss@db/x");
         assert_eq!(masked, "postgres://app:***@db/x");
         assert!(!masked.contains("p/a"));
+    }
+
+    #[test]
+    fn a_password_with_query_and_fragment_characters_is_masked_whole() {
+        for (url, masked) in [
+            ("postgres://app:pa?ss@db:5432/shop", "postgres://app:***@db:5432/shop"),
+            ("postgres://app:pa#ss@db/shop?sslmode=require", "postgres://app:***@db/shop?sslmode=require"),
+            ("amqp://app:a:b/c?d#e@f@mq:5672/%2f", "amqp://app:***@mq:5672/%2f"),
+            ("redis://:%40%3A%2F@cache:6379/0", "redis://:***@cache:6379/0"),
+        ] {
+            assert_eq!(mask_url(url), masked, "{url}");
+        }
+    }
+
+    #[test]
+    fn an_at_sign_in_the_query_hides_more_never_less() {
+        // The user-info ends at the last '@' (a password may hold one): here that is in the
+        // query, so the host is hidden too. The password is not shown either way.
+        let masked = mask_url("postgres://app:s3cret@db/shop?application_name=a@b");
+        assert_eq!(masked, "postgres://app:***@b");
+        assert!(!masked.contains("s3cret"));
+    }
+
+    #[test]
+    fn hosts_are_read_after_a_password_holding_url_characters() {
+        let url = ServiceUrl::new("postgres://app:p/a?s#s@db.internal:6543/shop");
+        assert_eq!(url.host_ports(5432), vec![("db.internal".to_string(), 6543)]);
+    }
+
+    proptest::proptest! {
+        /// Whatever a password holds, the masked URL is the URL with the password replaced:
+        /// nothing of the password is left.
+        #[test]
+        fn no_password_survives_masking(
+            scheme in proptest::sample::select(vec!["postgres", "postgresql", "mongodb", "redis", "rediss", "amqp", "amqps"]),
+            user in "[a-z][a-z0-9_.-]{0,8}",
+            password in r"[^\x00]{1,24}",
+            hosts in "[a-z][a-z0-9.-]{0,10}(:[0-9]{1,5})?(,[a-z][a-z0-9.-]{0,10}(:[0-9]{1,5})?){0,2}",
+            path in "(/[a-zA-Z0-9_%.-]{0,10})?",
+            query in r"(\?[a-z]{1,6}=[a-zA-Z0-9]{0,6}(&[a-z]{1,6}=[a-zA-Z0-9]{0,6}){0,2})?",
+        ) {
+            let url = format!("{scheme}://{user}:{password}@{hosts}{path}{query}");
+            let masked = mask_url(&url);
+            let query_masked = mask_after_hosts(&query);
+            proptest::prop_assert_eq!(masked, format!("{scheme}://{user}:***@{hosts}{path}{query_masked}"));
+            let settings_like = ServiceUrl::new(url.clone());
+            proptest::prop_assert!(!format!("{settings_like:?}").contains(&format!(":{password}@")));
+        }
     }
 
     #[test]

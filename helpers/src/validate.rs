@@ -39,10 +39,28 @@ pub fn username(raw: &str) -> Result<String> {
     if !(3..=32).contains(&length) {
         return Err(Error::InvalidInput(format!("username `{name}` has {length} characters (3–32 allowed)")));
     }
-    if let Some(c) = name.chars().find(|c| c.is_whitespace() || *c == '@' || *c == '$') {
-        return Err(Error::InvalidInput(format!("username `{name}` contains {c:?} (no spaces, @ or $)")));
+    if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control() || *c == '@' || *c == '$') {
+        return Err(Error::InvalidInput(format!("username `{}` contains {c:?} (no spaces, control characters, @ or $)", name.escape_debug())));
     }
     Ok(name.to_string())
+}
+
+/// Text that PostgreSQL can store: no NUL byte (`\0`). SQLite would keep one, PostgreSQL
+/// refuses it (`invalid byte sequence for encoding "UTF8": 0x00`, naming nothing), so the rule
+/// is checked here, the same for both backends, and the error names `field`.
+///
+/// ```
+/// assert!(helpers::validate::storable_text("city", "Zürich").is_ok());
+/// let err = helpers::validate::storable_text("city", "Zü\0rich").unwrap_err().to_string();
+/// assert!(err.contains("city") && err.contains("NUL"), "{err}");
+/// ```
+pub fn storable_text(field: &str, value: &str) -> Result<()> {
+    match value.find('\0') {
+        Some(at) => Err(Error::InvalidInput(format!(
+            "{field} contains a NUL byte (\\0) at byte {at}: text with NUL cannot be stored (PostgreSQL refuses it)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +83,14 @@ mod tests {
         assert!(username("a b c").unwrap_err().to_string().contains("' '"));
         assert!(username("root$").is_err());
         assert!(username(&"x".repeat(33)).is_err());
+        let nul = username("ad\0min").unwrap_err().to_string();
+        assert!(nul.contains("username") && nul.contains("'\\0'"), "{nul}");
+    }
+
+    #[test]
+    fn text_with_nul_is_refused_naming_the_field() {
+        assert!(storable_text("name", "O'Brien; DROP TABLE users").is_ok());
+        let err = storable_text("parameter $2", "a\0b").unwrap_err().to_string();
+        assert!(err.contains("parameter $2") && err.contains("byte 1"), "{err}");
     }
 }

@@ -240,6 +240,21 @@ async fn bad_input_is_refused_clearly_and_quotes_are_just_data() {
         assert!(err.to_string().contains("check constraint"), "{err}");
         assert_eq!(sql::users::count(db).await.unwrap(), before);
         assert!(sql::users::by_email(db, "zero@example.com").await.unwrap().is_none());
+
+        // NUL: refused before it reaches the database, naming the field or parameter, and a
+        // lookup with it finds nothing — the same on both backends (PostgreSQL cannot store it).
+        let err = NewUser::parse("nul\0name", "nul@example.com", "N", "L", at()).unwrap_err();
+        assert!(err.to_string().contains("username"), "{err}");
+        for lookup in ["Ger\0many", "\0"] {
+            assert!(sql::users::by_country(db, lookup).await.unwrap().is_empty());
+            assert!(sql::users::by_city(db, lookup).await.unwrap().is_empty());
+        }
+        assert!(sql::users::by_email(db, "a\0@example.com").await.unwrap().is_none());
+        let params = [sql::Value::from("ok"), sql::Value::from("Zü\0rich")];
+        let err = sql::query::query_frame(db, "SELECT $1 AS a, $2 AS b", &params).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidInput(_)) && err.to_string().contains("parameter $2"), "{err}");
+        let err = sql::query::execute(db, "UPDATE users SET first_name = $1 WHERE id = 1", &[sql::Value::from("a\0")]).await.unwrap_err();
+        assert!(err.to_string().contains("parameter $1") && err.to_string().contains("NUL"), "{err}");
     })
     .await;
 }

@@ -98,6 +98,7 @@ pub async fn query_frame(db: &Db, sql: &str, params: &[Value]) -> Result<DataFra
 /// Runs a statement that returns no rows (`INSERT`, `UPDATE`, `DELETE`, DDL) with `params`
 /// bound, and returns how many rows it changed.
 pub async fn execute(db: &Db, sql: &str, params: &[Value]) -> Result<u64> {
+    check_params(params)?;
     db.count_statements(1);
     let sql = sqlx::AssertSqlSafe(sql.to_string());
     let outcome = match &db.pool {
@@ -148,7 +149,19 @@ fn text(cell: &Cell) -> String {
     }
 }
 
+/// Refuses text parameters that PostgreSQL cannot store (NUL), on both backends, naming the
+/// parameter: the same statement behaves the same on SQLite and PostgreSQL.
+fn check_params(params: &[Value]) -> Result<()> {
+    for (i, p) in params.iter().enumerate() {
+        if let Value::Text(t) = p {
+            crate::validate::storable_text(&format!("parameter ${}", i + 1), t)?;
+        }
+    }
+    Ok(())
+}
+
 async fn fetch_cells(db: &Db, sql: &str, params: &[Value]) -> Result<(Vec<String>, Vec<Vec<Cell>>)> {
+    check_params(params)?;
     db.count_statements(1);
     let owned = sqlx::AssertSqlSafe(sql.to_string());
     match &db.pool {

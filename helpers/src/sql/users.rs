@@ -44,6 +44,9 @@ pub async fn by_country(db: &Db, country: &str) -> Result<Vec<UserRow>> {
         JOIN countries co ON co.id = ci.country_id
         WHERE co.name = $1 OR co.code = $1
         ORDER BY u.id"#;
+    if !storable(country) {
+        return Ok(Vec::new());
+    }
     on_pool!(db, |p| sqlx::query_as(SQL).bind(country).fetch_all(p).await)
 }
 
@@ -57,6 +60,9 @@ pub async fn by_city(db: &Db, city: &str) -> Result<Vec<UserRow>> {
         JOIN cities ci ON ci.id = a.city_id
         WHERE ci.name = $1
         ORDER BY u.id"#;
+    if !storable(city) {
+        return Ok(Vec::new());
+    }
     on_pool!(db, |p| sqlx::query_as(SQL).bind(city).fetch_all(p).await)
 }
 
@@ -66,6 +72,9 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>> {
         SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at,
                u.profile_score, u.verified, u.last_active_at, u.login_count
         FROM users u WHERE u.email = $1"#;
+    if !storable(email) {
+        return Ok(None);
+    }
     on_pool!(db, |p| sqlx::query_as(SQL).bind(email).fetch_optional(p).await)
 }
 
@@ -300,6 +309,12 @@ impl NewUser {
     pub fn email(&self) -> &str {
         &self.email
     }
+}
+
+/// Whether a lookup value could match stored text at all: nothing stored holds a NUL
+/// (validation refuses it), and PostgreSQL would fail the query instead of finding nothing.
+fn storable(value: &str) -> bool {
+    !value.contains('\0')
 }
 
 fn text_field(name: &str, value: &str, max_chars: usize) -> Result<String> {
