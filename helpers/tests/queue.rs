@@ -133,6 +133,43 @@ async fn every_message_is_accounted_for_processed_or_dead_lettered_with_its_reas
 }
 
 #[tokio::test]
+async fn poison_headers_and_a_message_at_the_frame_limit_end_dead_lettered_not_stuck() {
+    use helpers::queue::message::{H_ATTEMPT, H_PUBLISHED_US, with_headers};
+    use lapin::types::{AMQPValue, LongString};
+    let b = broker("poison").await;
+    let t = b.topology().clone();
+    let body = serde_json::to_vec(&user("poison", "poison@example.com")).unwrap();
+    // Forged numbers in the headers we read: no arithmetic on them may panic.
+    for (attempt, published) in [(i64::MIN, i64::MIN), (i64::MAX, i64::MAX), (0, -1), (u32::MAX as i64 + 7, 0)] {
+        let props = with_headers(&message::properties("user_data", 1, None), |h| {
+            h.insert(H_ATTEMPT.into(), AMQPValue::LongLongInt(attempt));
+            h.insert(H_PUBLISHED_US.into(), AMQPValue::LongLongInt(published));
+        });
+        b.publish_raw(&t.data_processing(), "user.signup", &body, props).await.unwrap();
+    }
+    // Headers that nearly fill the frame: the broker takes the message, but a dead-letter copy
+    // with our headers added would not fit in one frame.
+    let filler = "x".repeat(b.frame_max() as usize - 3_000);
+    let props = with_headers(&message::properties("user_data", 1, None), |h| {
+        h.insert("x-filler".into(), AMQPValue::LongString(LongString::from(filler.as_str())));
+    });
+    assert_eq!(b.publish_raw(&t.data_processing(), "user.signup", &body, props).await.unwrap(), helpers::queue::Routed::Stored);
+    let reason = "r".repeat(5_000);
+    let r = consume(&b, &t.user_data_queue(), quick(5), RetryPolicy::default(), |_: &Received| Outcome::Reject(reason.clone())).await.unwrap();
+    assert_eq!((r.dead_lettered, r.stopped), (5, Stop::Count), "all five dead-lettered, the loop still running");
+    let letters = dlq::inspect(&b, 10).await.unwrap();
+    assert_eq!(letters.len(), 5, "all five in the dead-letter queue");
+    let big = letters.iter().find(|l| l.reason.len() < reason.len()).expect("the big one carries a cut reason");
+    assert!(big.reason.starts_with("rrr") && big.reason.len() > 100, "{}", big.reason.len());
+    assert_eq!(b.queue_depth(&t.user_data_queue()).await.unwrap(), 0, "nothing stuck in the work queue");
+    // The connection lives on.
+    b.publish(&t.data_processing(), "user.signup", &user("after", "after@example.com")).await.unwrap();
+    let r = consume(&b, &t.user_data_queue(), quick(1), RetryPolicy::default(), |_: &Received| Outcome::Ack).await.unwrap();
+    assert_eq!(r.acked, 1);
+    done(b).await;
+}
+
+#[tokio::test]
 async fn retries_back_off_without_blocking_others_and_give_up_into_the_dlq() {
     let b = broker("retry").await;
     let policy = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(300) };

@@ -28,7 +28,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 
 use super::Broker;
-use super::message::{self, H_ATTEMPT, H_LAST_ERROR, H_PUBLISHED_US, Message, header_i64, set_str, with_headers};
+use super::message::{self, H_ATTEMPT, H_LAST_ERROR, H_PUBLISHED_US, Message, copy_properties, header_i64, set_str};
 use super::producer::{Routed, routed};
 use crate::error::Result;
 use crate::frame_row;
@@ -280,9 +280,10 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             };
             report.deliveries += 1;
             let headers = delivery.properties.headers().as_ref();
-            let attempt = header_i64(headers, H_ATTEMPT).unwrap_or(1).max(1) as u32;
+            // Off the wire as well: anything outside 1..=u32::MAX counts as its nearest bound.
+            let attempt = header_i64(headers, H_ATTEMPT).unwrap_or(1).clamp(1, u32::MAX as i64) as u32;
             // The header comes off the wire: checked, so a forged value cannot overflow.
-            let latency_us = header_i64(headers, H_PUBLISHED_US).and_then(|t| message::now_us().checked_sub(t)).map(|d| d as f64);
+            let latency_us = header_i64(headers, H_PUBLISHED_US).and_then(|t| message::now_us().checked_sub(t)).filter(|d| *d >= 0).map(|d| d as f64);
             if let Some(l) = latency_us {
                 report.latencies_us.push(l);
             }
@@ -307,7 +308,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                 }
                 Decision::RetryLater { next, delay, reason } => {
                     let delay_queue = broker.delay_queue(queue, delay).await?;
-                    let props = with_headers(&delivery.properties, |h| {
+                    let props = copy_properties(&delivery.properties, broker.frame_max(), H_LAST_ERROR, &reason, |h| {
                         h.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(next));
                         set_str(h, H_LAST_ERROR, &reason);
                     });
@@ -351,7 +352,7 @@ async fn forward(broker: &Broker, exchange: &str, routing_key: &str, delivery: &
 
 /// Sends `delivery` to the dead-letter exchange with the reason in its headers, then acks it.
 async fn dead_letter(broker: &Broker, queue: &str, delivery: &Delivery, reason: &str, attempts: u32) -> Result<DeadLettered> {
-    let props = with_headers(&delivery.properties, |h| {
+    let props = copy_properties(&delivery.properties, broker.frame_max(), H_DEATH_REASON, reason, |h| {
         set_str(h, H_DEATH_REASON, reason);
         h.insert(H_ATTEMPTS.into(), AMQPValue::LongUInt(attempts));
         set_str(h, H_ORIGINAL_QUEUE, queue);

@@ -169,6 +169,44 @@ pub fn with_headers(props: &BasicProperties, edit: impl FnOnce(&mut FieldTable))
     props.clone().with_headers(headers)
 }
 
+/// Bytes a header table takes on the wire (AMQP field-table encoding, length prefix included).
+pub fn headers_len(headers: &FieldTable) -> usize {
+    use amq_protocol::frame::WriteContext;
+    amq_protocol::types::generation::gen_field_table(headers)(WriteContext::from(Vec::new()))
+        .map_or(usize::MAX, |written| written.position as usize)
+}
+
+/// Room left for headers in a content-header frame of `frame_max` bytes: the frame's own
+/// bytes (8), the header's fixed fields (14) and, at most, the other properties (message id,
+/// content type, … are short strings of ≤ 255 bytes each; 2 KB covers them).
+pub fn header_budget(frame_max: u32) -> usize {
+    (frame_max as usize).saturating_sub(8 + 14 + 2_048)
+}
+
+/// The properties of a copy of a delivery (a retry, a dead letter) with our headers added by
+/// `extra`, unless they would not fit in one frame of `frame_max` bytes: a message near the
+/// limit was accepted by the broker, but a copy that outgrows the frame would make it close
+/// the connection and leave the message stuck. Then the copy keeps the original's headers
+/// and only `key` = `reason`, cut to the room left (or nothing, if none is left).
+pub fn copy_properties(props: &BasicProperties, frame_max: u32, key: &str, reason: &str, extra: impl FnOnce(&mut FieldTable)) -> BasicProperties {
+    let full = with_headers(props, extra);
+    let budget = header_budget(frame_max);
+    if full.headers().as_ref().map_or(0, headers_len) <= budget {
+        return full;
+    }
+    let original = props.headers().as_ref().map_or(4, headers_len);
+    // A long-string entry costs 1 + key + 1 + 4 bytes besides its text.
+    let room = budget.saturating_sub(original + 6 + key.len());
+    if room < 16 {
+        return props.clone();
+    }
+    let mut cut = reason.len().min(room);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    with_headers(props, |h| set_str(h, key, &reason[..cut]))
+}
+
 /// Sets a string header.
 pub fn set_str(headers: &mut FieldTable, key: &str, value: &str) {
     headers.insert(key.into(), text(value));
@@ -224,6 +262,37 @@ pub fn decode(body: &[u8], props: &BasicProperties) -> Result<Message, Unusable>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_copy_that_would_outgrow_the_frame_keeps_a_cut_reason_and_nothing_else_of_ours() {
+        let frame_max = 131_072;
+        let small = properties("user_data", 1, None);
+        let copy = copy_properties(&small, frame_max, "x-death-reason", "bad e-mail", |h| {
+            set_str(h, "x-death-reason", "bad e-mail");
+            set_str(h, "x-original-queue", "user_data");
+        });
+        let headers = copy.headers().clone().unwrap();
+        assert!(headers.inner().contains_key("x-original-queue") && headers.inner().contains_key("x-death-reason"));
+
+        let filler = "x".repeat(frame_max as usize - 3_000);
+        let big = with_headers(&small, |h| set_str(h, "x-filler", &filler));
+        let reason = "é".repeat(3_000); // two bytes each: the cut must fall on a character boundary
+        let copy = copy_properties(&big, frame_max, "x-death-reason", &reason, |h| {
+            set_str(h, "x-death-reason", &reason);
+            set_str(h, "x-original-queue", "user_data");
+        });
+        let headers = copy.headers().clone().unwrap();
+        assert!(headers_len(&headers) <= header_budget(frame_max), "the copy fits in one frame");
+        assert!(!headers.inner().contains_key("x-original-queue"), "our other headers are dropped");
+        let AMQPValue::LongString(cut) = &headers.inner()["x-death-reason"] else { panic!("reason kept as text") };
+        let cut = String::from_utf8(cut.as_bytes().to_vec()).expect("cut on a character boundary");
+        assert!(cut.len() > 100 && cut.len() < reason.len() && reason.starts_with(&cut), "{}", cut.len());
+
+        // No room left at all: the copy is the original, unchanged.
+        let full = with_headers(&small, |h| set_str(h, "x-filler", &"x".repeat(header_budget(frame_max) - 40)));
+        let copy = copy_properties(&full, frame_max, "x-death-reason", &reason, |h| set_str(h, "x-death-reason", &reason));
+        assert_eq!(copy.headers(), full.headers());
+    }
 
     fn user() -> Message {
         Message::UserData(UserData { username: "ada".into(), email: "ada@example.com".into(), registration_date: "2026-01-01T00:00:00Z".into(), country: None })

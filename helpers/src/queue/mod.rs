@@ -76,6 +76,12 @@ impl Broker {
         Ok(broker)
     }
 
+    /// The largest frame the broker accepts on this connection (negotiated at connect):
+    /// a message's properties must fit in one.
+    pub fn frame_max(&self) -> u32 {
+        self.conn.configuration().frame_max()
+    }
+
     /// The names of exchanges and queues this broker works with.
     pub fn topology(&self) -> &Topology {
         &self.topology
