@@ -46,3 +46,11 @@ port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
 
 # masked URL for messages: user:***@host
 mask() { python3 -c 'import sys,re; print(re.sub(r"(://[^:/@]*):.*@", r"\1:***@", sys.argv[1]))' "$1"; }
+
+# The notebook kernel's build (scripts/evcxr-kernel.sh, scripts/build-kernel.sh) and the test
+# build share one target directory: the first kept build slot's. evcxr builds with these
+# RUSTFLAGS and an explicit --target; the workspace's profile for dependencies matches evcxr's
+# (Cargo.toml), so cargo compiles every dependency once for both.
+HOST_TRIPLE="$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')"
+KERNEL_SLOT="$M8_CACHE/evcxr-build"
+KERNEL_RUSTFLAGS="-Cprefer-dynamic"

@@ -57,6 +57,9 @@ if [ -z "${EVCXR_TMPDIR:-}" ]; then
 fi
 # Every slot busy: a build directory of this kernel's own (compiled from scratch).
 [ -n "${EVCXR_TMPDIR:-}" ] || export EVCXR_TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/module8-evcxr.XXXXXX")"
+# The workspace's lock file: the kernel compiles the very versions the tests ran against (and
+# shares their build: scripts/build-kernel.sh, scripts/test.sh). evcxr adds its own crate to it.
+cmp -s "$here/../Cargo.lock" "$EVCXR_TMPDIR/Cargo.lock" || cp "$here/../Cargo.lock" "$EVCXR_TMPDIR/Cargo.lock"
 # The cells link against helpers-dylib (one shared library holding helpers, polars, sqlx, …):
 # the loader finds it where cargo builds it in this kernel's build directory.
 export LD_LIBRARY_PATH="$EVCXR_TMPDIR/target/$host/debug/deps:$LD_LIBRARY_PATH"

@@ -3,6 +3,7 @@
 #  - a Python venv (.venv) with JupyterLab, nbclient, nbconvert (scripts/requirements.txt)
 #  - evcxr_jupyter $EVCXR_VERSION via `cargo install --locked` (~20 min on 2 cores, once)
 #  - the `rust` Jupyter kernel, registered in the venv
+#  - the kernel's dependencies, compiled (scripts/build-kernel.sh), beside evcxr's install
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 say "Python tools in $VENV"
@@ -11,6 +12,17 @@ if ! "$VENV/bin/python" -c "import nbclient, nbconvert, jupyterlab, secantus" 2>
   "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
 fi
 
+# The notebook kernel resolves its dependencies offline (scripts/evcxr-kernel.sh): download the
+# workspace's locked crates once, so it finds them.
+say "fetching the locked crates (for the offline notebook kernel)"
+(cd "$ROOT" && cargo fetch --locked --quiet)
+
+# The kernel's dependencies compile beside evcxr_jupyter's own install (both take minutes; each
+# leaves part of the 2 cores idle at times). Reuses what is built: seconds when nothing changed.
+mkdir -p "$RUN_DIR"
+"$ROOT/scripts/build-kernel.sh" > "$RUN_DIR/build-kernel.log" 2>&1 &
+kernel_build=$!
+
 if cargo install --list 2>/dev/null | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; then
   say "evcxr_jupyter $EVCXR_VERSION is installed"
 else
@@ -18,10 +30,6 @@ else
   cargo install --locked --quiet evcxr_jupyter --version "$EVCXR_VERSION"
 fi
 
-# The notebook kernel resolves its dependencies offline (scripts/evcxr-kernel.sh): download the
-# workspace's locked crates once, so it finds them.
-say "fetching the locked crates (for the offline notebook kernel)"
-(cd "$ROOT" && cargo fetch --locked --quiet)
 
 # Register the project's `rust` kernel in the venv: evcxr_jupyter behind scripts/evcxr-kernel.sh,
 # which keeps compiled dependencies between kernels. Our scripts put the venv first on
@@ -43,4 +51,9 @@ cat > "$KERNEL_DIR/kernel.json" <<JSON
 }
 JSON
 
+if ! wait "$kernel_build"; then
+  tail -n 30 "$RUN_DIR/build-kernel.log" >&2
+  die "compiling the notebook kernel's dependencies failed (log: $RUN_DIR/build-kernel.log)"
+fi
+grep -h "ready in" "$RUN_DIR/build-kernel.log" >&2 || true
 say "setup done"

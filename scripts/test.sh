@@ -5,13 +5,15 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 load_env
 started=$(date +%s)
-# Test builds live outside the checkout too, so a fresh clone on this machine reuses them.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$M8_CACHE/target}"
+# Test builds live outside the checkout too, so a fresh clone on this machine reuses them: in
+# the notebook kernel's build directory, with its RUSTFLAGS and --target, so that every
+# dependency is compiled once for both (see common.sh).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KERNEL_SLOT/target}"
 "$ROOT/scripts/services.sh" up
 "$ROOT/scripts/setup.sh"
 
 say "cargo test (unit, integration and doc tests; real services)"
-cargo test --workspace --locked --exclude helpers-dylib
+RUSTFLAGS="$KERNEL_RUSTFLAGS" cargo test --workspace --locked --exclude helpers-dylib --target "$HOST_TRIPLE"
 
 say "notebook runner self-test (it must fail notebooks that panic, print errors or miss outputs)"
 "$VENV/bin/python" "$ROOT/scripts/run_notebooks.py" --self-test --out "$OUT_DIR"
