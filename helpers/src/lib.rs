@@ -35,7 +35,7 @@
 //! # In a notebook
 //!
 //! ```text
-//! :dep helpers = { path = "../helpers" }
+//! :dep helpers = { path = "../helpers-dylib", package = "helpers-dylib" }
 //! use helpers::prelude::*;
 //! let db = sql::SyncDb::new(&Settings::from_env()?);
 //! db.query("SELECT name, continent FROM countries WHERE continent = $1", &["Europe".into()])?.show(10)

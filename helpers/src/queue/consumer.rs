@@ -19,6 +19,7 @@
 //! `max_messages` settled messages, when nothing arrives for `idle`, or at `total`, whichever
 //! comes first; unacknowledged prefetched messages then return to the queue.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -29,7 +30,7 @@ use serde::Serialize;
 
 use super::Broker;
 use super::message::{self, H_ATTEMPT, H_LAST_ERROR, H_PUBLISHED_US, Message, copy_properties, header_i64, set_str};
-use super::producer::{Routed, routed};
+use super::producer::{Routed, routed_of};
 use crate::error::Result;
 use crate::frame_row;
 
@@ -167,6 +168,10 @@ pub struct ConsumeReport {
     pub seconds: f64,
     /// Why it stopped.
     pub stopped: Stop,
+    /// Times the connection dropped during the loop and came back.
+    pub recoveries: usize,
+    /// Copies of messages already settled (a resend after a reconnect), acked unprocessed.
+    pub duplicates: usize,
 }
 
 impl ConsumeReport {
@@ -255,7 +260,14 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
         latencies_us: Vec::new(),
         seconds: 0.0,
         stopped: Stop::Count,
+        recoveries: 0,
+        duplicates: 0,
     };
+    // Work done per message id, kept until its ack is through: a message that comes again —
+    // its ack was lost with a dropped connection, or the publisher resent it after one — is
+    // settled again without running the handler twice.
+    let mut done: HashMap<String, Settled> = HashMap::new();
+    let mut counted: HashSet<String> = HashSet::new();
     let result: Result<()> = async {
         loop {
             if report.settled() >= limits.max_messages {
@@ -276,9 +288,28 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                     report.stopped = Stop::Cancelled;
                     break;
                 }
-                Ok(Some(d)) => d.map_err(|e| broker.error(e))?,
+                Ok(Some(Err(e))) => {
+                    // The connection dropped: lapin reconnects and registers this consumer
+                    // again; what was delivered and not acked comes back.
+                    broker.recover(&channel, e).await?;
+                    report.recoveries += 1;
+                    continue;
+                }
+                Ok(Some(Ok(d))) => d,
             };
             report.deliveries += 1;
+            let message_id = delivery.properties.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
+            if let Some(settled) = (!message_id.is_empty()).then(|| done.get(&message_id)).flatten().cloned() {
+                match delivery.ack(BasicAckOptions::default()).await {
+                    Ok(()) if counted.insert(message_id) => report.count(settled),
+                    Ok(()) => report.duplicates += 1,
+                    Err(e) => {
+                        broker.recover(&channel, e).await?;
+                        report.recoveries += 1;
+                    }
+                }
+                continue;
+            }
             let headers = delivery.properties.headers().as_ref();
             // Off the wire as well: anything outside 1..=u32::MAX counts as its nearest bound.
             let attempt = header_i64(headers, H_ATTEMPT).unwrap_or(1).clamp(1, u32::MAX as i64) as u32;
@@ -292,7 +323,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                 Ok(message) => {
                     let received = Received {
                         message,
-                        message_id: delivery.properties.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default(),
+                        message_id: message_id.clone(),
                         attempt,
                         routing_key: delivery.routing_key.as_str().to_string(),
                         priority: *delivery.properties.priority(),
@@ -301,28 +332,48 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                     handler.handle(&received).await
                 }
             };
-            match decide(outcome, attempt, retry) {
-                Decision::Ack => {
-                    ack(broker, &delivery).await?;
-                    report.acked += 1;
-                }
+            // Carry the decision out (a copy to a delay queue or the DLX, confirmed), then
+            // settle the delivery. A dropped connection on the way leaves the delivery to come
+            // back; what was done is remembered by id, so it is not done twice.
+            let carried = match decide(outcome, attempt, retry) {
+                Decision::Ack => Ok(Settled::Acked),
                 Decision::RetryLater { next, delay, reason } => {
                     let delay_queue = broker.delay_queue(queue, delay).await?;
                     let props = copy_properties(&delivery.properties, broker.frame_max(), H_LAST_ERROR, &reason, |h| {
                         h.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(next));
                         set_str(h, H_LAST_ERROR, &reason);
                     });
-                    if forward(broker, "", &delay_queue, &delivery, props).await? {
-                        ack(broker, &delivery).await?;
-                        report.retried += 1;
-                    } else {
-                        report.dead.push(reject_to_dlx(broker, &delivery, &reason, attempt).await?);
-                        report.dead_lettered += 1;
+                    forward(broker, "", &delay_queue, &delivery, props).await.map(|stored| {
+                        if stored { Settled::Retried } else { Settled::DeadLettered(dead_record(&delivery, &reason, attempt), Settle::Reject) }
+                    })
+                }
+                Decision::DeadLetter { reason } => dead_letter(broker, queue, &delivery, &reason, attempt).await,
+            };
+            let settled = match carried {
+                Ok(settled) => settled,
+                Err(Fault::Dropped(e)) => {
+                    broker.recover(&channel, e).await?;
+                    report.recoveries += 1;
+                    continue;
+                }
+                Err(Fault::Fatal(e)) => return Err(e),
+            };
+            if !message_id.is_empty() {
+                done.insert(message_id.clone(), settled.clone());
+            }
+            let settle = match &settled {
+                Settled::DeadLettered(_, Settle::Reject) => delivery.reject(BasicRejectOptions { requeue: false }).await,
+                _ => delivery.ack(BasicAckOptions::default()).await,
+            };
+            match settle {
+                Ok(()) => {
+                    if message_id.is_empty() || counted.insert(message_id) {
+                        report.count(settled);
                     }
                 }
-                Decision::DeadLetter { reason } => {
-                    report.dead.push(dead_letter(broker, queue, &delivery, &reason, attempt).await?);
-                    report.dead_lettered += 1;
+                Err(e) => {
+                    broker.recover(&channel, e).await?;
+                    report.recoveries += 1;
                 }
             }
         }
@@ -335,23 +386,60 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
     result.map(|_| report)
 }
 
-async fn ack(broker: &Broker, delivery: &Delivery) -> Result<()> {
-    delivery.ack(BasicAckOptions::default()).await.map_err(|e| broker.error(e))?;
-    Ok(())
+/// How a delivery is settled once its decision is carried out.
+#[derive(Clone, Debug)]
+enum Settle {
+    /// Acknowledged (our copy went where it had to).
+    Ack,
+    /// Rejected without requeue: the queue's own dead-letter exchange takes it (our copy could
+    /// not be stored; the broker adds its `x-death` header, ours are missing).
+    Reject,
+}
+
+/// What was done with a message, remembered by id until its delivery is settled.
+#[derive(Clone, Debug)]
+enum Settled {
+    Acked,
+    Retried,
+    DeadLettered(DeadLettered, Settle),
+}
+
+impl ConsumeReport {
+    fn count(&mut self, settled: Settled) {
+        match settled {
+            Settled::Acked => self.acked += 1,
+            Settled::Retried => self.retried += 1,
+            Settled::DeadLettered(record, _) => {
+                self.dead_lettered += 1;
+                self.dead.push(record);
+            }
+        }
+    }
+}
+
+/// Why carrying out a decision failed.
+enum Fault {
+    /// The connection dropped (lapin recovers; the delivery comes back).
+    Dropped(lapin::Error),
+    /// Anything else: the loop stops with it.
+    Fatal(crate::Error),
 }
 
 /// Publishes a copy of `delivery` with `props` and waits for the confirm; true when stored.
-async fn forward(broker: &Broker, exchange: &str, routing_key: &str, delivery: &Delivery, props: lapin::BasicProperties) -> Result<bool> {
-    let confirm = broker
+async fn forward(broker: &Broker, exchange: &str, routing_key: &str, delivery: &Delivery, props: lapin::BasicProperties) -> std::result::Result<bool, Fault> {
+    let sent = broker
         .publisher()
         .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &delivery.data, props)
         .await
-        .map_err(|e| broker.error(e))?;
-    Ok(routed(broker, confirm).await? == Routed::Stored)
+        .map_err(Fault::Dropped)?;
+    match crate::runtime::within("a publisher confirm from RabbitMQ", super::BROKER_TIMEOUT, sent).await {
+        Ok(confirmed) => Ok(routed_of(confirmed.map_err(Fault::Dropped)?) == Routed::Stored),
+        Err(timed_out) => Err(Fault::Fatal(timed_out)),
+    }
 }
 
-/// Sends `delivery` to the dead-letter exchange with the reason in its headers, then acks it.
-async fn dead_letter(broker: &Broker, queue: &str, delivery: &Delivery, reason: &str, attempts: u32) -> Result<DeadLettered> {
+/// Sends `delivery` to the dead-letter exchange with the reason in its headers.
+async fn dead_letter(broker: &Broker, queue: &str, delivery: &Delivery, reason: &str, attempts: u32) -> std::result::Result<Settled, Fault> {
     let props = copy_properties(&delivery.properties, broker.frame_max(), H_DEATH_REASON, reason, |h| {
         set_str(h, H_DEATH_REASON, reason);
         h.insert(H_ATTEMPTS.into(), AMQPValue::LongUInt(attempts));
@@ -359,19 +447,9 @@ async fn dead_letter(broker: &Broker, queue: &str, delivery: &Delivery, reason: 
         set_str(h, H_ORIGINAL_KEY, delivery.routing_key.as_str());
         h.insert(H_DEAD_US.into(), AMQPValue::LongLongInt(message::now_us()));
     });
-    if forward(broker, &broker.topology().dlx(), "", delivery, props).await? {
-        ack(broker, delivery).await?;
-        Ok(dead_record(delivery, reason, attempts))
-    } else {
-        reject_to_dlx(broker, delivery, reason, attempts).await
-    }
-}
-
-/// Rejects without requeue: the queue's `x-dead-letter-exchange` takes it to the DLQ (the
-/// broker adds its own `x-death` header; ours are missing then).
-async fn reject_to_dlx(broker: &Broker, delivery: &Delivery, reason: &str, attempts: u32) -> Result<DeadLettered> {
-    delivery.reject(BasicRejectOptions { requeue: false }).await.map_err(|e| broker.error(e))?;
-    Ok(dead_record(delivery, reason, attempts))
+    let stored = forward(broker, &broker.topology().dlx(), "", delivery, props).await?;
+    let how = if stored { Settle::Ack } else { Settle::Reject };
+    Ok(Settled::DeadLettered(dead_record(delivery, reason, attempts), how))
 }
 
 fn dead_record(delivery: &Delivery, reason: &str, attempts: u32) -> DeadLettered {

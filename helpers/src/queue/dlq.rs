@@ -6,14 +6,14 @@
 //! they came from with a fresh attempt count — publish confirmed first, ack second — and gives
 //! the rest back.
 
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicPublishOptions, BasicRejectOptions};
+use lapin::options::{BasicAckOptions, BasicGetOptions, BasicRejectOptions};
 use lapin::types::AMQPValue;
 use serde::Serialize;
 
 use super::Broker;
 use super::consumer::{H_ATTEMPTS, H_DEAD_US, H_DEATH_REASON, H_ORIGINAL_KEY, H_ORIGINAL_QUEUE};
 use super::message::{H_ATTEMPT, header_i64, header_str, with_headers};
-use super::producer::{Routed, routed};
+use super::producer::Routed;
 use crate::error::Result;
 use crate::frame_row;
 
@@ -111,12 +111,7 @@ async fn send_back(broker: &Broker, msg: &lapin::message::BasicGetMessage, queue
         *h = kept.into();
         h.insert(H_ATTEMPT.into(), AMQPValue::LongUInt(1));
     });
-    let confirm = broker
-        .publisher()
-        .basic_publish("".into(), queue.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &msg.delivery.data, props)
-        .await
-        .map_err(|e| broker.error(e))?;
-    Ok(routed(broker, confirm).await? == Routed::Stored)
+    Ok(broker.publish_confirmed("", queue, &msg.delivery.data, props).await? == Routed::Stored)
 }
 
 /// Up to `limit` dead letters, left in the queue.

@@ -47,6 +47,26 @@ use crate::runtime::within;
 /// How long connecting, declaring and each confirm may take before the call fails.
 pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a call waits for the connection to come back after it dropped (a broker restart,
+/// a network cut) before it gives up with an error that says what was tried.
+pub const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// lapin reconnects by itself (`enable_auto_recover`): it reopens the connection with this
+/// backoff, re-declares what was declared on it, re-opens the channels with their QoS and
+/// confirm mode, and re-registers the consumers. Our calls wait for that
+/// ([`Broker::recover`]) and then resend what was not confirmed.
+fn connection_properties() -> ConnectionProperties {
+    ConnectionProperties::default().enable_auto_recover().configure_backoff(|b| {
+        b.with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(2))
+            .with_max_times(60)
+            .with_total_delay(Some(RECOVERY_TIMEOUT))
+    })
+}
+
+/// Publishes of one message while the connection keeps dropping, before giving up.
+const MAX_RESENDS: u32 = 5;
+
 /// A connection to RabbitMQ with a publish channel in confirm mode and the names of one
 /// [`Topology`]. Cheap to pass by reference; closed by [`Broker::close`] or when dropped.
 pub struct Broker {
@@ -55,6 +75,7 @@ pub struct Broker {
     url: ServiceUrl,
     topology: Topology,
     delay_queues: std::sync::Mutex<Vec<String>>,
+    recoveries: std::sync::atomic::AtomicU32,
 }
 
 impl Broker {
@@ -65,15 +86,72 @@ impl Broker {
 
     /// Connects to `url` and declares `topology` (idempotent: declaring what exists is a no-op).
     pub async fn connect(url: &ServiceUrl, topology: Topology) -> Result<Broker> {
-        let conn = within(format!("connecting to RabbitMQ at {url}"), BROKER_TIMEOUT, Connection::connect(url.expose(), ConnectionProperties::default()))
+        // Refused at once when nothing listens: lapin's reconnect backoff would otherwise
+        // keep trying until the timeout.
+        crate::check::tcp_probe(url, 5672).await.map_err(|e| unreachable(url, e))?;
+        let conn = within(format!("connecting to RabbitMQ at {url}"), BROKER_TIMEOUT, Connection::connect(url.expose(), connection_properties()))
             .await
             .map_err(|e| unreachable(url, e.to_string()))?
             .map_err(|e| unreachable(url, e.to_string()))?;
         let publisher = conn.create_channel().await.map_err(|e| map_error(url, e))?;
         publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| map_error(url, e))?;
-        let broker = Broker { conn, publisher, url: url.clone(), topology, delay_queues: Default::default() };
+        let broker = Broker { conn, publisher, url: url.clone(), topology, delay_queues: Default::default(), recoveries: Default::default() };
         within("declaring the RabbitMQ topology", BROKER_TIMEOUT, broker.topology.declare(&broker)).await??;
         Ok(broker)
+    }
+
+    /// Waits until lapin has brought the connection back after `e` (bounded by
+    /// [`RECOVERY_TIMEOUT`]); `channel` is the channel the error came from. An error that no
+    /// reconnect can mend (a refused login, a protocol violation of ours) is returned as it is.
+    pub async fn recover(&self, channel: &Channel, e: lapin::Error) -> Result<()> {
+        if !e.can_be_recovered() {
+            return Err(self.error(e));
+        }
+        let what = e.to_string();
+        match tokio::time::timeout(RECOVERY_TIMEOUT, channel.wait_for_recovery(e)).await {
+            Ok(Ok(())) => {
+                self.recoveries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(unreachable(&self.url, format!("the connection dropped and could not be recovered ({e})"))),
+            Err(_) => Err(unreachable(
+                &self.url,
+                format!(
+                    "the connection dropped ({what}); reconnecting with backoff (100 ms doubling to 2 s) for {} s did not bring it back",
+                    RECOVERY_TIMEOUT.as_secs()
+                ),
+            )),
+        }
+    }
+
+    /// How many times this broker's connection dropped and came back.
+    pub fn recoveries(&self) -> u32 {
+        self.recoveries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Publishes on the confirming channel and waits for the confirm. When the connection
+    /// drops on the way, waits for it to come back and publishes again, with the same message
+    /// id: at least once, never silently lost (a consumer recognises the copy by its id).
+    pub(crate) async fn publish_confirmed(&self, exchange: &str, routing_key: &str, body: &[u8], properties: lapin::BasicProperties) -> Result<producer::Routed> {
+        let mut last = String::new();
+        for _ in 0..MAX_RESENDS {
+            let sent = self
+                .publisher
+                .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, properties.clone())
+                .await;
+            let confirmed = match sent {
+                Ok(confirm) => within("a publisher confirm from RabbitMQ", BROKER_TIMEOUT, confirm).await?,
+                Err(e) => Err(e),
+            };
+            match confirmed {
+                Ok(c) => return Ok(producer::routed_of(c)),
+                Err(e) => {
+                    last = e.to_string();
+                    self.recover(&self.publisher, e).await?;
+                }
+            }
+        }
+        Err(unreachable(&self.url, format!("a publish was cut off {MAX_RESENDS} times by a dropped connection (last: {last})")))
     }
 
     /// The largest frame the broker accepts on this connection (negotiated at connect):
@@ -149,12 +227,7 @@ impl Broker {
     /// Publishes raw bytes with confirms — for the lesson's bad input (malformed JSON, unknown
     /// types), which [`Message`] cannot express on purpose.
     pub async fn publish_raw(&self, exchange: &str, routing_key: &str, body: &[u8], properties: lapin::BasicProperties) -> Result<Routed> {
-        let confirm = self
-            .publisher
-            .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, properties)
-            .await
-            .map_err(|e| self.error(e))?;
-        producer::routed(self, confirm).await
+        self.publish_confirmed(exchange, routing_key, body, properties).await
     }
 }
 

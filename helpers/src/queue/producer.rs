@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use lapin::options::BasicPublishOptions;
-use lapin::{Confirmation, PublisherConfirm};
+use lapin::{BasicProperties, Confirmation, PublisherConfirm};
 use serde::Serialize;
 
 use super::message::{AnalyticsEvent, Message, Notification, UserData};
@@ -74,36 +74,40 @@ pub struct BatchReport {
     pub returned: usize,
     /// Refused by the broker.
     pub nacked: usize,
+    /// Cut off by a dropped connection and published again once it was back.
+    pub resent: usize,
     /// Wall time from the first publish to the last confirm, in seconds.
     pub seconds: f64,
 }
 
 impl BatchReport {
+    fn count(&mut self, outcome: &Routed) {
+        match outcome {
+            Routed::Stored => self.stored += 1,
+            Routed::Returned { .. } => self.returned += 1,
+            Routed::Nacked => self.nacked += 1,
+        }
+    }
+
     /// Messages per second.
     pub fn rate(&self) -> f64 {
         if self.seconds > 0.0 { self.sent as f64 / self.seconds } else { f64::NAN }
     }
 }
 
-pub(crate) async fn routed(broker: &Broker, confirm: PublisherConfirm) -> Result<Routed> {
-    let confirmation = within("a publisher confirm from RabbitMQ", BROKER_TIMEOUT, confirm).await?.map_err(|e| broker.error(e))?;
-    Ok(match confirmation {
+/// What the broker's confirm says about one message.
+pub(crate) fn routed_of(confirmation: Confirmation) -> Routed {
+    match confirmation {
         Confirmation::Ack(None) | Confirmation::NotRequested => Routed::Stored,
         Confirmation::Ack(Some(ret)) | Confirmation::Nack(Some(ret)) => Routed::Returned { code: ret.reply_code, reason: ret.reply_text.as_str().to_string() },
         Confirmation::Nack(None) => Routed::Nacked,
-    })
+    }
 }
 
 impl Broker {
-    async fn send(&self, exchange: &str, routing_key: &str, message: &Message, priority: Option<u8>) -> Result<(String, PublisherConfirm)> {
-        let (body, props) = message.envelope(priority);
-        let id = props.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
-        let confirm = self
-            .publisher()
-            .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &body, props)
-            .await
-            .map_err(|e| self.error(e))?;
-        Ok((id, confirm))
+    /// Publishes without waiting for the confirm (a batch waits for all of them after).
+    async fn send(&self, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> lapin::Result<PublisherConfirm> {
+        self.publisher().basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, props).await
     }
 
     /// Publishes one message and waits for its confirm.
@@ -115,8 +119,9 @@ impl Broker {
     /// its confirm.
     pub async fn publish_with_priority(&self, exchange: &str, routing_key: &str, message: &Message, priority: Option<u8>) -> Result<Published> {
         let started = Instant::now();
-        let (message_id, confirm) = self.send(exchange, routing_key, message, priority).await?;
-        let outcome = routed(self, confirm).await?;
+        let (body, props) = message.envelope(priority);
+        let message_id = props.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
+        let outcome = self.publish_confirmed(exchange, routing_key, &body, props).await?;
         Ok(Published {
             message_id,
             kind: message.type_name().into(),
@@ -128,20 +133,44 @@ impl Broker {
     }
 
     /// Publishes every message, then waits for all the confirms: one round trip's wait for
-    /// the whole batch instead of one per message.
+    /// the whole batch instead of one per message. Messages whose publish or confirm was cut
+    /// off by a dropped connection are kept and sent again, one by one, once it is back
+    /// (same message ids: at least once, never lost).
     pub async fn publish_batch(&self, exchange: &str, routing_key: &str, messages: &[Message]) -> Result<BatchReport> {
         let started = Instant::now();
+        let envelopes: Vec<(Vec<u8>, BasicProperties)> = messages.iter().map(|m| m.envelope(None)).collect();
         let mut pending = Vec::with_capacity(messages.len());
-        for m in messages {
-            pending.push(self.send(exchange, routing_key, m, None).await?.1);
+        for (i, (body, props)) in envelopes.iter().enumerate() {
+            match self.send(exchange, routing_key, body, props.clone()).await {
+                Ok(confirm) => pending.push((i, Some(confirm))),
+                Err(_) => pending.push((i, None)), // resent below
+            }
         }
         let mut report = BatchReport { sent: messages.len(), ..Default::default() };
-        for confirm in pending {
-            match routed(self, confirm).await? {
-                Routed::Stored => report.stored += 1,
-                Routed::Returned { .. } => report.returned += 1,
-                Routed::Nacked => report.nacked += 1,
+        let mut unconfirmed = Vec::new();
+        for (i, confirm) in pending {
+            let confirmed = match confirm {
+                Some(c) => within("a publisher confirm from RabbitMQ", BROKER_TIMEOUT, c).await?,
+                None => {
+                    unconfirmed.push(i);
+                    continue;
+                }
+            };
+            match confirmed {
+                Ok(c) => report.count(&routed_of(c)),
+                Err(e) => {
+                    if unconfirmed.is_empty() {
+                        self.recover(self.publisher(), e).await?;
+                    }
+                    unconfirmed.push(i);
+                }
             }
+        }
+        report.resent = unconfirmed.len();
+        for i in unconfirmed {
+            let (body, props) = &envelopes[i];
+            let outcome = self.publish_confirmed(exchange, routing_key, body, props.clone()).await?;
+            report.count(&outcome);
         }
         report.seconds = started.elapsed().as_secs_f64();
         Ok(report)

@@ -1,0 +1,190 @@
+//! The fault suite: our own server processes, on ports of their own, restarted and killed under
+//! load. Never the shared servers (5672, 6379): every process here is started by the test, on
+//! 127.0.0.1, and stopped by its pid — also when a test fails (the guards' `Drop`).
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use helpers::ServiceUrl;
+use helpers::queue::consumer::Stop;
+use helpers::queue::{Broker, ConsumeLimits, Message, Outcome, Received, RetryPolicy, Topology, UserData, consume};
+
+/// A RabbitMQ node of the test's own: its own node name, port, data and log folders.
+struct RabbitNode {
+    name: String,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl RabbitNode {
+    /// Starts a node on `port` (distribution port `port + 20000`) and waits until it accepts
+    /// connections (bounded).
+    fn start(port: u16) -> RabbitNode {
+        let dir = std::env::temp_dir().join(format!("m8-fault-rabbit-{port}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
+        std::fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n")).unwrap();
+        // The Debian wrapper runs the node as the `rabbitmq` user: it must own the folder.
+        let _ = Command::new("chown").args(["-R", "rabbitmq:rabbitmq"]).arg(&dir).status();
+        let node = RabbitNode { name: format!("m8fault{port}@localhost"), port, dir };
+        node.launch();
+        node
+    }
+
+    fn launch(&self) {
+        let d = |s: &str| self.dir.join(s);
+        let log = std::fs::File::create(d("server.out")).unwrap();
+        Command::new("rabbitmq-server")
+            .current_dir(&self.dir)
+            .env("RABBITMQ_NODENAME", &self.name)
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", self.port.to_string())
+            .env("RABBITMQ_DIST_PORT", (self.port as u32 + 20000).to_string())
+            .env("RABBITMQ_MNESIA_BASE", d("mnesia"))
+            .env("RABBITMQ_MNESIA_DIR", d("mnesia/node"))
+            .env("RABBITMQ_FEATURE_FLAGS_FILE", d("feature_flags"))
+            .env("RABBITMQ_PLUGINS_EXPAND_DIR", d("plugins-expand"))
+            .env("RABBITMQ_LOG_BASE", d("log"))
+            .env("RABBITMQ_PID_FILE", d("pid"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", d("enabled_plugins"))
+            .env("RABBITMQ_CONFIG_FILE", d("rabbitmq.conf"))
+            .env("RABBITMQ_CONF_ENV_FILE", d("env.conf"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("rabbitmq-server must be installed (scripts/services.sh installs it)");
+        let started = Instant::now();
+        while !self.accepts() {
+            assert!(started.elapsed() < Duration::from_secs(90), "our RabbitMQ node did not start within 90 s: see {}", d("server.out").display());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn accepts(&self) -> bool {
+        std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], self.port).into(), Duration::from_millis(200)).is_ok()
+    }
+
+    fn url(&self) -> ServiceUrl {
+        ServiceUrl::new(format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port))
+    }
+
+    /// The Erlang VM's pid, from the pid file the node writes.
+    fn pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.dir.join("pid")).ok()?.trim().parse().ok()
+    }
+
+    fn ctl(&self, what: &str) {
+        let status = Command::new("rabbitmqctl").args(["-n", &self.name, what]).output().expect("rabbitmqctl");
+        assert!(status.status.success(), "rabbitmqctl {what}: {}", String::from_utf8_lossy(&status.stderr));
+    }
+
+    /// `stop_app` then `start_app`: the broker restarts inside a running VM.
+    fn restart_app(&self) {
+        self.ctl("stop_app");
+        std::thread::sleep(Duration::from_secs(1));
+        self.ctl("start_app");
+    }
+
+    /// `kill -9` of the VM, then a fresh start on the same data.
+    fn kill_and_start(&self) {
+        let pid = self.pid().expect("the node wrote its pid");
+        unsafe_kill(pid, 9);
+        let gone = Instant::now();
+        while self.accepts() && gone.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        self.launch();
+    }
+}
+
+impl Drop for RabbitNode {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            unsafe_kill(pid, 9);
+        }
+    }
+}
+
+fn unsafe_kill(pid: i32, signal: i32) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+}
+
+fn signup(i: usize) -> Message {
+    Message::UserData(UserData { username: format!("user{i}"), email: format!("u{i}@example.com"), registration_date: "2026-01-01T00:00:00Z".into(), country: None })
+}
+
+/// 10,000 confirmed publishes and one consumer, through a broker restart (`stop_app` /
+/// `start_app`) and a `kill -9` of the node: nothing confirmed is lost, nothing is processed
+/// twice, and the consumer carries on by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_survive_a_broker_restart_and_a_kill_without_loss_or_double_processing() {
+    const N: usize = 10_000;
+    let node = Arc::new(RabbitNode::start(5679));
+    let topology = Topology::unique("tfault");
+    let publisher = Broker::connect(&node.url(), topology.clone()).await.expect("our node answers");
+    let consumer = Broker::connect(&node.url(), topology.clone()).await.unwrap();
+
+    let processed: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let seen = processed.clone();
+    let queue = topology.user_data_queue();
+    let consuming = tokio::spawn(async move {
+        let limits = ConsumeLimits { max_messages: N, idle: Duration::from_secs(90), total: Duration::from_secs(300), prefetch: 100 };
+        let report = consume(&consumer, &queue, limits, RetryPolicy::default(), move |r: &Received| {
+            *seen.lock().unwrap().entry(r.message_id.clone()).or_default() += 1;
+            Outcome::Ack
+        })
+        .await;
+        (report, consumer.recoveries())
+    });
+
+    let exchange = topology.data_processing();
+    let publishing = tokio::spawn(async move {
+        let mut stored = 0;
+        let mut resent = 0;
+        for chunk in (0..N).collect::<Vec<_>>().chunks(250) {
+            let batch: Vec<Message> = chunk.iter().map(|&i| signup(i)).collect();
+            let r = publisher.publish_batch(&exchange, "user.signup", &batch).await.expect("every batch is confirmed in the end");
+            stored += r.stored;
+            resent += r.resent;
+        }
+        (stored, resent, publisher)
+    });
+
+    // The faults, while both run.
+    let faults = node.clone();
+    tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(1500));
+        faults.restart_app();
+        std::thread::sleep(Duration::from_secs(4));
+        faults.kill_and_start();
+    })
+    .await
+    .unwrap();
+
+    let (stored, resent, publisher) = publishing.await.unwrap();
+    let (report, recoveries) = consuming.await.unwrap();
+    let report = report.expect("the consumer survives both faults");
+    let processed = processed.lock().unwrap();
+    let twice = processed.values().filter(|&&n| n > 1).count();
+    eprintln!(
+        "faults: published {N}, confirmed {stored} (resent {resent}), processed {} distinct, twice {twice}, acked {}, duplicates skipped {}, consumer recoveries {recoveries} (loop saw {}), publisher recoveries {}",
+        processed.len(),
+        report.acked,
+        report.duplicates,
+        report.recoveries,
+        publisher.recoveries()
+    );
+    assert_eq!(stored, N, "every message confirmed");
+    assert_eq!(processed.len(), N, "0 lost: every message processed");
+    assert_eq!(twice, 0, "0 processed twice");
+    assert_eq!((report.acked, report.stopped), (N, Stop::Count), "the consumer ran to its count");
+    assert!(recoveries >= 1 && publisher.recoveries() >= 1, "both connections dropped and came back");
+    let _ = publisher.teardown().await;
+}
