@@ -188,3 +188,90 @@ async fn messages_survive_a_broker_restart_and_a_kill_without_loss_or_double_pro
     assert!(recoveries >= 1 && publisher.recoveries() >= 1, "both connections dropped and came back");
     let _ = publisher.teardown().await;
 }
+
+/// A redis-server of the test's own, in memory only, on `port`.
+struct RedisNode {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl RedisNode {
+    fn start(port: u16) -> RedisNode {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (scripts/services.sh installs it)");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(20), "our redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        RedisNode { port, child }
+    }
+
+    fn signal(&self, signal: &str) {
+        let _ = Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+    }
+}
+
+impl Drop for RedisNode {
+    fn drop(&mut self) {
+        self.signal("CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The tiered cache in front of a Redis that is killed, restarted and frozen (SIGSTOP) while
+/// it serves reads: the caller never sees an error or a wrong value; Redis is used again once
+/// it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tiered_cache_answers_rightly_through_a_killed_and_a_frozen_redis() {
+    use helpers::cache::{RedisCache, Tier, TieredCache};
+    let port = 6391;
+    let mut node = RedisNode::start(port);
+    let url = ServiceUrl::new(format!("redis://127.0.0.1:{port}/0"));
+    let redis = RedisCache::new(&url, "tfaults").unwrap();
+    // A short memory TTL, so most reads go to Redis.
+    let cache: TieredCache<String> = TieredCache::new(redis, 1_000, Duration::from_millis(20), Duration::from_secs(300));
+    let (mut reads, mut errors, mut wrong, mut from_redis_after) = (0, 0, 0, 0);
+    let mut phase = 0;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(12) {
+        let elapsed = started.elapsed();
+        // The faults, on a schedule: kill -9 at 2 s, a new server at 4 s, frozen 6–8 s.
+        if phase == 0 && elapsed > Duration::from_secs(2) {
+            node.signal("KILL");
+            let _ = node.child.wait();
+            phase = 1;
+        } else if phase == 1 && elapsed > Duration::from_secs(4) {
+            node = RedisNode::start(port);
+            phase = 2;
+        } else if phase == 2 && elapsed > Duration::from_secs(6) {
+            node.signal("STOP");
+            phase = 3;
+        } else if phase == 3 && elapsed > Duration::from_secs(8) {
+            node.signal("CONT");
+            phase = 4;
+        }
+        let i = reads % 200;
+        match cache.get(&format!("k{i}"), async || Ok(format!("value-{i}"))).await {
+            Ok((v, tier)) => {
+                if v != format!("value-{i}") {
+                    wrong += 1;
+                }
+                if phase == 4 && elapsed > Duration::from_secs(10) && tier == Tier::Redis {
+                    from_redis_after += 1;
+                }
+            }
+            Err(_) => errors += 1,
+        }
+        reads += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    eprintln!("redis faults: {reads} reads, {errors} errors, {wrong} wrong values, {from_redis_after} answered by Redis after the faults");
+    assert!(reads > 500, "reads kept going through the faults ({reads})");
+    assert_eq!((errors, wrong), (0, 0), "no error and no wrong value reached the caller");
+    assert!(from_redis_after > 0, "Redis serves again once it is back");
+}

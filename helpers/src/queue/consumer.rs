@@ -300,9 +300,11 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             report.deliveries += 1;
             let message_id = delivery.properties.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
             if let Some(settled) = (!message_id.is_empty()).then(|| done.get(&message_id)).flatten().cloned() {
+                // Ok(false): the connection dropped under this delivery; it comes back again.
                 match delivery.ack(BasicAckOptions::default()).await {
-                    Ok(()) if counted.insert(message_id) => report.count(settled),
-                    Ok(()) => report.duplicates += 1,
+                    Ok(true) if counted.insert(message_id) => report.count(settled),
+                    Ok(true) => report.duplicates += 1,
+                    Ok(false) => {}
                     Err(e) => {
                         broker.recover(&channel, e).await?;
                         report.recoveries += 1;
@@ -366,7 +368,10 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                 _ => delivery.ack(BasicAckOptions::default()).await,
             };
             match settle {
-                Ok(()) => {
+                // Ok(false): the acker was poisoned by a dropped connection: the delivery
+                // comes back, and is settled then from `done`.
+                Ok(false) => {}
+                Ok(true) => {
                     if message_id.is_empty() || counted.insert(message_id) {
                         report.count(settled);
                     }
