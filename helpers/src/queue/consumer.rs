@@ -263,7 +263,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
         recoveries: 0,
         duplicates: 0,
     };
-    // Work done per message id, kept until its ack is through: a message that comes again —
+    // Work done per message id and attempt, kept until its ack is through: a message that comes again —
     // its ack was lost with a dropped connection, or the publisher resent it after one — is
     // settled again without running the handler twice.
     let mut done: HashMap<String, Settled> = HashMap::new();
@@ -299,10 +299,15 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             };
             report.deliveries += 1;
             let message_id = delivery.properties.message_id().as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
-            if let Some(settled) = (!message_id.is_empty()).then(|| done.get(&message_id)).flatten().cloned() {
+            let headers = delivery.properties.headers().as_ref();
+            // Off the wire as well: anything outside 1..=u32::MAX counts as its nearest bound.
+            let attempt = header_i64(headers, H_ATTEMPT).unwrap_or(1).clamp(1, u32::MAX as i64) as u32;
+            // A retry is the same message at its next attempt: it is work to do, not a copy.
+            let key = if message_id.is_empty() { String::new() } else { format!("{message_id}#{attempt}") };
+            if let Some(settled) = (!key.is_empty()).then(|| done.get(&key)).flatten().cloned() {
                 // Ok(false): the connection dropped under this delivery; it comes back again.
                 match delivery.ack(BasicAckOptions::default()).await {
-                    Ok(true) if counted.insert(message_id) => report.count(settled),
+                    Ok(true) if counted.insert(key) => report.count(settled),
                     Ok(true) => report.duplicates += 1,
                     Ok(false) => {}
                     Err(e) => {
@@ -312,9 +317,6 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                 }
                 continue;
             }
-            let headers = delivery.properties.headers().as_ref();
-            // Off the wire as well: anything outside 1..=u32::MAX counts as its nearest bound.
-            let attempt = header_i64(headers, H_ATTEMPT).unwrap_or(1).clamp(1, u32::MAX as i64) as u32;
             // The header comes off the wire: checked, so a forged value cannot overflow.
             let latency_us = header_i64(headers, H_PUBLISHED_US).and_then(|t| message::now_us().checked_sub(t)).filter(|d| *d >= 0).map(|d| d as f64);
             if let Some(l) = latency_us {
@@ -360,8 +362,8 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                 }
                 Err(Fault::Fatal(e)) => return Err(e),
             };
-            if !message_id.is_empty() {
-                done.insert(message_id.clone(), settled.clone());
+            if !key.is_empty() {
+                done.insert(key.clone(), settled.clone());
             }
             let settle = match &settled {
                 Settled::DeadLettered(_, Settle::Reject) => delivery.reject(BasicRejectOptions { requeue: false }).await,
@@ -372,7 +374,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                 // comes back, and is settled then from `done`.
                 Ok(false) => {}
                 Ok(true) => {
-                    if message_id.is_empty() || counted.insert(message_id) {
+                    if key.is_empty() || counted.insert(key) {
                         report.count(settled);
                     }
                 }
