@@ -82,6 +82,46 @@ pub trait NotebookDisplay {
     fn evcxr_display(&self);
 }
 
+/// Plain values shown as evcxr shows them (`Debug`), in one compile instead of two: for a
+/// cell's final expression evcxr first tries `(value).evcxr_display()` and, when the type has
+/// no such method, compiles the cell again with a `Debug` print. With these impls in the
+/// prelude the first try succeeds for the values lessons end cells with. (A blanket impl for
+/// every `Debug` type would clash with the tables' and figures' own.)
+macro_rules! debug_display {
+    ($($t:ty),* $(,)?) => {$(
+        impl NotebookDisplay for $t {
+            fn evcxr_display(&self) {
+                emit("text/plain", &format!("{self:?}"));
+            }
+        }
+    )*};
+}
+debug_display!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool, char, str, String, std::time::Duration);
+
+impl<T: std::fmt::Debug> NotebookDisplay for Vec<T> {
+    fn evcxr_display(&self) {
+        emit("text/plain", &format!("{self:?}"));
+    }
+}
+
+impl<T: std::fmt::Debug> NotebookDisplay for Option<T> {
+    fn evcxr_display(&self) {
+        emit("text/plain", &format!("{self:?}"));
+    }
+}
+
+impl<A: std::fmt::Debug, B: std::fmt::Debug> NotebookDisplay for (A, B) {
+    fn evcxr_display(&self) {
+        emit("text/plain", &format!("{self:?}"));
+    }
+}
+
+impl<A: std::fmt::Debug, B: std::fmt::Debug, C: std::fmt::Debug> NotebookDisplay for (A, B, C) {
+    fn evcxr_display(&self) {
+        emit("text/plain", &format!("{self:?}"));
+    }
+}
+
 pub(crate) fn emit(mime: &str, content: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT");
