@@ -54,3 +54,17 @@ mask() { python3 -c 'import sys,re; print(re.sub(r"(://[^:/@]*):.*@", r"\1:***@"
 HOST_TRIPLE="$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')"
 KERNEL_SLOT="$M8_CACHE/evcxr-build"
 KERNEL_RUSTFLAGS="-Cprefer-dynamic"
+
+# The shared library the cells link against is named libhelpers_dylib.so with no hash, so two
+# checkouts (a clone in CI, your working copy) building into one slot overwrite each other's
+# file while cargo's records of each still look fresh: a kernel could link the other
+# checkout's code. The slot remembers which checkout built it last; for another one, the
+# library is removed, and cargo builds it again (~3 min).
+claim_slot_for_checkout() {
+  local slot="$1" marker="$1/.checkout" me
+  me="$(cd "$ROOT" && pwd -P)"
+  if [ "$(cat "$marker" 2>/dev/null || true)" != "$me" ]; then
+    rm -f "$slot/target/$HOST_TRIPLE/debug/deps/libhelpers_dylib.so" "$slot/target/$HOST_TRIPLE/debug/libhelpers_dylib.so"
+    mkdir -p "$slot" && printf '%s\n' "$me" > "$marker"
+  fi
+}

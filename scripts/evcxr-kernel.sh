@@ -60,6 +60,8 @@ fi
 # The workspace's lock file: the kernel compiles the very versions the tests ran against (and
 # shares their build: scripts/build-kernel.sh, scripts/test.sh). evcxr adds its own crate to it.
 cmp -s "$here/../Cargo.lock" "$EVCXR_TMPDIR/Cargo.lock" || cp "$here/../Cargo.lock" "$EVCXR_TMPDIR/Cargo.lock"
+# This checkout's helpers-dylib, not another's built into the same slot (see common.sh).
+( source "$here/common.sh" && claim_slot_for_checkout "$EVCXR_TMPDIR" )
 # The cells link against helpers-dylib (one shared library holding helpers, polars, sqlx, …):
 # the loader finds it where cargo builds it in this kernel's build directory.
 export LD_LIBRARY_PATH="$EVCXR_TMPDIR/target/$host/debug/deps:$LD_LIBRARY_PATH"
