@@ -88,39 +88,19 @@ pub trait NotebookDisplay {
 /// prelude the first try succeeds for the values lessons end cells with. (A blanket impl for
 /// every `Debug` type would clash with the tables' and figures' own.)
 macro_rules! debug_display {
-    ($($t:ty),* $(,)?) => {$(
-        impl NotebookDisplay for $t {
+    ($(<$($g:ident),*> $t:ty),* $(,)?) => {$(
+        impl<$($g: std::fmt::Debug),*> NotebookDisplay for $t {
             fn evcxr_display(&self) {
                 emit("text/plain", &format!("{self:?}"));
             }
         }
     )*};
 }
-debug_display!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize, f32, f64, bool, char, str, String, std::time::Duration);
-
-impl<T: std::fmt::Debug> NotebookDisplay for Vec<T> {
-    fn evcxr_display(&self) {
-        emit("text/plain", &format!("{self:?}"));
-    }
-}
-
-impl<T: std::fmt::Debug> NotebookDisplay for Option<T> {
-    fn evcxr_display(&self) {
-        emit("text/plain", &format!("{self:?}"));
-    }
-}
-
-impl<A: std::fmt::Debug, B: std::fmt::Debug> NotebookDisplay for (A, B) {
-    fn evcxr_display(&self) {
-        emit("text/plain", &format!("{self:?}"));
-    }
-}
-
-impl<A: std::fmt::Debug, B: std::fmt::Debug, C: std::fmt::Debug> NotebookDisplay for (A, B, C) {
-    fn evcxr_display(&self) {
-        emit("text/plain", &format!("{self:?}"));
-    }
-}
+debug_display!(
+    <> i8, <> i16, <> i32, <> i64, <> i128, <> isize, <> u8, <> u16, <> u32, <> u64, <> u128, <> usize,
+    <> f32, <> f64, <> bool, <> char, <> str, <> String, <> std::time::Duration,
+    <T> Vec<T>, <T> Option<T>, <A, B> (A, B), <A, B, C> (A, B, C),
+);
 
 pub(crate) fn emit(mime: &str, content: &str) {
     let mut out = std::io::stdout().lock();

@@ -24,13 +24,13 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 
 use super::Broker;
 use super::message::{self, H_ATTEMPT, H_LAST_ERROR, H_PUBLISHED_US, Message, copy_properties, header_i64, set_str};
-use super::producer::{Routed, routed_of};
+use super::producer::Routed;
 use crate::error::Result;
 use crate::frame_row;
 
@@ -291,8 +291,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                 Ok(Some(Err(e))) => {
                     // The connection dropped: lapin reconnects and registers this consumer
                     // again; what was delivered and not acked comes back.
-                    broker.recover(&channel, e).await?;
-                    report.recoveries += 1;
+                    report.recover(broker, &channel, e).await?;
                     continue;
                 }
                 Ok(Some(Ok(d))) => d,
@@ -310,10 +309,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                     Ok(true) if counted.insert(key) => report.count(settled),
                     Ok(true) => report.duplicates += 1,
                     Ok(false) => {}
-                    Err(e) => {
-                        broker.recover(&channel, e).await?;
-                        report.recoveries += 1;
-                    }
+                    Err(e) => report.recover(broker, &channel, e).await?,
                 }
                 continue;
             }
@@ -356,8 +352,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             let settled = match carried {
                 Ok(settled) => settled,
                 Err(Fault::Dropped(e)) => {
-                    broker.recover(&channel, e).await?;
-                    report.recoveries += 1;
+                    report.recover(broker, &channel, e).await?;
                     continue;
                 }
                 Err(Fault::Fatal(e)) => return Err(e),
@@ -378,10 +373,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                         report.count(settled);
                     }
                 }
-                Err(e) => {
-                    broker.recover(&channel, e).await?;
-                    report.recoveries += 1;
-                }
+                Err(e) => report.recover(broker, &channel, e).await?,
             }
         }
         Ok(())
@@ -412,6 +404,14 @@ enum Settled {
 }
 
 impl ConsumeReport {
+    /// Waits for the broker's connection to come back after `e` (see [`Broker::recover`]) and
+    /// counts it.
+    async fn recover(&mut self, broker: &Broker, channel: &lapin::Channel, e: lapin::Error) -> Result<()> {
+        broker.recover(channel, e).await?;
+        self.recoveries += 1;
+        Ok(())
+    }
+
     fn count(&mut self, settled: Settled) {
         match settled {
             Settled::Acked => self.acked += 1,
@@ -434,13 +434,8 @@ enum Fault {
 
 /// Publishes a copy of `delivery` with `props` and waits for the confirm; true when stored.
 async fn forward(broker: &Broker, exchange: &str, routing_key: &str, delivery: &Delivery, props: lapin::BasicProperties) -> std::result::Result<bool, Fault> {
-    let sent = broker
-        .publisher()
-        .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, &delivery.data, props)
-        .await
-        .map_err(Fault::Dropped)?;
-    match crate::runtime::within("a publisher confirm from RabbitMQ", super::BROKER_TIMEOUT, sent).await {
-        Ok(confirmed) => Ok(routed_of(confirmed.map_err(Fault::Dropped)?) == Routed::Stored),
+    match broker.send_confirmed(exchange, routing_key, &delivery.data, props).await {
+        Ok(routed) => Ok(routed.map_err(Fault::Dropped)? == Routed::Stored),
         Err(timed_out) => Err(Fault::Fatal(timed_out)),
     }
 }

@@ -31,7 +31,7 @@ pub mod topology;
 
 use std::time::Duration;
 
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection, ConnectionProperties};
 
 pub use consumer::{ConsumeLimits, ConsumeReport, Handler, Outcome, Received, RetryPolicy, consume};
@@ -135,16 +135,8 @@ impl Broker {
     pub(crate) async fn publish_confirmed(&self, exchange: &str, routing_key: &str, body: &[u8], properties: lapin::BasicProperties) -> Result<producer::Routed> {
         let mut last = String::new();
         for _ in 0..MAX_RESENDS {
-            let sent = self
-                .publisher
-                .basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, properties.clone())
-                .await;
-            let confirmed = match sent {
-                Ok(confirm) => within("a publisher confirm from RabbitMQ", BROKER_TIMEOUT, confirm).await?,
-                Err(e) => Err(e),
-            };
-            match confirmed {
-                Ok(c) => return Ok(producer::routed_of(c)),
+            match self.send_confirmed(exchange, routing_key, body, properties.clone()).await? {
+                Ok(routed) => return Ok(routed),
                 Err(e) => {
                     last = e.to_string();
                     self.recover(&self.publisher, e).await?;

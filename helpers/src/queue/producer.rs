@@ -96,7 +96,7 @@ impl BatchReport {
 }
 
 /// What the broker's confirm says about one message.
-pub(crate) fn routed_of(confirmation: Confirmation) -> Routed {
+fn routed_of(confirmation: Confirmation) -> Routed {
     match confirmation {
         Confirmation::Ack(None) | Confirmation::NotRequested => Routed::Stored,
         Confirmation::Ack(Some(ret)) | Confirmation::Nack(Some(ret)) => Routed::Returned { code: ret.reply_code, reason: ret.reply_text.as_str().to_string() },
@@ -104,10 +104,25 @@ pub(crate) fn routed_of(confirmation: Confirmation) -> Routed {
     }
 }
 
+/// Waits (bounded by [`BROKER_TIMEOUT`]) for a publisher confirm. The outer error is the
+/// timeout; the inner one is lapin's, e.g. a dropped connection the caller may recover from.
+pub(crate) async fn confirmed(confirm: PublisherConfirm) -> Result<lapin::Result<Routed>> {
+    Ok(within("a publisher confirm from RabbitMQ", BROKER_TIMEOUT, confirm).await?.map(routed_of))
+}
+
 impl Broker {
-    /// Publishes without waiting for the confirm (a batch waits for all of them after).
-    async fn send(&self, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> lapin::Result<PublisherConfirm> {
+    /// Publishes (`mandatory`) on the confirming channel without waiting for the confirm (a
+    /// batch waits for all of them after).
+    pub(crate) async fn send(&self, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> lapin::Result<PublisherConfirm> {
         self.publisher().basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, props).await
+    }
+
+    /// [`Broker::send`], then [`confirmed`]: errors as there.
+    pub(crate) async fn send_confirmed(&self, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> Result<lapin::Result<Routed>> {
+        match self.send(exchange, routing_key, body, props).await {
+            Ok(confirm) => confirmed(confirm).await,
+            Err(e) => Ok(Err(e)),
+        }
     }
 
     /// Publishes one message and waits for its confirm.
@@ -149,15 +164,15 @@ impl Broker {
         let mut report = BatchReport { sent: messages.len(), ..Default::default() };
         let mut unconfirmed = Vec::new();
         for (i, confirm) in pending {
-            let confirmed = match confirm {
-                Some(c) => within("a publisher confirm from RabbitMQ", BROKER_TIMEOUT, c).await?,
+            let outcome = match confirm {
+                Some(c) => confirmed(c).await?,
                 None => {
                     unconfirmed.push(i);
                     continue;
                 }
             };
-            match confirmed {
-                Ok(c) => report.count(&routed_of(c)),
+            match outcome {
+                Ok(routed) => report.count(&routed),
                 Err(e) => {
                     if unconfirmed.is_empty() {
                         self.recover(self.publisher(), e).await?;
