@@ -7,8 +7,7 @@
 # If evcxr's generated Cargo.toml changes (a new evcxr version), cargo simply rebuilds what no
 # longer matches on the first cell: this script saves time, it is never needed for correctness.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-mkdir -p "$KERNEL_SLOT/src" "$M8_CACHE/.cargo"
-cmp -s "$ROOT/scripts/evcxr-cargo-config.toml" "$M8_CACHE/.cargo/config.toml" || cp "$ROOT/scripts/evcxr-cargo-config.toml" "$M8_CACHE/.cargo/config.toml"
+mkdir -p "$KERNEL_SLOT/src"
 # One kernel (or build) per slot at a time: wait for a running kernel to let go (bounded).
 exec 9>"$M8_CACHE/evcxr-build.lock"
 flock -w 3600 9 || die "the kernel build slot $KERNEL_SLOT stayed busy for an hour"
@@ -42,8 +41,7 @@ helpers = { path = "$(cd "$ROOT/helpers-dylib" && pwd -P)", package = "helpers-d
 
 TOML
 : > "$KERNEL_SLOT/src/lib.rs"
-cp "$ROOT/Cargo.lock" "$KERNEL_SLOT/Cargo.lock"
-claim_slot_for_checkout "$KERNEL_SLOT"
+prepare_kernel_slot "$KERNEL_SLOT"
 say "compiling the notebook kernel's dependencies into $KERNEL_SLOT (once per machine; ~25 min on 2 cores)"
 started=$(date +%s)
 (cd "$KERNEL_SLOT" && CARGO_TARGET_DIR=target CARGO_BUILD_BUILD_DIR=target RUSTFLAGS="$KERNEL_RUSTFLAGS" \

@@ -55,16 +55,26 @@ HOST_TRIPLE="$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')"
 KERNEL_SLOT="$M8_CACHE/evcxr-build"
 KERNEL_RUSTFLAGS="-Cprefer-dynamic"
 
-# The shared library the cells link against is named libhelpers_dylib.so with no hash, so two
-# checkouts (a clone in CI, your working copy) building into one slot overwrite each other's
-# file while cargo's records of each still look fresh: a kernel could link the other
-# checkout's code. The slot remembers which checkout built it last; for another one, the
-# library is removed, and cargo builds it again (~3 min).
-claim_slot_for_checkout() {
+# Readies a kernel build slot for this checkout (scripts/evcxr-kernel.sh, build-kernel.sh):
+#  - the kernel's cargo settings (scripts/evcxr-cargo-config.toml: opt-levels, dependencies 1,
+#    each cell 0), above every slot where cargo finds them; copied only when changed, so the
+#    build stays fresh;
+#  - the workspace's lock file: the kernel compiles the very versions the tests ran against
+#    (and shares their build); evcxr adds its own crate to it;
+#  - the slot claimed for this checkout. The shared library the cells link against is named
+#    libhelpers_dylib.so with no hash, so two checkouts (a clone in CI, your working copy)
+#    building into one slot overwrite each other's file while cargo's records of each still
+#    look fresh: a kernel could link the other checkout's code. The slot remembers which
+#    checkout built it last; for another one, the library is removed and cargo builds it
+#    again (~3 min).
+prepare_kernel_slot() {
   local slot="$1" marker="$1/.checkout" me
+  mkdir -p "$slot" "$M8_CACHE/.cargo"
+  cmp -s "$ROOT/scripts/evcxr-cargo-config.toml" "$M8_CACHE/.cargo/config.toml" || cp "$ROOT/scripts/evcxr-cargo-config.toml" "$M8_CACHE/.cargo/config.toml"
+  cmp -s "$ROOT/Cargo.lock" "$slot/Cargo.lock" || cp "$ROOT/Cargo.lock" "$slot/Cargo.lock"
   me="$(cd "$ROOT" && pwd -P)"
   if [ "$(cat "$marker" 2>/dev/null || true)" != "$me" ]; then
     rm -f "$slot/target/$HOST_TRIPLE/debug/deps/libhelpers_dylib.so" "$slot/target/$HOST_TRIPLE/debug/libhelpers_dylib.so"
-    mkdir -p "$slot" && printf '%s\n' "$me" > "$marker"
+    printf '%s\n' "$me" > "$marker"
   fi
 }

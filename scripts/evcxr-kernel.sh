@@ -8,15 +8,9 @@
 # hold a lock on the one in use for the kernel's lifetime. A slot used for the first time
 # starts from a copy of a built one (seconds, instead of compiling everything again). With
 # every slot busy, the kernel gets a temp dir of its own and compiles from scratch.
-set -euo pipefail
-export PATH="$HOME/.cargo/bin:$PATH"
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-cache="${M8_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/module8}"
-mkdir -p "$cache/.cargo" "$cache/evcxr-config"
-
-# Cargo settings for the kernel's builds (opt-levels: dependencies 1, each cell 0; see the
-# file). Cargo finds them above every slot. Copied only when changed, so the build stays fresh.
-cmp -s "$here/evcxr-cargo-config.toml" "$cache/.cargo/config.toml" || cp "$here/evcxr-cargo-config.toml" "$cache/.cargo/config.toml"
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"   # ROOT, M8_CACHE, HOST_TRIPLE, PATH
+cache="$M8_CACHE"
+mkdir -p "$cache/evcxr-config"
 
 # evcxr runs init.evcxr (in EVCXR_CONFIG_DIR) when the kernel starts. `:offline 1`: cargo resolves
 # the notebooks' dependencies from what is already downloaded (scripts/setup.sh fetches the
@@ -31,8 +25,7 @@ export EVCXR_CONFIG_DIR="$cache/evcxr-config"
 # prefix with the toolchain (both under /root, say) the rpath misses and the kernel dies with
 # "dlopen failed". Pointing the loader at the toolchain's libraries fixes it for any path.
 sysroot="$(rustc --print sysroot)"
-host="$(rustc -vV | sed -n 's/^host: //p')"
-export LD_LIBRARY_PATH="$sysroot/lib/rustlib/$host/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$sysroot/lib/rustlib/$HOST_TRIPLE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 if [ -z "${EVCXR_TMPDIR:-}" ]; then
   for slot in evcxr-build evcxr-build-2 evcxr-build-3; do
@@ -57,14 +50,11 @@ if [ -z "${EVCXR_TMPDIR:-}" ]; then
 fi
 # Every slot busy: a build directory of this kernel's own (compiled from scratch).
 [ -n "${EVCXR_TMPDIR:-}" ] || export EVCXR_TMPDIR="$(mktemp -d "${TMPDIR:-/tmp}/module8-evcxr.XXXXXX")"
-# The workspace's lock file: the kernel compiles the very versions the tests ran against (and
-# shares their build: scripts/build-kernel.sh, scripts/test.sh). evcxr adds its own crate to it.
-cmp -s "$here/../Cargo.lock" "$EVCXR_TMPDIR/Cargo.lock" || cp "$here/../Cargo.lock" "$EVCXR_TMPDIR/Cargo.lock"
-# This checkout's helpers-dylib, not another's built into the same slot (see common.sh).
-( source "$here/common.sh" && claim_slot_for_checkout "$EVCXR_TMPDIR" )
+# Cargo settings, the workspace's lock file, this checkout's helpers-dylib (common.sh).
+prepare_kernel_slot "$EVCXR_TMPDIR"
 # The cells link against helpers-dylib (one shared library holding helpers, polars, sqlx, …):
 # the loader finds it where cargo builds it in this kernel's build directory.
-export LD_LIBRARY_PATH="$EVCXR_TMPDIR/target/$host/debug/deps:$LD_LIBRARY_PATH"
+export LD_LIBRARY_PATH="$EVCXR_TMPDIR/target/$HOST_TRIPLE/debug/deps:$LD_LIBRARY_PATH"
 # evcxr_jupyter "updates" the kernel spec it finds through JUPYTER_PATH at start-up, which
 # would overwrite ours with a plain one: it needs no JUPYTER_PATH of its own.
 unset JUPYTER_PATH
