@@ -2,7 +2,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${M8_VENV:-$ROOT/.venv}"
-RUN_DIR="$ROOT/.run"            # pid files and logs of what our scripts started
+RUN_DIR="${M8_RUN_DIR:-$ROOT/.run}"   # pid files and logs of what our scripts started
 OUT_DIR="${M8_OUT_DIR:-$ROOT/out}"
 EVCXR_VERSION="0.22.0"
 # Compiled notebook dependencies are kept here, outside the checkout, so a fresh clone
@@ -16,12 +16,22 @@ die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # Load .env (if any) without overriding what the caller exported.
 load_env() {
-  [ -f "$ROOT/.env" ] || return 0
-  while IFS='=' read -r key value; do
+  [ -f "$ROOT/.env" ] && while IFS='=' read -r key value; do
     case "$key" in ''|\#*) continue ;; esac
     key="$(echo "$key" | xargs)"
     [ -n "${!key:-}" ] || export "$key=$value"
   done < "$ROOT/.env"
+  TEST_POSTGRES_URL="$(test_postgres_url)"; export TEST_POSTGRES_URL
+}
+
+# The PostgreSQL that the tests, the bench and the runner's `postgres` variant use:
+# TEST_POSTGRES_URL, else DATABASE_URL when that is PostgreSQL, else the compose file's database
+# with M8_SERVICES=docker, else the local server's `test` database.
+test_postgres_url() {
+  if [ -n "${TEST_POSTGRES_URL:-}" ]; then echo "$TEST_POSTGRES_URL"; return; fi
+  case "${DATABASE_URL:-}" in postgres://*|postgresql://*) echo "$DATABASE_URL"; return ;; esac
+  if [ "${M8_SERVICES:-local}" = docker ]; then echo "postgres://app:app@127.0.0.1:5432/module8"
+  else echo "postgres://postgres@127.0.0.1:5432/test"; fi
 }
 
 # host and port of a URL (first host; default port as $2)
@@ -38,6 +48,22 @@ if host.startswith("["):
 else:
     h, _, p = host.rpartition(":") if ":" in host else (host, "", "")
 print(h or "127.0.0.1", p or default)
+PY
+}
+
+# user, password and database of a PostgreSQL URL, percent-decoded, each followed by a NUL
+pg_url_parts() { python3 - "$1" <<'PY'
+import sys
+from urllib.parse import unquote
+url = sys.argv[1]
+rest = url.split("://", 1)[1] if "://" in url else url
+userinfo, _, after = rest.rpartition("@")
+user, _, password = userinfo.partition(":")
+path = after.split("/", 1)[1] if "/" in after else ""
+db = path.split("?", 1)[0].split("#", 1)[0]
+user = unquote(user) or "postgres"
+for part in (user, unquote(password), unquote(db) or user):
+    sys.stdout.write(part + "\0")
 PY
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: services up, tools installed, unit + integration tests against the real
+# The test command: the services script's self-test, services up, tools installed, unit + integration tests against the real
 # services, the notebook runner's self-test, then every notebook executed headless into out/.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
@@ -9,6 +9,8 @@ started=$(date +%s)
 # the notebook kernel's build directory, with its RUSTFLAGS and --target, so that every
 # dependency is compiled once for both (see common.sh).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KERNEL_SLOT/target}"
+say "services.sh self-test (the install path on a fake fresh machine; never touches this one's servers)"
+"$ROOT/scripts/services-selftest.sh"
 "$ROOT/scripts/services.sh" up
 "$ROOT/scripts/setup.sh"
 
