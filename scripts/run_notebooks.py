@@ -162,10 +162,18 @@ def check_cell(index: int, cell, secrets: list[str]) -> list[str]:
 
 # Extra runs a notebook asks for in its metadata (`"module8": {"variants": ["postgres"]}`):
 # the same notebook again with these environment variables set for the kernel.
+def test_postgres_url() -> str:
+    """TEST_POSTGRES_URL, else DATABASE_URL when it is PostgreSQL, else the local `test` database
+    (the rule of scripts/common.sh and `Settings::test_postgres_url`)."""
+    if os.environ.get("TEST_POSTGRES_URL", "").strip():
+        return os.environ["TEST_POSTGRES_URL"]
+    if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        return os.environ["DATABASE_URL"]
+    return "postgres://postgres@127.0.0.1:5432/test"
+
+
 VARIANTS = {
-    "postgres": lambda: {
-        "DATABASE_URL": os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"),
-    },
+    "postgres": lambda: {"DATABASE_URL": test_postgres_url()},
 }
 
 

@@ -61,6 +61,25 @@ impl ServiceUrl {
         let hosts = after.split(['/', '?', '#']).next().unwrap_or_default();
         hosts.split(',').filter(|h| !h.is_empty()).map(|h| split_host_port(h, default_port)).collect()
     }
+
+    /// The same URL with its hosts (what follows the user-info, up to the path) replaced by
+    /// `hosts`, e.g. `127.0.0.1:40123` to go through a local relay; user-info, path and query
+    /// are kept as they are.
+    ///
+    /// ```
+    /// use helpers::ServiceUrl;
+    /// let url = ServiceUrl::new("amqp://app:p?a#s/s@mq:5672/%2f");
+    /// assert_eq!(url.with_hosts("127.0.0.1:40123").expose(), "amqp://app:p?a#s/s@127.0.0.1:40123/%2f");
+    /// ```
+    pub fn with_hosts(&self, hosts: &str) -> ServiceUrl {
+        let Some((scheme, rest)) = self.0.split_once("://") else { return self.clone() };
+        let (userinfo, after) = split_userinfo(rest);
+        let tail = after.find(['/', '?', '#']).map_or("", |i| &after[i..]);
+        ServiceUrl(match userinfo {
+            Some(user) => format!("{scheme}://{user}@{hosts}{tail}"),
+            None => format!("{scheme}://{hosts}{tail}"),
+        })
+    }
 }
 
 fn split_host_port(h: &str, default_port: u16) -> (String, u16) {
@@ -235,7 +254,48 @@ impl Settings {
     pub fn figures_dir(&self) -> PathBuf {
         self.out_dir.join("figures")
     }
+
+    /// The PostgreSQL that the tests, the bench and the notebook runner's `postgres` variant
+    /// use: `TEST_POSTGRES_URL`, else [`Settings::database_url`] when that is PostgreSQL, else
+    /// [`DEFAULT_TEST_POSTGRES_URL`] (the local server of every development and CI machine).
+    /// `scripts/common.sh` (`test_postgres_url`) applies the same rule.
+    pub fn test_postgres_url(&self) -> ServiceUrl {
+        if let Some(url) = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.trim().is_empty()) {
+            return ServiceUrl::new(url);
+        }
+        if self.database_url.scheme().starts_with("postgres") {
+            return self.database_url.clone();
+        }
+        ServiceUrl::new(DEFAULT_TEST_POSTGRES_URL)
+    }
 }
+
+/// The variable that lets seeds and bulk loads replace data this module did not write
+/// (`M8_ALLOW_RESET=1`). Without it they only replace data in the module's own places (see
+/// [`is_module_name`]), in places that hold nothing, or where they wrote before.
+pub const ALLOW_RESET_VAR: &str = "M8_ALLOW_RESET";
+
+/// The table (SQL) and collection (MongoDB) a seed or bulk load writes beside its data: where it
+/// exists, the data is the module's, and the next seed may replace it.
+pub const OWNER_MARKER: &str = "module8_seeded";
+
+/// Whether [`ALLOW_RESET_VAR`] is set to `1`, `true` or `yes`.
+pub fn reset_allowed() -> bool {
+    allows_reset(std::env::var(ALLOW_RESET_VAR).ok().as_deref())
+}
+
+fn allows_reset(value: Option<&str>) -> bool {
+    matches!(value.map(|v| v.trim().to_ascii_lowercase()).as_deref(), Some("1" | "true" | "yes"))
+}
+
+/// Whether a schema, database or file stem is the module's own: `module8`, or `module8_…` /
+/// `module8-…` (the bench's scratch places).
+pub fn is_module_name(name: &str) -> bool {
+    name == "module8" || name.strip_prefix("module8").is_some_and(|rest| rest.starts_with(['_', '-']))
+}
+
+/// The PostgreSQL database the tests and the bench use when no URL names one.
+pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 fn read_url(
     lookup: &impl Fn(&str) -> Option<String>,
@@ -276,6 +336,31 @@ pub fn project_root() -> PathBuf {
         .find(|dir| dir.join("helpers").join("Cargo.toml").is_file())
         .map(Path::to_path_buf)
         .unwrap_or(cwd)
+}
+
+#[cfg(test)]
+mod reset_tests {
+    use super::{allows_reset, is_module_name};
+
+    #[test]
+    fn only_an_explicit_yes_allows_a_reset() {
+        for yes in ["1", "true", "YES", " yes "] {
+            assert!(allows_reset(Some(yes)), "{yes}");
+        }
+        for no in [None, Some(""), Some("0"), Some("false"), Some("no"), Some("please")] {
+            assert!(!allows_reset(no), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn the_module_owns_module8_and_its_scratch_places_only() {
+        for own in ["module8", "module8_bench", "module8-bench", "module8_bench_geo"] {
+            assert!(is_module_name(own), "{own}");
+        }
+        for theirs in ["public", "test", "module80", "module8x", "my_module8", "Module8", ""] {
+            assert!(!is_module_name(theirs), "{theirs}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -772,6 +772,13 @@ fn jitter(rng: &mut ChaCha8Rng, lat: f64, lon: f64, degrees: f64) -> (f64, f64) 
     )
 }
 
+/// The original course's churn heuristic, in one place: a logistic function of the days
+/// without activity, 50 % at 60 days, `1 / (1 + exp(-(days - 60) / 15))`. Lesson 03 caches it
+/// as a user's churn score; module 5 uses it as the baseline its model must beat.
+pub fn recency_churn_score(days_inactive: f64) -> f64 {
+    1.0 / (1.0 + (-(days_inactive - 60.0) / 15.0).exp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

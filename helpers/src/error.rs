@@ -38,6 +38,20 @@ pub enum Error {
         after: Duration,
     },
 
+    /// A seed or bulk load that would replace data this module did not write: refused, and
+    /// nothing was changed. `how` says where the module's own data goes and how to allow it.
+    #[error("refusing to {action} {place}: {reason}. {how}")]
+    WouldDestroy {
+        /// What was refused (`seed`, `bulk-load`).
+        action: &'static str,
+        /// Where, e.g. ``PostgreSQL schema `public` ``.
+        place: String,
+        /// What is there that the module did not write.
+        reason: String,
+        /// The module's own place, and the variable that allows it anyway.
+        how: String,
+    },
+
     /// Input that the caller has to fix: the message says what and why.
     #[error("invalid input: {0}")]
     InvalidInput(String),

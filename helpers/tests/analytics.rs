@@ -172,6 +172,33 @@ mod services {
         m.drop_database().await.unwrap();
     }
 
+    /// Lesson 03's rule, held by the integrated flow: a cache that is down slows a request, it
+    /// never fails it. With Redis on a closed port every request is answered, rightly, by
+    /// computing; each step says the cache was unavailable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_request_flow_answers_rightly_with_redis_down() {
+        let config = WorldConfig::with_users(300);
+        let world = World::generate(&config);
+        let manager = ModelManager::train(&world, StudyConfig::default()).unwrap();
+        let settings = Settings { redis_url: ServiceUrl::new("redis://:cache-secret@127.0.0.1:1"), ..own_settings("noredis") };
+        let buyer = world.orders.iter().find(|o| o.status == "completed").unwrap().user_id;
+        let (prediction, steps, answers) = manager::demo(&settings, &manager, &config, buyer).await.expect("a request never fails because its cache is down");
+
+        let from_world = manager.score(buyer, &own_tables(&world, buyer)).unwrap();
+        assert_eq!(prediction.recommendations, from_world.recommendations);
+        assert!((prediction.churn_probability - from_world.churn_probability).abs() < 1e-9);
+        let gets: Vec<&str> = steps.iter().filter(|s| s.step.starts_with('1')).map(|s| s.note.as_str()).collect();
+        assert_eq!(gets.len(), 2, "{steps:?}");
+        assert!(gets.iter().all(|n| n.starts_with("Redis unavailable") && !n.contains("cache-secret")), "{gets:?}");
+        let warm: String = steps.iter().filter(|s| s.request == "warm").map(|s| &s.step[..1]).collect();
+        assert_eq!(warm, "123456", "without a cache the second request computes again: {steps:?}");
+        assert!(answers.iter().all(|a| !a.cached), "nothing can come from a cache that is down");
+        assert_eq!(answers[0].value, format!("{:.3}", from_world.churn_probability));
+
+        let m = helpers::mongo::Mongo::open(&settings).await.unwrap();
+        m.drop_database().await.unwrap();
+    }
+
     fn own_tables(world: &World, user: i64) -> Tables {
         use helpers::polars::prelude::*;
         let t = Tables::from_world(world).unwrap();

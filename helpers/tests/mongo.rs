@@ -306,3 +306,28 @@ async fn an_unreachable_server_is_named_masked_and_bounded() {
     assert!(text.contains("127.0.0.1:1") && text.contains("MONGODB_URI") && text.contains("services.sh"), "{text}");
     assert!(!text.contains("mongo-secret-2"), "{text}");
 }
+
+/// A bulk load into a database that is not the module's and holds documents it did not write
+/// refuses and drops nothing; `load_world_replacing` (what `M8_ALLOW_RESET=1` allows) replaces
+/// them, and from then on the collections are the module's.
+#[tokio::test]
+async fn a_bulk_load_refuses_to_drop_documents_it_did_not_write_unless_allowed() {
+    let m = Mongo::connect(&common::settings().mongodb_uri, Some("m8test_foreign")).await.unwrap();
+    m.drop_database().await.unwrap();
+    m.collection::<mongodb::bson::Document>(schema::USERS).insert_one(doc! { "username": "their_user" }).await.unwrap();
+    let world = World::generate(&WorldConfig::with_users(30));
+
+    let err = mongo::docs::load_world(&m, &world).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::WouldDestroy { action: "bulk-load", .. }), "{text}");
+    assert!(text.contains("m8test_foreign") && text.contains("1 document ") && text.contains("M8_ALLOW_RESET=1"), "{text}");
+    let theirs = m.collection::<mongodb::bson::Document>(schema::USERS).count_documents(doc! {}).await.unwrap();
+    assert_eq!(theirs, 1, "their document must still be there");
+
+    let report = mongo::docs::load_world_replacing(&m, &world).await.unwrap();
+    assert_eq!(report.profiles, world.users.len() as u64);
+    // The module's collections now: loading again needs no permission.
+    let again = mongo::docs::load_world(&m, &world).await.unwrap();
+    assert_eq!(again.profiles, world.users.len() as u64);
+    done(m).await;
+}

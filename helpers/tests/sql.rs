@@ -284,3 +284,34 @@ async fn a_world_of_100k_users_seeds_on_both_backends() {
     }
     drop_schema("m8test_large").await;
 }
+
+/// Pointed at a place that holds someone else's rows (not the module's schema or file, no
+/// marker of an earlier seed), a seed refuses and changes nothing; `seed_replacing` (what
+/// `M8_ALLOW_RESET=1` allows) replaces them, and from then on the rows are the module's.
+#[tokio::test]
+async fn a_seed_refuses_to_replace_rows_it_did_not_write_unless_allowed() {
+    let world = World::generate(&WorldConfig::with_users(40));
+    let products = |db: &Db| {
+        let db = db.clone();
+        async move { sql::query::query_frame(&db, "SELECT id FROM products", &[]).await.unwrap().height() }
+    };
+    for db in fresh_dbs("foreign").await {
+        sql::query::execute(&db, "INSERT INTO products (id, name, category, price) VALUES (9001, 'their lamp', 'theirs', 12.5)", &[])
+            .await
+            .unwrap();
+        let err = sql::seed(&db, &world).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::WouldDestroy { action: "seed", .. }), "{text}");
+        assert!(text.contains("1 row ") && text.contains("M8_ALLOW_RESET=1") && text.contains("foreign"), "{text}");
+        assert_eq!(products(&db).await, 1, "{}: their row must still be there", db.backend());
+
+        let report = sql::seed_replacing(&db, &world).await.unwrap();
+        assert_eq!(products(&db).await, world.products.len(), "{}", db.backend());
+        // The module's rows now (a marker table beside them): seeding again needs no permission.
+        sql::seed(&db, &world).await.unwrap();
+        assert_eq!(sql::users::count(&db).await.unwrap(), world.users.len() as i64);
+        assert!(report.statements > 0);
+        db.close().await;
+    }
+    drop_schema("m8test_foreign").await;
+}

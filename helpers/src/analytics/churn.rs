@@ -108,10 +108,10 @@ impl ChurnModel {
     }
 }
 
-/// The original module's heuristic: churn probability as a logistic function of recency,
-/// `1 / (1 + exp(-(recency_days - 60) / 15))` — 50 % at 60 days without activity.
+/// The original module's heuristic ([`crate::data::recency_churn_score`]): churn probability
+/// as a logistic function of recency, 50 % at 60 days without activity.
 pub fn baseline_proba(recency_days: &[f64]) -> Vec<f64> {
-    recency_days.iter().map(|r| 1.0 / (1.0 + (-(r - 60.0) / 15.0).exp())).collect()
+    recency_days.iter().map(|&r| crate::data::recency_churn_score(r)).collect()
 }
 
 /// Classification quality at a threshold, and the threshold-free AUC.

@@ -153,13 +153,14 @@ impl ModelManager {
     pub async fn predict(&self, kind: PredictionKind, user_id: i64, services: &Services<'_>, ttl: Duration) -> Result<Prediction> {
         let started = Instant::now();
         let key = self.cache_key(user_id);
-        let cached: Option<UserPrediction> = services.cache.get(&key).await?;
+        // A cache must never fail a request: with Redis away, the prediction is computed.
+        let cached: Option<UserPrediction> = services.cache.get(&key).await.unwrap_or(None);
         let hit = cached.is_some();
         let p = match cached {
             Some(p) => p,
             None => {
                 let p = self.score(user_id, &load_user(services, user_id).await?.1)?;
-                services.cache.set(&key, &p, ttl).await?;
+                let _ = services.cache.set(&key, &p, ttl).await;
                 p
             }
         };
@@ -286,8 +287,13 @@ pub async fn request_flow(manager: &ModelManager, s: &Services<'_>, user_id: i64
         *t = Instant::now();
     };
     let key = manager.cache_key(user_id);
-    let cached: Option<UserPrediction> = s.cache.get(&key).await?;
-    step("1 Redis GET", if cached.is_some() { "hit".into() } else { "miss".into() }, &mut t);
+    // The cache speeds the request up and never fails it: Redis away counts as a miss.
+    let (cached, note) = match s.cache.get::<UserPrediction>(&key).await {
+        Ok(Some(p)) => (Some(p), "hit".to_string()),
+        Ok(None) => (None, "miss".to_string()),
+        Err(e) => (None, format!("Redis unavailable, answered without the cache ({e})")),
+    };
+    step("1 Redis GET", note, &mut t);
     let prediction = match cached {
         Some(p) => p,
         None => {
@@ -298,8 +304,11 @@ pub async fn request_flow(manager: &ModelManager, s: &Services<'_>, user_id: i64
             step("3 MongoDB: events", format!("{} events", events.height()), &mut t);
             let p = manager.score(user_id, &Tables { users: users_df, orders: orders_df, events })?;
             step("4 features + models", format!("{}, churn {:.2}, LTV {:.0}", p.segment, p.churn_probability, p.ltv_12m), &mut t);
-            s.cache.set(&key, &p, ttl).await?;
-            step("5 Redis SET", format!("TTL {} s", ttl.as_secs()), &mut t);
+            let note = match s.cache.set(&key, &p, ttl).await {
+                Ok(()) => format!("TTL {} s", ttl.as_secs()),
+                Err(e) => format!("not cached: Redis unavailable ({e})"),
+            };
+            step("5 Redis SET", note, &mut t);
             p
         }
     };

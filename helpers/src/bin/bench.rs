@@ -5,7 +5,7 @@
 //! `mongo`, `cache`, `queue`, `analytics`. Every row is measured in this run.
 //!
 //! `sql` runs on both backends: a SQLite file in the output folder and the PostgreSQL at
-//! `TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/test`, schema
+//! `TEST_POSTGRES_URL` (else `DATABASE_URL` if PostgreSQL, else the local `test` database; schema
 //! `module8_bench`). `mongo` works in the database `module8_bench` of `MONGODB_URI`, dropped
 //! afterwards. `queue` declares a topology of its own on `AMQP_ADDR` and deletes it afterwards.
 
@@ -126,9 +126,8 @@ fn bench_sql(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Resul
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
 
     std::fs::create_dir_all(&settings.out_dir)?;
-    let sqlite_file = settings.out_dir.join("bench-sql.db");
-    let postgres = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let targets = [ServiceUrl::new(format!("sqlite://{}?mode=rwc", sqlite_file.display())), ServiceUrl::new(postgres)];
+    let sqlite_file = settings.out_dir.join("module8-bench.db");
+    let targets = [ServiceUrl::new(format!("sqlite://{}?mode=rwc", sqlite_file.display())), settings.test_postgres_url()];
     let large = World::generate(&WorldConfig::with_users(100_000));
     let small = World::generate(&WorldConfig::small());
     for url in &targets {

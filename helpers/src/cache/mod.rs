@@ -326,7 +326,7 @@ pub async fn cached_recommendations(settings: &Settings, user_ids: &[i64]) -> Re
                 .get_or_compute(&key, Duration::from_secs(3600), || async {
                     let user = users::by_id(&db, id).await?.ok_or_else(|| Error::InvalidInput(format!("user {id} does not exist")))?;
                     let idle_days = (now - user.last_active_at).num_hours() as f64 / 24.0;
-                    Ok(1.0 / (1.0 + (-(idle_days - 30.0) / 10.0).exp()))
+                    Ok(crate::data::recency_churn_score(idle_days))
                 })
                 .await?;
             out.push(CachedRead {

@@ -12,8 +12,9 @@ use mongodb::bson;
 use serde::{Deserialize, Serialize};
 
 use super::{Mongo, schema};
+use crate::config::{ALLOW_RESET_VAR, OWNER_MARKER, is_module_name, reset_allowed};
 use crate::data::{EventKind, World};
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// A GeoJSON point: `{ "type": "Point", "coordinates": [lon, lat] }` (longitude first).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -318,7 +319,55 @@ pub async fn load_world(m: &Mongo, world: &World) -> Result<LoadReport> {
 
 /// [`load_world`], with the 2dsphere index left out when `geo` is false (for loads too big
 /// for SecantusDB's 2dsphere build, which takes quadratic time).
+///
+/// Like a SQL seed, it refuses ([`Error::WouldDestroy`], nothing dropped) to drop documents
+/// this module did not write: outside the module's own database (`module8`, `module8_…`),
+/// collections that hold documents and no marker of an earlier load are left alone unless
+/// `M8_ALLOW_RESET=1` (or [`load_world_replacing`]).
 pub async fn load_world_with(m: &Mongo, world: &World, geo: bool) -> Result<LoadReport> {
+    check_may_replace(m).await?;
+    load(m, world, geo).await
+}
+
+/// [`load_world`] without the check: drops the two collections whoever wrote them.
+pub async fn load_world_replacing(m: &Mongo, world: &World) -> Result<LoadReport> {
+    load(m, world, true).await
+}
+
+/// See [`load_world_with`]: the module's own database, empty collections, an earlier load's
+/// marker, or `M8_ALLOW_RESET=1`.
+async fn check_may_replace(m: &Mongo) -> Result<()> {
+    let name = m.database().name().to_string();
+    if reset_allowed() || is_module_name(&name) {
+        return Ok(());
+    }
+    let existing = m.database().list_collection_names().await.map_err(|e| m.error(e))?;
+    if existing.iter().any(|c| c == OWNER_MARKER) {
+        return Ok(());
+    }
+    let mut documents = 0;
+    for collection in [schema::USERS, schema::EVENTS] {
+        if existing.iter().any(|c| c == collection) {
+            documents += m.collection::<bson::Document>(collection).count_documents(bson::doc! {}).await.map_err(|e| m.error(e))?;
+        }
+    }
+    if documents == 0 {
+        return Ok(());
+    }
+    Err(Error::WouldDestroy {
+        action: "bulk-load",
+        place: format!("MongoDB database `{name}`"),
+        reason: format!(
+            "its collections {} and {} hold {documents} document{} that this module did not write (there is no `{OWNER_MARKER}` collection), and a bulk load drops both",
+            schema::USERS,
+            schema::EVENTS,
+            if documents == 1 { "" } else { "s" }
+        ),
+        how: format!("Load into the module's own database (MONGODB_DATABASE=module8, the default), or set {ALLOW_RESET_VAR}=1 to replace them"),
+    })
+}
+
+async fn load(m: &Mongo, world: &World, geo: bool) -> Result<LoadReport> {
     for name in [schema::USERS, schema::EVENTS] {
         m.collection::<bson::Document>(name).drop().await.map_err(|e| m.error(e))?;
     }
@@ -335,6 +384,10 @@ pub async fn load_world_with(m: &Mongo, world: &World, geo: bool) -> Result<Load
     let event_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     schema::ensure_indexes(m, geo).await?;
+    // The marker: these collections are the module's now, and the next load may replace them.
+    let marker = m.collection::<bson::Document>(OWNER_MARKER);
+    marker.delete_many(bson::doc! {}).await.map_err(|e| m.error(e))?;
+    marker.insert_one(bson::doc! { "loaded_at": bson::DateTime::now() }).await.map_err(|e| m.error(e))?;
     Ok(LoadReport { profiles: stored, events: stored_events, profile_seconds, event_seconds, index_seconds: started.elapsed().as_secs_f64() })
 }
 

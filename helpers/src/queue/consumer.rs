@@ -28,7 +28,7 @@ use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, B
 use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 
-use super::Broker;
+use super::{Broker, bounded};
 use super::message::{self, H_ATTEMPT, H_LAST_ERROR, H_PUBLISHED_US, Message, copy_properties, header_i64, set_str};
 use super::producer::Routed;
 use crate::error::Result;
@@ -242,13 +242,7 @@ pub fn decide(outcome: Outcome, attempt: u32, retry: RetryPolicy) -> Decision {
 
 /// Consumes `queue` with `handler` until `limits` say stop; see the module docs.
 pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry: RetryPolicy, mut handler: impl Handler) -> Result<ConsumeReport> {
-    let channel = broker.channel().await?;
-    channel.basic_qos(limits.prefetch.max(1), BasicQosOptions::default()).await.map_err(|e| broker.error(e))?;
-    let tag = format!("m8-{}", message::next_message_id());
-    let mut deliveries = channel
-        .basic_consume(queue.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
-        .await
-        .map_err(|e| broker.error(e))?;
+    let mut sub = Subscription::open(broker, queue, limits.prefetch).await?;
     let started = Instant::now();
     let mut report = ConsumeReport {
         queue: queue.to_string(),
@@ -279,19 +273,26 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                 report.stopped = Stop::Deadline;
                 break;
             }
-            let delivery = match tokio::time::timeout(limits.idle.min(left), deliveries.next()).await {
+            let next = tokio::time::timeout(limits.idle.min(left), sub.deliveries.next()).await;
+            let delivery = match next {
                 Err(_) => {
                     report.stopped = if limits.idle < left { Stop::Idle } else { Stop::Deadline };
                     break;
                 }
-                Ok(None) => {
+                // The stream ended: the broker cancelled us, or the connection is gone.
+                Ok(None) if sub.channel.status().connected() => {
                     report.stopped = Stop::Cancelled;
                     break;
                 }
+                Ok(None) => {
+                    let gone = lapin::Error::from(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "the consumer's channel closed"));
+                    report.recover(broker, &mut sub, queue, limits.prefetch, gone).await?;
+                    continue;
+                }
                 Ok(Some(Err(e))) => {
-                    // The connection dropped: lapin reconnects and registers this consumer
-                    // again; what was delivered and not acked comes back.
-                    report.recover(broker, &channel, e).await?;
+                    // The connection dropped: reconnect and subscribe again; what was delivered
+                    // and not acked comes back, and `done` recognises what was already done.
+                    report.recover(broker, &mut sub, queue, limits.prefetch, e).await?;
                     continue;
                 }
                 Ok(Some(Ok(d))) => d,
@@ -305,11 +306,11 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             let key = if message_id.is_empty() { String::new() } else { format!("{message_id}#{attempt}") };
             if let Some(settled) = (!key.is_empty()).then(|| done.get(&key)).flatten().cloned() {
                 // Ok(false): the connection dropped under this delivery; it comes back again.
-                match delivery.ack(BasicAckOptions::default()).await {
+                match bounded(delivery.ack(BasicAckOptions::default())).await {
                     Ok(true) if counted.insert(key) => report.count(settled),
                     Ok(true) => report.duplicates += 1,
                     Ok(false) => {}
-                    Err(e) => report.recover(broker, &channel, e).await?,
+                    Err(e) => report.recover(broker, &mut sub, queue, limits.prefetch, e).await?,
                 }
                 continue;
             }
@@ -352,17 +353,16 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             let settled = match carried {
                 Ok(settled) => settled,
                 Err(Fault::Dropped(e)) => {
-                    report.recover(broker, &channel, e).await?;
+                    report.recover(broker, &mut sub, queue, limits.prefetch, e).await?;
                     continue;
                 }
-                Err(Fault::Fatal(e)) => return Err(e),
             };
             if !key.is_empty() {
                 done.insert(key.clone(), settled.clone());
             }
             let settle = match &settled {
-                Settled::DeadLettered(_, Settle::Reject) => delivery.reject(BasicRejectOptions { requeue: false }).await,
-                _ => delivery.ack(BasicAckOptions::default()).await,
+                Settled::DeadLettered(_, Settle::Reject) => bounded(delivery.reject(BasicRejectOptions { requeue: false })).await,
+                _ => bounded(delivery.ack(BasicAckOptions::default())).await,
             };
             match settle {
                 // Ok(false): the acker was poisoned by a dropped connection: the delivery
@@ -373,14 +373,14 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                         report.count(settled);
                     }
                 }
-                Err(e) => report.recover(broker, &channel, e).await?,
+                Err(e) => report.recover(broker, &mut sub, queue, limits.prefetch, e).await?,
             }
         }
         Ok(())
     }
     .await;
-    let _ = channel.basic_cancel(tag.as_str().into(), BasicCancelOptions::default()).await;
-    let _ = channel.close(200, "OK".into()).await;
+    let _ = bounded(sub.channel.basic_cancel(sub.tag.as_str().into(), BasicCancelOptions::default())).await;
+    let _ = bounded(sub.channel.close(200, "OK".into())).await;
     report.seconds = started.elapsed().as_secs_f64();
     result.map(|_| report)
 }
@@ -395,6 +395,27 @@ enum Settle {
     Reject,
 }
 
+/// A consumer on its own channel of one connection of the broker.
+struct Subscription {
+    generation: u64,
+    channel: lapin::Channel,
+    deliveries: lapin::Consumer,
+    tag: String,
+}
+
+impl Subscription {
+    async fn open(broker: &Broker, queue: &str, prefetch: u16) -> Result<Subscription> {
+        let generation = broker.link().generation;
+        let channel = broker.channel().await?;
+        bounded(channel.basic_qos(prefetch.max(1), BasicQosOptions::default())).await.map_err(|e| broker.error(e))?;
+        let tag = format!("m8-{}", message::next_message_id());
+        let deliveries = bounded(channel.basic_consume(queue.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default()))
+            .await
+            .map_err(|e| broker.error(e))?;
+        Ok(Subscription { generation, channel, deliveries, tag })
+    }
+}
+
 /// What was done with a message, remembered by id until its delivery is settled.
 #[derive(Clone, Debug)]
 enum Settled {
@@ -404,10 +425,11 @@ enum Settled {
 }
 
 impl ConsumeReport {
-    /// Waits for the broker's connection to come back after `e` (see [`Broker::recover`]) and
-    /// counts it.
-    async fn recover(&mut self, broker: &Broker, channel: &lapin::Channel, e: lapin::Error) -> Result<()> {
-        broker.recover(channel, e).await?;
+    /// After `e` broke the subscription: reconnects (see [`Broker::recover`]), subscribes
+    /// again, and counts it.
+    async fn recover(&mut self, broker: &Broker, sub: &mut Subscription, queue: &str, prefetch: u16, e: lapin::Error) -> Result<()> {
+        broker.recover(sub.generation, e).await?;
+        *sub = Subscription::open(broker, queue, prefetch).await?;
         self.recoveries += 1;
         Ok(())
     }
@@ -426,18 +448,15 @@ impl ConsumeReport {
 
 /// Why carrying out a decision failed.
 enum Fault {
-    /// The connection dropped (lapin recovers; the delivery comes back).
+    /// The connection dropped (the loop reconnects; the delivery comes back).
     Dropped(lapin::Error),
-    /// Anything else: the loop stops with it.
-    Fatal(crate::Error),
 }
 
 /// Publishes a copy of `delivery` with `props` and waits for the confirm; true when stored.
 async fn forward(broker: &Broker, exchange: &str, routing_key: &str, delivery: &Delivery, props: lapin::BasicProperties) -> std::result::Result<bool, Fault> {
-    match broker.send_confirmed(exchange, routing_key, &delivery.data, props).await {
-        Ok(routed) => Ok(routed.map_err(Fault::Dropped)? == Routed::Stored),
-        Err(timed_out) => Err(Fault::Fatal(timed_out)),
-    }
+    let link = broker.link();
+    let routed = broker.send_confirmed(&link, exchange, routing_key, &delivery.data, props).await.map_err(Fault::Dropped)?;
+    Ok(routed == Routed::Stored)
 }
 
 /// Sends `delivery` to the dead-letter exchange with the reason in its headers.

@@ -78,7 +78,7 @@ async fn walk(broker: &Broker, limit: usize, replay: Option<&(dyn Fn(&DeadLetter
     let mut report = ReplayReport::default();
     let outcome: Result<()> = async {
         while seen.len() < limit {
-            let got = channel.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }).await.map_err(|e| broker.error(e))?;
+            let got = super::bounded(channel.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })).await.map_err(|e| broker.error(e))?;
             let Some(msg) = got else { break };
             let letter = describe(&msg);
             let chosen = replay.is_some_and(|pick| !letter.original_queue.is_empty() && pick(&letter));
@@ -95,10 +95,10 @@ async fn walk(broker: &Broker, limit: usize, replay: Option<&(dyn Fn(&DeadLetter
     }
     .await;
     for msg in held {
-        let _ = msg.delivery.reject(BasicRejectOptions { requeue: true }).await;
+        let _ = super::bounded(msg.delivery.reject(BasicRejectOptions { requeue: true })).await;
     }
     // Closing the channel also returns anything still unacknowledged.
-    let _ = channel.close(200, "OK".into()).await;
+    let _ = super::bounded(channel.close(200, "OK".into())).await;
     outcome.map(|_| (seen, report))
 }
 

@@ -73,9 +73,9 @@ pub async fn routing(broker: &Broker) -> Result<Vec<RoutingRow>> {
     }
     let ch = broker.channel().await?;
     for q in &queues {
-        ch.queue_purge(q.as_str().into(), Default::default()).await.map_err(|e| broker.error(e))?;
+        super::bounded(ch.queue_purge(q.as_str().into(), Default::default())).await.map_err(|e| broker.error(e))?;
     }
-    let _ = ch.close(200, "OK".into()).await;
+    let _ = super::bounded(ch.close(200, "OK".into())).await;
     Ok(rows)
 }
 

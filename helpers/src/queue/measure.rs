@@ -52,8 +52,8 @@ pub fn sample_messages(n: usize) -> Vec<Message> {
 
 async fn purge(broker: &Broker, queue: &str) -> Result<()> {
     let ch = broker.channel().await?;
-    ch.queue_purge(queue.into(), Default::default()).await.map_err(|e| broker.error(e))?;
-    let _ = ch.close(200, "OK".into()).await;
+    super::bounded(ch.queue_purge(queue.into(), Default::default())).await.map_err(|e| broker.error(e))?;
+    let _ = super::bounded(ch.close(200, "OK".into())).await;
     Ok(())
 }
 

@@ -18,6 +18,7 @@
 //! Everything runs inside one call (a [`SyncBroker`] method in a notebook): the connection
 //! does not outlive the cell. Every wait on the broker is bounded.
 
+pub mod chaos;
 pub mod consumer;
 pub mod dlq;
 pub mod lessons;
@@ -51,17 +52,103 @@ pub const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 /// a network cut) before it gives up with an error that says what was tried.
 pub const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// lapin reconnects by itself (`enable_auto_recover`): it reopens the connection with this
-/// backoff, re-declares what was declared on it, re-opens the channels with their QoS and
-/// confirm mode, and re-registers the consumers. Our calls wait for that
-/// ([`Broker::recover`]) and then resend what was not confirmed.
-fn connection_properties() -> ConnectionProperties {
-    ConnectionProperties::default().enable_auto_recover().configure_backoff(|b| {
-        b.with_min_delay(Duration::from_millis(100))
-            .with_max_delay(Duration::from_secs(2))
-            .with_max_times(60)
-            .with_total_delay(Some(RECOVERY_TIMEOUT))
-    })
+/// How long one lapin call without a bound of its own (a publish, an ack, a cancel, a close)
+/// may take before it is given up like a dropped connection: no cell and no test may wait for
+/// ever on a connection that died without a word (docs/faults.md).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bounds a lapin call by [`CALL_TIMEOUT`]. Running out reads as an I/O error (`TimedOut`,
+/// naming the bound), which callers handle like any dropped connection: reconnect, or report.
+pub(crate) async fn bounded<T>(call: impl std::future::Future<Output = lapin::Result<T>>) -> lapin::Result<T> {
+    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        Ok(result) => result,
+        Err(_) => Err(lapin::Error::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("RabbitMQ did not answer a call within {} s", CALL_TIMEOUT.as_secs()),
+        ))),
+    }
+}
+
+/// The waits between two reconnect attempts: 100 ms doubling to 2 s, for at most
+/// [`RECOVERY_TIMEOUT`] in all.
+fn reconnect_backoff() -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder as _;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(2))
+        .with_max_times(usize::MAX)
+        .with_total_delay(Some(RECOVERY_TIMEOUT))
+        .build()
+}
+
+/// One AMQP connection of a [`Broker`], its confirming publish channel, and a counter of the
+/// connection's error events. A broker replaces its link when the connection drops.
+pub(crate) struct Link {
+    /// 1 for the first connection, +1 for each reconnect.
+    pub(crate) generation: u64,
+    conn: Connection,
+    publisher: Channel,
+    /// Bumped on every error lapin reports for the connection: a confirm awaited across a bump
+    /// will never come, so the wait ends there.
+    errors: tokio::sync::watch::Receiver<u64>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    async fn open(url: &ServiceUrl, generation: u64) -> Result<Link> {
+        // Refused at once when nothing listens, instead of waiting for the timeout.
+        crate::check::tcp_probe(url, 5672).await.map_err(|e| unreachable(url, e))?;
+        // No lapin auto-recovery: the broker reconnects itself (see `Broker::recover`). lapin's
+        // own recovery was seen stalling for good after a cut connection or a `kill -9`.
+        let conn = within(format!("connecting to RabbitMQ at {url}"), BROKER_TIMEOUT, Connection::connect(url.expose(), ConnectionProperties::default()))
+            .await
+            .map_err(|e| unreachable(url, e.to_string()))?
+            .map_err(|e| unreachable(url, e.to_string()))?;
+        let publisher = bounded(conn.create_channel()).await.map_err(|e| map_error(url, e))?;
+        bounded(publisher.confirm_select(ConfirmSelectOptions::default())).await.map_err(|e| map_error(url, e))?;
+        let (bump, errors) = tokio::sync::watch::channel(0u64);
+        let mut events = conn.events_listener();
+        let watcher = tokio::spawn(async move {
+            use futures_util::StreamExt as _;
+            while let Some(event) = events.next().await {
+                if matches!(event, lapin::Event::Error(_)) {
+                    bump.send_modify(|n| *n += 1);
+                }
+            }
+        });
+        Ok(Link { generation, conn, publisher, errors, watcher })
+    }
+
+    /// The publish channel (publisher confirms on).
+    pub(crate) fn publisher(&self) -> &Channel {
+        &self.publisher
+    }
+
+    /// Error events seen so far: taken before a publish, handed to [`producer::confirmed`].
+    pub(crate) fn errors_seen(&self) -> u64 {
+        *self.errors.borrow()
+    }
+
+    /// A receiver of the error count's changes.
+    pub(crate) fn error_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.errors.clone()
+    }
+
+    fn healthy(&self) -> bool {
+        self.conn.status().connected() && self.publisher.status().connected()
+    }
+
+    async fn close(&self) {
+        let _ = bounded(self.publisher.close(200, "OK".into())).await;
+        let _ = bounded(self.conn.close(200, "OK".into())).await;
+        self.watcher.abort();
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
 }
 
 /// Publishes of one message while the connection keeps dropping, before giving up.
@@ -69,9 +156,13 @@ const MAX_RESENDS: u32 = 5;
 
 /// A connection to RabbitMQ with a publish channel in confirm mode and the names of one
 /// [`Topology`]. Cheap to pass by reference; closed by [`Broker::close`] or when dropped.
+///
+/// When the connection drops (a broker restart, a network cut), the call that notices it
+/// reconnects ([`Broker::recover`]): a new connection with a bounded backoff, the topology
+/// declared again, and the call carries on — a publish is resent, a consumer subscribes again.
 pub struct Broker {
-    conn: Connection,
-    publisher: Channel,
+    link: std::sync::RwLock<std::sync::Arc<Link>>,
+    reconnecting: tokio::sync::Mutex<()>,
     url: ServiceUrl,
     topology: Topology,
     delay_queues: std::sync::Mutex<Vec<String>>,
@@ -86,41 +177,69 @@ impl Broker {
 
     /// Connects to `url` and declares `topology` (idempotent: declaring what exists is a no-op).
     pub async fn connect(url: &ServiceUrl, topology: Topology) -> Result<Broker> {
-        // Refused at once when nothing listens: lapin's reconnect backoff would otherwise
-        // keep trying until the timeout.
-        crate::check::tcp_probe(url, 5672).await.map_err(|e| unreachable(url, e))?;
-        let conn = within(format!("connecting to RabbitMQ at {url}"), BROKER_TIMEOUT, Connection::connect(url.expose(), connection_properties()))
-            .await
-            .map_err(|e| unreachable(url, e.to_string()))?
-            .map_err(|e| unreachable(url, e.to_string()))?;
-        let publisher = conn.create_channel().await.map_err(|e| map_error(url, e))?;
-        publisher.confirm_select(ConfirmSelectOptions::default()).await.map_err(|e| map_error(url, e))?;
-        let broker = Broker { conn, publisher, url: url.clone(), topology, delay_queues: Default::default(), recoveries: Default::default() };
+        let link = Link::open(url, 1).await?;
+        let broker = Broker {
+            link: std::sync::RwLock::new(std::sync::Arc::new(link)),
+            reconnecting: tokio::sync::Mutex::new(()),
+            url: url.clone(),
+            topology,
+            delay_queues: Default::default(),
+            recoveries: Default::default(),
+        };
         within("declaring the RabbitMQ topology", BROKER_TIMEOUT, broker.topology.declare(&broker)).await??;
         Ok(broker)
     }
 
-    /// Waits until lapin has brought the connection back after `e` (bounded by
-    /// [`RECOVERY_TIMEOUT`]); `channel` is the channel the error came from. An error that no
-    /// reconnect can mend (a refused login, a protocol violation of ours) is returned as it is.
-    pub async fn recover(&self, channel: &Channel, e: lapin::Error) -> Result<()> {
+    /// The current connection and its publish channel.
+    pub(crate) fn link(&self) -> std::sync::Arc<Link> {
+        match self.link.read() {
+            Ok(link) => link.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// After `e` broke a call made on the connection of generation `generation`: reconnects
+    /// (unless another call already did), declares the topology again, and returns so that the
+    /// caller can carry on. Bounded by [`RECOVERY_TIMEOUT`]; an error no reconnect can mend (a
+    /// refused login, a protocol violation of ours) is returned as it is, and one that outlasts
+    /// the backoff says what was tried.
+    pub async fn recover(&self, generation: u64, e: lapin::Error) -> Result<()> {
         if !e.can_be_recovered() {
             return Err(self.error(e));
         }
         let what = e.to_string();
-        match tokio::time::timeout(RECOVERY_TIMEOUT, channel.wait_for_recovery(e)).await {
-            Ok(Ok(())) => {
-                self.recoveries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Ok(())
+        let _one_at_a_time = self.reconnecting.lock().await;
+        let current = self.link();
+        if current.generation > generation && current.healthy() {
+            return Ok(()); // another call has reconnected already
+        }
+        current.close().await;
+        let mut last: String;
+        let mut waits = reconnect_backoff();
+        loop {
+            match Link::open(&self.url, current.generation + 1).await {
+                Ok(link) => {
+                    if let Ok(mut slot) = self.link.write() {
+                        *slot = std::sync::Arc::new(link);
+                    }
+                    within("declaring the RabbitMQ topology again", BROKER_TIMEOUT, self.topology.declare(self)).await??;
+                    self.recoveries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(e) => last = e.to_string(),
             }
-            Ok(Err(e)) => Err(unreachable(&self.url, format!("the connection dropped and could not be recovered ({e})"))),
-            Err(_) => Err(unreachable(
-                &self.url,
-                format!(
-                    "the connection dropped ({what}); reconnecting with backoff (100 ms doubling to 2 s) for {} s did not bring it back",
-                    RECOVERY_TIMEOUT.as_secs()
-                ),
-            )),
+            match waits.next() {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => {
+                    return Err(unreachable(
+                        &self.url,
+                        format!(
+                            "the connection dropped ({what}); reconnecting with backoff (100 ms doubling to 2 s) for {} s did not bring it back (last: {last})",
+                            RECOVERY_TIMEOUT.as_secs()
+                        ),
+                    ));
+                }
+            }
         }
     }
 
@@ -130,16 +249,17 @@ impl Broker {
     }
 
     /// Publishes on the confirming channel and waits for the confirm. When the connection
-    /// drops on the way, waits for it to come back and publishes again, with the same message
-    /// id: at least once, never silently lost (a consumer recognises the copy by its id).
+    /// drops on the way, reconnects and publishes again, with the same message id: at least
+    /// once, never silently lost (a consumer recognises the copy by its id).
     pub(crate) async fn publish_confirmed(&self, exchange: &str, routing_key: &str, body: &[u8], properties: lapin::BasicProperties) -> Result<producer::Routed> {
         let mut last = String::new();
         for _ in 0..MAX_RESENDS {
-            match self.send_confirmed(exchange, routing_key, body, properties.clone()).await? {
+            let link = self.link();
+            match self.send_confirmed(&link, exchange, routing_key, body, properties.clone()).await {
                 Ok(routed) => return Ok(routed),
                 Err(e) => {
                     last = e.to_string();
-                    self.recover(&self.publisher, e).await?;
+                    self.recover(link.generation, e).await?;
                 }
             }
         }
@@ -149,7 +269,7 @@ impl Broker {
     /// The largest frame the broker accepts on this connection (negotiated at connect):
     /// a message's properties must fit in one.
     pub fn frame_max(&self) -> u32 {
-        self.conn.configuration().frame_max()
+        self.link().conn.configuration().frame_max()
     }
 
     /// The names of exchanges and queues this broker works with.
@@ -162,14 +282,10 @@ impl Broker {
         &self.url
     }
 
-    /// A new channel (consumers take one each, so a slow consumer never blocks publishing).
+    /// A new channel on the current connection (consumers take one each, so a slow consumer
+    /// never blocks publishing).
     pub async fn channel(&self) -> Result<Channel> {
-        self.conn.create_channel().await.map_err(|e| self.error(e))
-    }
-
-    /// The publish channel (publisher confirms on).
-    pub(crate) fn publisher(&self) -> &Channel {
-        &self.publisher
+        bounded(self.link().conn.create_channel()).await.map_err(|e| self.error(e))
     }
 
     /// Maps a lapin error on this broker.
@@ -186,8 +302,8 @@ impl Broker {
     pub async fn queue_depth(&self, queue: &str) -> Result<u32> {
         let channel = self.channel().await?;
         let opts = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
-        let q = channel.queue_declare(queue.into(), opts, Default::default()).await.map_err(|e| self.error(e))?;
-        let _ = channel.close(200, "OK".into()).await;
+        let q = bounded(channel.queue_declare(queue.into(), opts, Default::default())).await.map_err(|e| self.error(e))?;
+        let _ = bounded(channel.close(200, "OK".into())).await;
         Ok(q.message_count())
     }
 
@@ -212,8 +328,7 @@ impl Broker {
 
     /// Closes the channels and the connection.
     pub async fn close(self) {
-        let _ = self.publisher.close(200, "OK".into()).await;
-        let _ = self.conn.close(200, "OK".into()).await;
+        self.link().close().await;
     }
 
     /// Publishes raw bytes with confirms — for the lesson's bad input (malformed JSON, unknown

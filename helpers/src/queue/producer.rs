@@ -13,10 +13,9 @@ use lapin::{BasicProperties, Confirmation, PublisherConfirm};
 use serde::Serialize;
 
 use super::message::{AnalyticsEvent, Message, Notification, UserData};
-use super::{BROKER_TIMEOUT, Broker};
+use super::{BROKER_TIMEOUT, Broker, Link};
 use crate::error::Result;
 use crate::frame_row;
-use crate::runtime::within;
 
 /// What became of one published message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -104,25 +103,39 @@ fn routed_of(confirmation: Confirmation) -> Routed {
     }
 }
 
-/// Waits (bounded by [`BROKER_TIMEOUT`]) for a publisher confirm. The outer error is the
-/// timeout; the inner one is lapin's, e.g. a dropped connection the caller may recover from.
-pub(crate) async fn confirmed(confirm: PublisherConfirm) -> Result<lapin::Result<Routed>> {
-    Ok(within("a publisher confirm from RabbitMQ", BROKER_TIMEOUT, confirm).await?.map(routed_of))
+/// Waits (bounded by [`BROKER_TIMEOUT`]) for the confirm of a publish sent on `link` when it
+/// had seen `errors` error events. Any error is a dropped connection (or a confirm that did not
+/// come in time) that the caller recovers from ([`Broker::recover`]) and resends after, with the
+/// same message id; a consumer recognises the copy.
+pub(crate) async fn confirmed(link: &Link, confirm: PublisherConfirm, errors: u64) -> lapin::Result<Routed> {
+    let mut changes = link.error_changes();
+    let stale = *changes.borrow_and_update() != errors;
+    let dropped = |why: String| Err(lapin::Error::from(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, why)));
+    tokio::select! {
+        biased;
+        answer = tokio::time::timeout(BROKER_TIMEOUT, confirm) => match answer {
+            Ok(answer) => answer.map(routed_of),
+            // A confirm that does not come is handled like a drop: the caller resends (bounded
+            // by MAX_RESENDS and RECOVERY_TIMEOUT), so it costs time, never the message.
+            Err(_) => dropped(format!("no confirm from RabbitMQ within {} s", BROKER_TIMEOUT.as_secs())),
+        },
+        // The connection reported an error while we waited: this confirm will never come.
+        _ = async { if !stale { let _ = changes.changed().await; } } => dropped("the connection dropped before this publish was confirmed".into()),
+    }
 }
 
 impl Broker {
-    /// Publishes (`mandatory`) on the confirming channel without waiting for the confirm (a
-    /// batch waits for all of them after).
-    pub(crate) async fn send(&self, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> lapin::Result<PublisherConfirm> {
-        self.publisher().basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, props).await
+    /// Publishes (`mandatory`) on `link`'s confirming channel without waiting for the confirm
+    /// (a batch waits for all of them after).
+    pub(crate) async fn send(&self, link: &Link, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> lapin::Result<PublisherConfirm> {
+        super::bounded(link.publisher().basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, props)).await
     }
 
     /// [`Broker::send`], then [`confirmed`]: errors as there.
-    pub(crate) async fn send_confirmed(&self, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> Result<lapin::Result<Routed>> {
-        match self.send(exchange, routing_key, body, props).await {
-            Ok(confirm) => confirmed(confirm).await,
-            Err(e) => Ok(Err(e)),
-        }
+    pub(crate) async fn send_confirmed(&self, link: &Link, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> lapin::Result<Routed> {
+        let errors = link.errors_seen();
+        let confirm = self.send(link, exchange, routing_key, body, props).await?;
+        confirmed(link, confirm, errors).await
     }
 
     /// Publishes one message and waits for its confirm.
@@ -155,17 +168,20 @@ impl Broker {
         let started = Instant::now();
         let envelopes: Vec<(Vec<u8>, BasicProperties)> = messages.iter().map(|m| m.envelope(None)).collect();
         let mut pending = Vec::with_capacity(messages.len());
+        let link = self.link();
+        let errors = link.errors_seen();
         for (i, (body, props)) in envelopes.iter().enumerate() {
-            match self.send(exchange, routing_key, body, props.clone()).await {
+            match self.send(&link, exchange, routing_key, body, props.clone()).await {
                 Ok(confirm) => pending.push((i, Some(confirm))),
                 Err(_) => pending.push((i, None)), // resent below
             }
         }
         let mut report = BatchReport { sent: messages.len(), ..Default::default() };
         let mut unconfirmed = Vec::new();
+        let mut dropped = None;
         for (i, confirm) in pending {
             let outcome = match confirm {
-                Some(c) => confirmed(c).await?,
+                Some(c) => confirmed(&link, c, errors).await,
                 None => {
                     unconfirmed.push(i);
                     continue;
@@ -174,12 +190,14 @@ impl Broker {
             match outcome {
                 Ok(routed) => report.count(&routed),
                 Err(e) => {
-                    if unconfirmed.is_empty() {
-                        self.recover(self.publisher(), e).await?;
-                    }
+                    dropped.get_or_insert(e);
                     unconfirmed.push(i);
                 }
             }
+        }
+        // Reconnect once for the batch, then resend what was not confirmed, one by one.
+        if let Some(e) = dropped {
+            self.recover(link.generation, e).await?;
         }
         report.resent = unconfirmed.len();
         for i in unconfirmed {

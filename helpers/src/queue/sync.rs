@@ -125,7 +125,7 @@ impl SyncBroker {
             let mut rows = Vec::new();
             let outcome: Result<()> = async {
                 while rows.len() < limit {
-                    let got = channel.basic_get(queue.into(), BasicGetOptions { no_ack: false }).await.map_err(|e| b.error(e))?;
+                    let got = super::bounded(channel.basic_get(queue.into(), BasicGetOptions { no_ack: false })).await.map_err(|e| b.error(e))?;
                     let Some(msg) = got else { break };
                     let p = &msg.delivery.properties;
                     let text = |v: &Option<lapin::types::ShortString>| v.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
@@ -145,9 +145,9 @@ impl SyncBroker {
             }
             .await;
             for msg in held {
-                let _ = msg.delivery.reject(BasicRejectOptions { requeue: true }).await;
+                let _ = super::bounded(msg.delivery.reject(BasicRejectOptions { requeue: true })).await;
             }
-            let _ = channel.close(200, "OK".into()).await;
+            let _ = super::bounded(channel.close(200, "OK".into())).await;
             outcome.map(|_| rows)
         })
     }
@@ -198,6 +198,13 @@ impl SyncBroker {
     #[cfg(feature = "mongo")]
     pub fn signup_pipeline(&self, signups: &[super::UserData], with_bad_input: bool) -> Result<super::pipeline::PipelineReport> {
         run(super::pipeline::run_with_services(&self.settings, self.topology.clone(), signups, with_bad_input, false))
+    }
+
+    /// `n` sign-ups published and consumed through a relay that cuts every connection `cuts`
+    /// times on the way (see [`super::chaos::connection_cuts`]): what was confirmed, resent,
+    /// processed, processed twice and lost. Uses a topology of its own, not this one.
+    pub fn connection_cuts(&self, n: usize, cuts: usize) -> Result<super::chaos::CutReport> {
+        run(super::chaos::connection_cuts(&self.settings.amqp_addr, n, cuts))
     }
 
     /// Deletes every exchange and queue of the topology.

@@ -160,7 +160,7 @@ impl Topology {
                 }
             }
         }
-        let _ = ch.close(200, "OK".into()).await;
+        let _ = super::bounded(ch.close(200, "OK".into())).await;
         Ok(())
     }
 
@@ -179,7 +179,7 @@ impl Topology {
         ]);
         let ch = broker.channel().await?;
         ch.queue_declare(name.as_str().into(), QueueDeclareOptions::durable(), args).await.map_err(|e| broker.error(e))?;
-        let _ = ch.close(200, "OK".into()).await;
+        let _ = super::bounded(ch.close(200, "OK".into())).await;
         Ok(name)
     }
 
@@ -225,7 +225,7 @@ impl Topology {
         for x in [self.data_processing(), self.notifications(), self.analytics(), self.dlx()] {
             ch.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default()).await.map_err(|e| broker.error(e))?;
         }
-        let _ = ch.close(200, "OK".into()).await;
+        let _ = super::bounded(ch.close(200, "OK".into())).await;
         Ok(())
     }
 }

@@ -59,7 +59,7 @@ pub mod tx;
 pub mod users;
 
 pub use query::Value;
-pub use seed::{SeedReport, seed};
+pub use seed::{SeedReport, seed, seed_replacing};
 pub use sync::SyncDb;
 
 /// How long opening a connection may take before the call gives up with a clear error.

@@ -7,8 +7,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sqlx::QueryBuilder;
 
 use super::{Db, Pool};
+use crate::config::{ALLOW_RESET_VAR, OWNER_MARKER, is_module_name, reset_allowed};
 use crate::data::World;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Rows per `INSERT` statement: 1,000 rows × 11 columns stays well under SQLite's 32,766
 /// and PostgreSQL's 65,535 bound parameters.
@@ -129,23 +130,87 @@ macro_rules! seed_in {
     };
 }
 
+/// The tables a seed replaces, in insertion order.
+const TABLES: [&str; 6] = ["countries", "cities", "addresses", "users", "products", "orders"];
+
 const SQLITE_CLEAR: &[&str] =
     &["DELETE FROM orders", "DELETE FROM users", "DELETE FROM addresses", "DELETE FROM cities", "DELETE FROM countries", "DELETE FROM products"];
 const POSTGRES_CLEAR: &[&str] = &["TRUNCATE orders, users, addresses, cities, countries, products RESTART IDENTITY"];
 // Ids were given explicitly: move the identity sequences past them, so that new rows get
 // fresh ids.
 const POSTGRES_AFTER: &[&str] = &[
+    MARK_CREATE,
+    MARK_CLEAR,
+    MARK_INSERT,
     "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM users), false)",
     "SELECT setval(pg_get_serial_sequence('products', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM products), false)",
     "SELECT setval(pg_get_serial_sequence('orders', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM orders), false)",
     // Only our tables: a bare ANALYZE would lock every table of the database, other schemas too.
     "ANALYZE countries, cities, addresses, users, products, orders",
 ];
-const SQLITE_AFTER: &[&str] = &["ANALYZE"];
+const SQLITE_AFTER: &[&str] = &[MARK_CREATE, MARK_CLEAR, MARK_INSERT, "ANALYZE"];
+// The owner marker (config::OWNER_MARKER), written in the same transaction as the rows.
+const MARK_CREATE: &str = "CREATE TABLE IF NOT EXISTS module8_seeded (seeded_at TEXT NOT NULL)";
+const MARK_CLEAR: &str = "DELETE FROM module8_seeded";
+const MARK_INSERT: &str = "INSERT INTO module8_seeded (seeded_at) VALUES (CURRENT_TIMESTAMP)";
+const ROWS: &str = "SELECT (SELECT COUNT(*) FROM countries) + (SELECT COUNT(*) FROM cities) + (SELECT COUNT(*) FROM addresses) \
+     + (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM products) + (SELECT COUNT(*) FROM orders)";
+
+/// Seeding replaces every row of the six tables, so it refuses where that could destroy data
+/// this module did not write: it goes ahead in the module's own place (the PostgreSQL schema
+/// `module8` or `module8_…`, a SQLite file named `module8….db` or in memory), where the tables
+/// are empty, where a seed wrote its marker table before, or with `M8_ALLOW_RESET=1`.
+async fn check_may_replace(db: &Db) -> Result<()> {
+    if reset_allowed() {
+        return Ok(());
+    }
+    let found = async {
+        Ok::<_, sqlx::Error>(match &db.pool {
+            Pool::Postgres(p) => {
+                let (schema, marked): (String, bool) =
+                    sqlx::query_as("SELECT current_schema(), to_regclass('module8_seeded') IS NOT NULL").fetch_one(p).await?;
+                let rows: i64 = sqlx::query_scalar(ROWS).fetch_one(p).await?;
+                (format!("PostgreSQL schema `{schema}`"), is_module_name(&schema), marked, rows, "the module's own schema (DATABASE_SCHEMA=module8, the default)")
+            }
+            Pool::Sqlite(p) => {
+                let file: String = sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'").fetch_one(p).await?;
+                let marked: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'module8_seeded')")
+                        .fetch_one(p)
+                        .await?;
+                let rows: i64 = sqlx::query_scalar(ROWS).fetch_one(p).await?;
+                let own = file.is_empty()
+                    || std::path::Path::new(&file).file_stem().and_then(|s| s.to_str()).is_some_and(is_module_name);
+                (format!("SQLite file `{file}`"), own, marked, rows, "a file of the module's own (the default, out/module8.db)")
+            }
+        })
+    }
+    .await
+    .map_err(|e| db.error(e))?;
+    db.count_statements(3);
+    let (place, own, marked, rows, own_place) = found;
+    if own || marked || rows == 0 {
+        return Ok(());
+    }
+    Err(Error::WouldDestroy {
+        action: "seed",
+        place,
+        reason: format!(
+            "its tables {} hold {rows} row{} that this module did not write (there is no `{OWNER_MARKER}` table), and a seed replaces every row",
+            TABLES.join(", "),
+            if rows == 1 { "" } else { "s" }
+        ),
+        how: format!("Seed {own_place}, or set {ALLOW_RESET_VAR}=1 to replace those rows"),
+    })
+}
 
 /// Replaces every table's rows with `world`'s, in one transaction: on any error nothing
 /// changes. Works at any size (100k users take seconds); a progress bar shows on a
 /// terminal when the world is large.
+///
+/// It refuses, with [`Error::WouldDestroy`] and nothing changed, to replace rows this module
+/// did not write: outside the module's own schema or file, tables that hold rows and no marker
+/// of an earlier seed are left alone unless `M8_ALLOW_RESET=1` (or [`seed_replacing`]).
 ///
 /// ```no_run
 /// use helpers::prelude::*;
@@ -156,14 +221,14 @@ const SQLITE_AFTER: &[&str] = &["ANALYZE"];
 /// # Ok::<(), helpers::Error>(())
 /// ```
 pub async fn seed(db: &Db, world: &World) -> Result<SeedReport> {
-    let tables: Vec<(&'static str, u64)> = vec![
-        ("countries", world.countries.len() as u64),
-        ("cities", world.cities.len() as u64),
-        ("addresses", world.addresses.len() as u64),
-        ("users", world.users.len() as u64),
-        ("products", world.products.len() as u64),
-        ("orders", world.orders.len() as u64),
-    ];
+    check_may_replace(db).await?;
+    seed_replacing(db, world).await
+}
+
+/// [`seed`] without the check: replaces whatever rows the six tables hold, whoever wrote them.
+pub async fn seed_replacing(db: &Db, world: &World) -> Result<SeedReport> {
+    let sizes = [world.countries.len(), world.cities.len(), world.addresses.len(), world.users.len(), world.products.len(), world.orders.len()];
+    let tables: Vec<(&'static str, u64)> = TABLES.iter().zip(sizes).map(|(t, n)| (*t, n as u64)).collect();
     let total: u64 = tables.iter().map(|t| t.1).sum();
     let bar = if total > PROGRESS_ABOVE_ROWS { ProgressBar::new(total) } else { ProgressBar::hidden() };
     bar.set_style(

@@ -8,17 +8,9 @@ pub fn settings() -> Settings {
     Settings::from_env().expect("the service URLs in the environment must be valid")
 }
 
-/// A PostgreSQL URL for tests: `TEST_POSTGRES_URL`, else `DATABASE_URL` when it is PostgreSQL,
-/// else the local server every development and CI machine has.
+/// A PostgreSQL URL for tests ([`Settings::test_postgres_url`]).
 pub fn postgres_url() -> ServiceUrl {
-    if let Ok(url) = std::env::var("TEST_POSTGRES_URL") {
-        return ServiceUrl::new(url);
-    }
-    let s = settings();
-    if s.database_url.scheme().starts_with("postgres") {
-        return s.database_url;
-    }
-    ServiceUrl::new("postgres://postgres@127.0.0.1:5432/test")
+    settings().test_postgres_url()
 }
 
 /// Settings whose every URL points at a closed local port, with passwords that must never
