@@ -28,7 +28,7 @@ use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, B
 use lapin::types::{AMQPValue, FieldTable};
 use serde::Serialize;
 
-use super::{Broker, bounded};
+use super::{ACK_TIMEOUT, Broker, bounded, bounded_by};
 use super::message::{self, H_ATTEMPT, H_LAST_ERROR, H_PUBLISHED_US, Message, copy_properties, header_i64, set_str};
 use super::producer::Routed;
 use crate::error::Result;
@@ -306,7 +306,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             let key = if message_id.is_empty() { String::new() } else { format!("{message_id}#{attempt}") };
             if let Some(settled) = (!key.is_empty()).then(|| done.get(&key)).flatten().cloned() {
                 // Ok(false): the connection dropped under this delivery; it comes back again.
-                match bounded(delivery.ack(BasicAckOptions::default())).await {
+                match bounded_by(ACK_TIMEOUT, delivery.ack(BasicAckOptions::default())).await {
                     Ok(true) if counted.insert(key) => report.count(settled),
                     Ok(true) => report.duplicates += 1,
                     Ok(false) => {}
@@ -361,8 +361,8 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
                 done.insert(key.clone(), settled.clone());
             }
             let settle = match &settled {
-                Settled::DeadLettered(_, Settle::Reject) => bounded(delivery.reject(BasicRejectOptions { requeue: false })).await,
-                _ => bounded(delivery.ack(BasicAckOptions::default())).await,
+                Settled::DeadLettered(_, Settle::Reject) => bounded_by(ACK_TIMEOUT, delivery.reject(BasicRejectOptions { requeue: false })).await,
+                _ => bounded_by(ACK_TIMEOUT, delivery.ack(BasicAckOptions::default())).await,
             };
             match settle {
                 // Ok(false): the acker was poisoned by a dropped connection: the delivery

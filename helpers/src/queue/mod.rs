@@ -60,11 +60,21 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bounds a lapin call by [`CALL_TIMEOUT`]. Running out reads as an I/O error (`TimedOut`,
 /// naming the bound), which callers handle like any dropped connection: reconnect, or report.
 pub(crate) async fn bounded<T>(call: impl std::future::Future<Output = lapin::Result<T>>) -> lapin::Result<T> {
-    match tokio::time::timeout(CALL_TIMEOUT, call).await {
+    bounded_by(CALL_TIMEOUT, call).await
+}
+
+/// An ack is a frame written to the socket, done in microseconds on a live connection. One
+/// that takes this long means a connection that died without lapin noticing (seen after a cut:
+/// the end of the stream was read once and never reported), so the consumer reconnects.
+pub const ACK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// [`bounded`] with a bound of its own.
+pub(crate) async fn bounded_by<T>(bound: Duration, call: impl std::future::Future<Output = lapin::Result<T>>) -> lapin::Result<T> {
+    match tokio::time::timeout(bound, call).await {
         Ok(result) => result,
         Err(_) => Err(lapin::Error::from(std::io::Error::new(
             std::io::ErrorKind::TimedOut,
-            format!("RabbitMQ did not answer a call within {} s", CALL_TIMEOUT.as_secs()),
+            format!("RabbitMQ did not answer a call within {} s", bound.as_secs()),
         ))),
     }
 }
