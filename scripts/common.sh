@@ -77,7 +77,7 @@ mask() { python3 -c 'import sys,re; print(re.sub(r"(://[^:/@]*):.*@", r"\1:***@"
 # build share one target directory: the first kept build slot's. evcxr builds with these
 # RUSTFLAGS and an explicit --target; the workspace's profile for dependencies matches evcxr's
 # (Cargo.toml), so cargo compiles every dependency once for both.
-HOST_TRIPLE="$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')"
+HOST_TRIPLE="$(rustc -vV 2>/dev/null | sed -n 's/^host: //p' || true)"   # empty without Rust (services.sh needs none)
 KERNEL_SLOT="$M8_CACHE/evcxr-build"
 KERNEL_RUSTFLAGS="-Cprefer-dynamic"
 

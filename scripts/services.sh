@@ -51,7 +51,10 @@ then scripts/services.sh up again. Or with Docker: M8_SERVICES=docker scripts/se
     die "$what is not installed and there is no apt-get here: install $* with your system's package manager, or with Docker: M8_SERVICES=docker scripts/services.sh up"
   fi
   say "$what is not installed: installing $* with apt-get"
-  if [ -z "$apt_updated" ]; then $SUDO apt-get update -qq; apt_updated=1; fi
+  if [ -z "$apt_updated" ]; then
+    $SUDO apt-get update -qq || warn "apt-get update failed: installing from the package lists apt already has"
+    apt_updated=1
+  fi
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" || die "apt-get install $* failed"
   printf '%s\n' "$@" >> "$RUN_DIR/installed"
 }
