@@ -306,3 +306,56 @@ async fn the_tiered_cache_answers_rightly_through_a_killed_and_a_frozen_redis() 
     assert_eq!((errors, wrong), (0, 0), "no error and no wrong value reached the caller");
     assert!(from_redis_after > 0, "Redis serves again once it is back");
 }
+
+/// The signup pipeline with every stage running at once (as separate services would), through
+/// a relay that cuts the connection three times: each stage reconnects and carries on, every
+/// sign-up is stored exactly once (one profile, one analytics document: no double side
+/// effects), and every stage processed each message once.
+#[cfg(feature = "mongo")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signup_pipeline_runs_through_connection_cuts_without_double_side_effects() {
+    use helpers::data::{World, WorldConfig};
+    use helpers::mongo::{Mongo, schema, users};
+    use helpers::queue::{chaos::CutRelay, pipeline};
+
+    let settings = common::settings();
+    let (host, port) = settings.amqp_addr.host_ports(5672).remove(0);
+    let relay = CutRelay::start(format!("{host}:{port}")).await.unwrap();
+    let topology = Topology::unique("tpipecut");
+    let broker = Broker::connect(&relay.url_for(&settings.amqp_addr), topology).await.expect("the broker answers through the relay");
+    let db = format!("m8test_pipecut_{}", std::process::id());
+    let mongo = Mongo::connect(&settings.mongodb_uri, Some(&db)).await.expect("MongoDB must answer at MONGODB_URI");
+    mongo.drop_database().await.unwrap();
+    schema::ensure(&mongo).await.unwrap();
+    let world = World::generate(&WorldConfig::with_users(600));
+    let signups = pipeline::signups(&world, 500, "cut");
+
+    let cuts = async {
+        for _ in 0..3 {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            relay.cut();
+        }
+    };
+    let started = Instant::now();
+    let (report, ()) = tokio::join!(pipeline::run_signups(&broker, &mongo, &signups, false, true), cuts);
+    let report = report.expect("the pipeline carries on through the cuts");
+    let profiles = users::count(&mongo).await.unwrap();
+    eprintln!(
+        "pipeline through cuts: published {}, stored {}, profiles {profiles}, analytics documents {}, processed per stage {:?}, dead {}, broker reconnects {}, {:.2} s",
+        report.published,
+        report.stored,
+        report.analytics_stored,
+        report.stages.iter().map(|s| s.processed).collect::<Vec<_>>(),
+        report.dead.len(),
+        broker.recoveries(),
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!((report.published, report.stored, report.dead.len()), (500, 500, 0), "every sign-up stored, none dead-lettered");
+    assert_eq!(profiles, 500, "one profile per sign-up");
+    assert_eq!(report.analytics_stored, 500, "one analytics document per sign-up: no double side effects");
+    assert!(report.stages.iter().all(|s| s.processed == 500), "{:?}", report.stages);
+    assert!(broker.recoveries() >= 1, "the connection was cut and came back");
+    let _ = broker.teardown().await;
+    broker.close().await;
+    mongo.drop_database().await.unwrap();
+}

@@ -11,10 +11,11 @@
 //! anything unusable ─▶ dlx ─▶ dead_letters (with the reason)
 //! ```
 //!
-//! [`run_signups`] publishes the sign-ups (and, on request, three bad messages), runs each
-//! stage's consumer until its queue is drained (bounded), and returns the counts per stage and
-//! the dead letters. The accounting holds: every published message is either stored or
-//! dead-lettered.
+//! [`run_signups`] publishes the sign-ups (and, on request, three bad messages) while every
+//! stage's consumer runs at the same time, as separate services would, each until its queue is
+//! drained (bounded), and returns the counts per stage and the dead letters. The accounting
+//! holds: every published message is either stored or dead-lettered — also when the connection
+//! drops in the middle (each consumer reconnects; redeliveries are recognised by message id).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -230,52 +231,52 @@ impl Handler for StoreEvent<'_> {
 /// module docs. Profiles and analytics documents it stored are deleted again unless `keep`.
 pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], with_bad_input: bool, keep: bool) -> Result<PipelineReport> {
     let t = broker.topology().clone();
-    let limits = |n: usize| ConsumeLimits { max_messages: n, idle: Duration::from_secs(3), total: Duration::from_secs(90), prefetch: 50 };
+    // Every stage runs at the same time as the others, as separate services would: each
+    // consumer stops at its count, or when its queue has been quiet for `idle` (downstream
+    // stages wait for upstream ones, so they get longer), or at the deadline.
+    let limits = |n: usize, idle: u64| ConsumeLimits { max_messages: n, idle: Duration::from_secs(idle), total: Duration::from_secs(180), prefetch: 50 };
     let retry = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(200) };
+    let bad = if with_bad_input { bad_messages() } else { Vec::new() };
+    let (good, all) = (signups.len(), signups.len() + bad.len());
 
     // Stage 1: the sign-up form publishes.
-    let mut published = 0;
-    for u in signups {
-        broker.publish(&t.data_processing(), "user.signup", &Message::UserData(u.clone())).await?;
-        published += 1;
-    }
-    if with_bad_input {
-        for (_, body, props) in bad_messages() {
-            broker.publish_raw(&t.data_processing(), "user.signup", &body, props).await?;
-            published += 1;
+    let publishing = async {
+        for u in signups {
+            broker.publish(&t.data_processing(), "user.signup", &Message::UserData(u.clone())).await?;
         }
-    }
+        for (_, body, props) in bad {
+            broker.publish_raw(&t.data_processing(), "user.signup", &body, props).await?;
+        }
+        Ok::<usize, Error>(all)
+    };
 
     // Stage 2: validate, enrich, store, then tell the others.
+    let (user_data_q, email_q, audit_q) = (t.user_data_queue(), t.email_queue(), t.audit_queue());
     let mut stage2_handler = StoreAndAnnounce { broker, mongo, next_id: 9_000_000, stored_names: Vec::new() };
-    let stage2 = consume(broker, &t.user_data_queue(), limits(published), retry, &mut stage2_handler).await?;
-    let stored_names = stage2_handler.stored_names;
-    let stored = stage2.acked;
+    let stage2 = consume(broker, &user_data_q, limits(all, 5), retry, &mut stage2_handler);
 
     // Stage 3: notifications. The e-mail queue "sends"; the audit queue sees every notification.
-    let email = consume(broker, &t.email_queue(), limits(stored), retry, |r: &Received| match &r.message {
+    let email = consume(broker, &email_q, limits(good, 10), retry, |r: &Received| match &r.message {
         Message::Notification(n) if crate::validate::email(&n.recipient).is_ok() => Outcome::Ack,
         Message::Notification(n) => Outcome::Reject(format!("cannot send to {:?}", n.recipient)),
         other => Outcome::Reject(format!("notification queue got a {} message", other.type_name())),
-    })
-    .await?;
-    let audit = consume(broker, &t.audit_queue(), limits(stored), retry, |_: &Received| Outcome::Ack).await?;
+    });
+    let audit = consume(broker, &audit_q, limits(good, 10), retry, |_: &Received| Outcome::Ack);
 
     // Stage 4: the analytics fan-out — three consumers, each its own copy.
     let [store_q, metrics_q, alerts_q] = t.analytics_queues();
     let analytics = mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS);
-    let store = consume(broker, &store_q, limits(stored), retry, StoreEvent { mongo, run: t.prefix().to_string() }).await?;
+    let store = consume(broker, &store_q, limits(good, 10), retry, StoreEvent { mongo, run: t.prefix().to_string() });
     let mut domains = BTreeMap::new();
-    let metrics = consume(broker, &metrics_q, limits(stored), retry, |r: &Received| {
+    let metrics = consume(broker, &metrics_q, limits(good, 10), retry, |r: &Received| {
         if let Message::Analytics(e) = &r.message {
             let d = e.properties.get("domain").and_then(|d| d.as_str()).unwrap_or("unknown").to_string();
             *domains.entry(d).or_insert(0) += 1;
         }
         Outcome::Ack
-    })
-    .await?;
+    });
     let mut alerts = Vec::new();
-    let alerting = consume(broker, &alerts_q, limits(stored), retry, |r: &Received| {
+    let alerting = consume(broker, &alerts_q, limits(good, 10), retry, |r: &Received| {
         if let Message::Analytics(e) = &r.message {
             let d = e.properties.get("domain").and_then(|d| d.as_str()).unwrap_or("");
             if DISPOSABLE_DOMAINS.contains(&d) {
@@ -283,8 +284,12 @@ pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], w
             }
         }
         Outcome::Ack
-    })
-    .await?;
+    });
+
+    let (published, stage2, email, audit, store, metrics, alerting) = tokio::join!(publishing, stage2, email, audit, store, metrics, alerting);
+    let (published, stage2, email, audit, store, metrics, alerting) = (published?, stage2?, email?, audit?, store?, metrics?, alerting?);
+    let stored_names = stage2_handler.stored_names;
+    let stored = stage2.acked;
 
     let stages = vec![
         StageCount::from_report("2 · validate, enrich, store profile", &stage2),
