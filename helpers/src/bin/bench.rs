@@ -326,6 +326,58 @@ fn bench_queue(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
             rows.push(Row { module: "queue", case: format!("{} {q}", l.case), value: v, unit: "µs", note: format!("{} messages", l.samples) });
         }
     }
+    bench_pipeline_under_a_cut(settings, rows)
+}
+
+/// The signup pipeline under load — every stage a concurrent consumer, MongoDB writes
+/// included — with the connection cut once in the middle (through `queue::chaos::CutRelay`):
+/// sign-ups per second, the slowest stage's p99 publish → delivery, and the books (lost,
+/// duplicated profiles or analytics documents). `M8_BENCH_SIGNUPS` sign-ups (default 5,000).
+fn bench_pipeline_under_a_cut(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    use helpers::mongo::{Mongo, schema, users};
+    use helpers::queue::{Broker, Topology, chaos::CutRelay, pipeline};
+    let n: usize = std::env::var("M8_BENCH_SIGNUPS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000);
+    let (report, secs, reconnects, profiles) = helpers::run(async {
+        let (host, port) = settings.amqp_addr.host_ports(5672).remove(0);
+        let relay = CutRelay::start(format!("{host}:{port}")).await?;
+        let broker = Broker::connect(&relay.url_for(&settings.amqp_addr), Topology::unique("benchpipe")).await?;
+        let mongo = Mongo::connect(&settings.mongodb_uri, Some("module8_bench_pipeline")).await?;
+        mongo.drop_database().await?;
+        schema::ensure(&mongo).await?;
+        let world = World::generate(&WorldConfig::with_users(n.clamp(100, 100_000)));
+        let signups = pipeline::signups(&world, n, "bench");
+        let started = Instant::now();
+        // The cut: a second in, when every stage is busy.
+        let cut = async {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            relay.cut();
+        };
+        let (report, ()) = tokio::join!(pipeline::run_signups(&broker, &mongo, &signups, false, true), cut);
+        let secs = started.elapsed().as_secs_f64();
+        let profiles = users::count(&mongo).await;
+        let reconnects = broker.recoveries();
+        let _ = broker.teardown().await;
+        broker.close().await;
+        let _ = mongo.drop_database().await;
+        mongo.close().await;
+        Ok::<_, helpers::Error>((report?, secs, reconnects, profiles?))
+    })?;
+    let slowest = report.stages.iter().filter(|s| s.p99_ms.is_finite()).max_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
+    let duplicated = (profiles as i64 - report.stored as i64).max(0) + (report.analytics_stored as i64 - report.stored as i64).max(0);
+    rows.push(Row {
+        module: "queue",
+        case: "signup pipeline, 6 concurrent stages, connection cut once".into(),
+        value: report.stored as f64 / secs,
+        unit: "sign-ups/s",
+        note: format!(
+            "{n} sign-ups in {secs:.1} s: stored {}, lost {}, duplicated side effects {duplicated}, reconnects {reconnects}",
+            report.stored,
+            n.saturating_sub(report.stored)
+        ),
+    });
+    if let Some(s) = slowest {
+        rows.push(Row { module: "queue", case: "signup pipeline, slowest stage p99 (publish → delivery)".into(), value: s.p99_ms, unit: "ms", note: format!("stage {}", s.stage) });
+    }
     Ok(())
 }
 

@@ -51,8 +51,10 @@ pub struct StageCount {
     pub dead_lettered: i64,
     /// Wall time of the stage, ms.
     pub ms: f64,
+    /// 99th percentile of the time from publishing a message to this stage receiving it, ms.
+    pub p99_ms: f64,
 }
-frame_row!(StageCount { stage, queue, received, processed, retried, dead_lettered, ms });
+frame_row!(StageCount { stage, queue, received, processed, retried, dead_lettered, ms, p99_ms });
 
 impl StageCount {
     fn from_report(stage: &str, r: &ConsumeReport) -> StageCount {
@@ -64,6 +66,7 @@ impl StageCount {
             retried: r.retried as i64,
             dead_lettered: r.dead_lettered as i64,
             ms: r.seconds * 1e3,
+            p99_ms: crate::latency::summarize(stage, r.latencies_us.clone()).p99_us / 1e3,
         }
     }
 }
