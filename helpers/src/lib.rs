@@ -20,6 +20,7 @@
 //! | [`latency`] | p50 / p95 / p99 / mean / max of measured samples, as table rows |
 //! | [`validate`] | the shared input rules: e-mail address, login name |
 //! | [`source`] | `source!(sql::users::by_country)`: an item of this crate's own source, shown highlighted in a lesson |
+//! | [`link`] | [`link::CuttableLink`]: a TCP link to any server that can be cut, restored or interrupted, for lessons and tests about faults |
 //! | [`check`] | the service check: reachable, server version, round-trip latency, masked URL, how to start it |
 //! | [`analytics`] | module 5 (feature `analytics`): features with Polars, churn (linfa-logistic) and LTV (linfa-linear) scored against baselines and the planted truth, segments, recommendations with hit rate, insights, the model manager and integrated flow |
 //! | [`cache`] | module 3 (feature `cache`): memoisation, moka TTL cache, Redis cache-aside / write-through / SCAN invalidation, tiered cache, degradation, latency percentiles |
@@ -52,6 +53,7 @@ pub mod data;
 pub mod display;
 pub mod error;
 pub mod latency;
+pub mod link;
 #[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod runtime;

@@ -199,7 +199,7 @@ async fn messages_survive_a_broker_restart_and_a_kill_without_loss_or_double_pro
     publisher.close().await;
 }
 
-/// 5,000 confirmed publishes and one consumer through a relay that cuts both connections three
+/// 5,000 confirmed publishes and one consumer through a link that drops both connections three
 /// times (what a client sees of a broker restart or a network drop), against the shared broker:
 /// nothing lost, nothing processed twice, the consumer runs to its count. Unlike the node
 /// restart above it needs no server of its own, so it runs in every CI run.
@@ -308,7 +308,7 @@ async fn the_tiered_cache_answers_rightly_through_a_killed_and_a_frozen_redis() 
 }
 
 /// The signup pipeline with every stage running at once (as separate services would), through
-/// a relay that cuts the connection three times: each stage reconnects and carries on, every
+/// a link that drops the connection three times: each stage reconnects and carries on, every
 /// sign-up is stored exactly once (one profile, one analytics document: no double side
 /// effects), and every stage processed each message once.
 #[cfg(feature = "mongo")]
@@ -316,13 +316,13 @@ async fn the_tiered_cache_answers_rightly_through_a_killed_and_a_frozen_redis() 
 async fn the_signup_pipeline_runs_through_connection_cuts_without_double_side_effects() {
     use helpers::data::{World, WorldConfig};
     use helpers::mongo::{Mongo, schema, users};
-    use helpers::queue::{chaos::CutRelay, pipeline};
+    use helpers::link::CuttableLink;
+    use helpers::queue::pipeline;
 
     let settings = common::settings();
-    let (host, port) = settings.amqp_addr.host_ports(5672).remove(0);
-    let relay = CutRelay::start(format!("{host}:{port}")).await.unwrap();
+    let link = CuttableLink::to(&settings.amqp_addr, 5672).await.unwrap();
     let topology = Topology::unique("tpipecut");
-    let broker = Broker::connect(&relay.url_for(&settings.amqp_addr), topology).await.expect("the broker answers through the relay");
+    let broker = Broker::connect(&link.url_through(&settings.amqp_addr), topology).await.expect("the broker answers through the link");
     let db = format!("m8test_pipecut_{}", std::process::id());
     let mongo = Mongo::connect(&settings.mongodb_uri, Some(&db)).await.expect("MongoDB must answer at MONGODB_URI");
     mongo.drop_database().await.unwrap();
@@ -333,7 +333,7 @@ async fn the_signup_pipeline_runs_through_connection_cuts_without_double_side_ef
     let cuts = async {
         for _ in 0..3 {
             tokio::time::sleep(Duration::from_millis(400)).await;
-            relay.cut();
+            link.interrupt();
         }
     };
     let started = Instant::now();

@@ -330,17 +330,17 @@ fn bench_queue(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
 }
 
 /// The signup pipeline under load — every stage a concurrent consumer, MongoDB writes
-/// included — with the connection cut once in the middle (through `queue::chaos::CutRelay`):
+/// included — with the connection dropped once in the middle (`link::CuttableLink::interrupt`):
 /// sign-ups per second, the slowest stage's p99 publish → delivery, and the books (lost,
 /// duplicated profiles or analytics documents). `M8_BENCH_SIGNUPS` sign-ups (default 5,000).
 fn bench_pipeline_under_a_cut(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     use helpers::mongo::{Mongo, schema, users};
-    use helpers::queue::{Broker, Topology, chaos::CutRelay, pipeline};
+    use helpers::link::CuttableLink;
+    use helpers::queue::{Broker, Topology, pipeline};
     let n: usize = std::env::var("M8_BENCH_SIGNUPS").ok().and_then(|v| v.parse().ok()).unwrap_or(5_000);
     let (report, secs, reconnects, profiles) = helpers::run(async {
-        let (host, port) = settings.amqp_addr.host_ports(5672).remove(0);
-        let relay = CutRelay::start(format!("{host}:{port}")).await?;
-        let broker = Broker::connect(&relay.url_for(&settings.amqp_addr), Topology::unique("benchpipe")).await?;
+        let link = CuttableLink::to(&settings.amqp_addr, 5672).await?;
+        let broker = Broker::connect(&link.url_through(&settings.amqp_addr), Topology::unique("benchpipe")).await?;
         let mongo = Mongo::connect(&settings.mongodb_uri, Some("module8_bench_pipeline")).await?;
         mongo.drop_database().await?;
         schema::ensure(&mongo).await?;
@@ -350,7 +350,7 @@ fn bench_pipeline_under_a_cut(settings: &helpers::Settings, rows: &mut Vec<Row>)
         // The cut: a second in, when every stage is busy.
         let cut = async {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            relay.cut();
+            link.interrupt();
         };
         let (report, ()) = tokio::join!(pipeline::run_signups(&broker, &mongo, &signups, false, true), cut);
         let secs = started.elapsed().as_secs_f64();

@@ -6,7 +6,7 @@
 //! | [`memo`] | Fibonacci naive vs memoised (calls counted, timed); [`memo::memory_cache`]: moka with size limit and TTL |
 //! | [`redis_cache`] | [`RedisCache`]: namespaced typed get / set / MGET / delete / `SCAN` invalidation, cache-aside `get_or_compute` with stampede protection, `write_through`; failures counted, not thrown |
 //! | [`tiered`] | [`TieredCache`]: memory → Redis → compute, which tier answered and its latency |
-//! | [`link`] | [`CuttableLink`]: a TCP link to Redis that can be cut and restored, to stop "Redis" mid-run |
+//! | [`link`] | [`CuttableLink`] (from [`crate::link`]): a TCP link to Redis that can be cut and restored, to stop "Redis" mid-run |
 //! | [`latency`] | p50 / p95 / p99 of measured samples (shared with module 4; lives at [`crate::latency`]) |
 //! | this file | the lesson's measured runs: [`measure_latencies`], [`degradation`], [`stampede`], [`patterns_demo`], and (with feature `sql`) [`aside_demo`], [`cached_recommendations`], [`stale_and_fresh`] |
 //!
@@ -15,7 +15,7 @@
 //! Everything here runs inside one call (a [`SyncRedis`] method in a notebook): connections
 //! do not outlive the cell.
 
-pub mod link;
+pub use crate::link;
 pub mod memo;
 pub mod redis_cache;
 mod sync;
@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub use crate::latency::{self, Latency, summarize};
-pub use link::CuttableLink;
+pub use crate::link::CuttableLink;
 pub use redis_cache::{CacheStats, RedisCache};
 pub use sync::SyncRedis;
 pub use tiered::{Tier, TieredCache};

@@ -2,79 +2,24 @@
 //! message buy you.
 //!
 //! A broker restart, a failover or a dropped network all look the same from the client: the
-//! TCP connection ends. [`CutRelay`] is a TCP relay on 127.0.0.1 between the helpers and any
-//! broker (yours, Docker's, a cloud one) that ends every connection through it on demand, so a
+//! TCP connection ends. A [`CuttableLink`] between the helpers and any broker (yours, Docker's,
+//! a cloud one) ends every connection through it on demand ([`CuttableLink::interrupt`]), so a
 //! notebook can show the fault without stopping a server it does not own. [`connection_cuts`]
-//! publishes and consumes through it while cutting, and counts what happened to every message.
+//! publishes and consumes through one while cutting, and counts what happened to every message.
 //! The fault suite (`helpers/tests/faults.rs`) does the same with a real node restart and kill.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 use super::consumer::{ConsumeLimits, Outcome, Received, RetryPolicy, Stop, consume};
 use super::message::{Message, UserData};
 use super::{Broker, Topology};
 use crate::config::ServiceUrl;
 use crate::error::{Error, Result};
-
-/// A TCP relay from a port of 127.0.0.1 to a server, whose [`CutRelay::cut`] ends every
-/// connection through it at once (new connections are relayed again right away). Stops when
-/// dropped.
-pub struct CutRelay {
-    addr: SocketAddr,
-    cuts: watch::Sender<u64>,
-    accepting: tokio::task::JoinHandle<()>,
-}
-
-impl CutRelay {
-    /// Listens on a free port of 127.0.0.1 and relays every connection to `upstream`
-    /// (`host:port`). Must be called inside a tokio runtime.
-    pub async fn start(upstream: String) -> Result<CutRelay> {
-        let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| Error::io("listen on", "127.0.0.1:0", e))?;
-        let addr = listener.local_addr().map_err(|e| Error::io("read the address of", "the relay", e))?;
-        let (cuts, watching) = watch::channel(0u64);
-        let accepting = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let upstream = upstream.clone();
-                let mut cut = watching.clone();
-                cut.borrow_and_update();
-                tokio::spawn(async move {
-                    let Ok(Ok(mut server)) = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&upstream)).await else { return };
-                    let _ = (client.set_nodelay(true), server.set_nodelay(true));
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.changed() => {}
-                    }
-                    // Both sockets close here: each side sees its peer go away.
-                });
-            }
-        });
-        Ok(CutRelay { addr, cuts, accepting })
-    }
-
-    /// `url` with its host and port replaced by the relay's.
-    pub fn url_for(&self, url: &ServiceUrl) -> ServiceUrl {
-        url.with_hosts(&self.addr.to_string())
-    }
-
-    /// Ends every connection that goes through the relay now.
-    pub fn cut(&self) {
-        self.cuts.send_modify(|n| *n += 1);
-    }
-}
-
-impl Drop for CutRelay {
-    fn drop(&mut self) {
-        self.accepting.abort();
-        self.cut();
-    }
-}
+use crate::link::CuttableLink;
 
 /// What happened to the messages of [`connection_cuts`].
 #[derive(Clone, Debug, Serialize)]
@@ -143,17 +88,15 @@ fn signup(i: usize) -> Message {
 }
 
 /// Publishes `n` sign-ups with confirms (batches of 100, paced) while one consumer processes
-/// them, both connected through a [`CutRelay`] to the broker at `url`, and cuts every
+/// them, both connected through a [`CuttableLink`] to the broker at `url`, and cuts every
 /// connection `cuts` times along the way. The publisher resends what was not confirmed; the
 /// consumer keeps running (lapin reconnects it), the broker redelivers what was not acked,
 /// and the consume loop recognises copies by message id. Counts per id what the handler did.
 /// Uses a topology of its own, deleted afterwards. Bounded: the consumer stops after `n`
 /// messages, 30 s without a delivery, or 120 s in all.
 pub async fn connection_cuts(url: &ServiceUrl, n: usize, cuts: usize) -> Result<CutReport> {
-    let direct = url.host_ports(5672).into_iter().next().map(|(h, p)| format!("{h}:{p}"));
-    let upstream = direct.ok_or_else(|| Error::InvalidInput(format!("no host in {url}")))?;
-    let relay = CutRelay::start(upstream).await?;
-    let through = relay.url_for(url);
+    let link = CuttableLink::to(url, 5672).await?;
+    let through = link.url_through(url);
     let topology = Topology::unique("cuts");
     let publisher = Broker::connect(&through, topology.clone()).await?;
     let consumer = Broker::connect(&through, topology.clone()).await?;
@@ -216,7 +159,7 @@ pub async fn connection_cuts(url: &ServiceUrl, n: usize, cuts: usize) -> Result<
             && now >= at
             && waiting_since.is_none()
         {
-            relay.cut();
+            link.interrupt();
             cut_at.push(started.elapsed().as_secs_f64());
             waiting_since = Some((now, done));
             next_cut = (cut_at.len() < cuts).then(|| at + pace / (cuts as u32 + 1));

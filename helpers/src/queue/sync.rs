@@ -200,7 +200,7 @@ impl SyncBroker {
         run(super::pipeline::run_with_services(&self.settings, self.topology.clone(), signups, with_bad_input, false))
     }
 
-    /// `n` sign-ups published and consumed through a relay that cuts every connection `cuts`
+    /// `n` sign-ups published and consumed through a link that drops every connection `cuts`
     /// times on the way (see [`super::chaos::connection_cuts`]): what was confirmed, resent,
     /// processed, processed twice and lost. Uses a topology of its own, not this one.
     pub fn connection_cuts(&self, n: usize, cuts: usize) -> Result<super::chaos::CutReport> {

@@ -1,6 +1,7 @@
 //! A network link to a real server that can be cut and restored: a small TCP forwarder on
 //! 127.0.0.1. Pointing a client at the link instead of the server lets a lesson or a test
-//! "stop Redis in the middle of a run" without touching the real server.
+//! "stop Redis in the middle of a run" (cache) or "drop the broker's connection" (messaging)
+//! without touching the real server, whichever server it is — yours, Docker's, a cloud one.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,12 +13,21 @@ use crate::config::ServiceUrl;
 use crate::error::{Error, Result};
 
 /// A TCP forwarder to `target` that can be cut (every connection dropped, new ones refused
-/// at once) and restored. Runs on the current Tokio runtime; stops when dropped.
+/// at once) and restored, or interrupted (every connection dropped, new ones let through: what
+/// a client sees of a server restart). Runs on the current Tokio runtime; stops when dropped.
 #[derive(Debug)]
 pub struct CuttableLink {
     local: SocketAddr,
-    up: watch::Sender<bool>,
+    state: watch::Sender<LinkState>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// Whether new connections are let through, and how many times the open ones were dropped
+/// (a count, so that a connection never misses a drop however quickly the link comes back).
+#[derive(Clone, Copy, Debug)]
+struct LinkState {
+    up: bool,
+    drops: u64,
 }
 
 impl CuttableLink {
@@ -25,27 +35,30 @@ impl CuttableLink {
     pub async fn start(target: String) -> Result<CuttableLink> {
         let listener = TcpListener::bind("127.0.0.1:0").await.map_err(|e| Error::io("listen on", "127.0.0.1:0", e))?;
         let local = listener.local_addr().map_err(|e| Error::io("read the address of", "the link", e))?;
-        let (up, watcher) = watch::channel(true);
+        let (state, watcher) = watch::channel(LinkState { up: true, drops: 0 });
         let task = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
-                if !*watcher.borrow() {
+                let now = *watcher.borrow();
+                if !now.up {
                     drop(inbound); // cut: refuse at once
                     continue;
                 }
                 let target = target.clone();
-                let mut cut = watcher.clone();
+                let mut dropped = watcher.clone();
                 tokio::spawn(async move {
                     let Ok(Ok(mut outbound)) = tokio::time::timeout(Duration::from_secs(2), TcpStream::connect(&target)).await else {
                         return;
                     };
+                    let _ = (inbound.set_nodelay(true), outbound.set_nodelay(true));
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = cut.wait_for(|up| !*up) => {}
+                        _ = dropped.wait_for(|s| s.drops != now.drops) => {}
                     }
+                    // Both sockets close here: each side sees its peer go away.
                 });
             }
         });
-        Ok(CuttableLink { local, up, task })
+        Ok(CuttableLink { local, state, task })
     }
 
     /// A link to the first host of `url` (default port `default_port`).
@@ -60,24 +73,26 @@ impl CuttableLink {
 
     /// `url` with its host and port replaced by the link's, credentials and path kept.
     pub fn url_through(&self, url: &ServiceUrl) -> ServiceUrl {
-        let raw = url.expose();
-        let Some((scheme, rest)) = raw.split_once("://") else { return url.clone() };
-        let (userinfo, after) = match rest.rsplit_once('@') {
-            Some((u, a)) => (format!("{u}@"), a),
-            None => (String::new(), rest),
-        };
-        let tail_at = after.find(['/', '?']).unwrap_or(after.len());
-        ServiceUrl::new(format!("{scheme}://{userinfo}{}{}", self.local, &after[tail_at..]))
+        url.with_hosts(&self.local.to_string())
     }
 
     /// Drops every open connection and refuses new ones until [`restore`](Self::restore).
     pub fn cut(&self) {
-        self.up.send_replace(false);
+        self.state.send_modify(|s| {
+            s.up = false;
+            s.drops += 1;
+        });
     }
 
     /// Lets connections through again.
     pub fn restore(&self) {
-        self.up.send_replace(true);
+        self.state.send_modify(|s| s.up = true);
+    }
+
+    /// Drops every open connection and lets new ones through at once: what a client sees of a
+    /// server restart or a network drop.
+    pub fn interrupt(&self) {
+        self.state.send_modify(|s| s.drops += 1);
     }
 
     /// The local address clients connect to.
@@ -88,7 +103,7 @@ impl CuttableLink {
 
 impl Drop for CuttableLink {
     fn drop(&mut self) {
-        self.up.send_replace(false);
+        self.cut();
         self.task.abort();
     }
 }
