@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: the services script's self-test, services up, tools installed, unit + integration tests against the real
+# The test command: the services script's and the kernel cargo's self-tests, services up, tools installed, unit + integration tests against the real
 # services, the notebook runner's self-test, then every notebook executed headless into out/.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
@@ -11,6 +11,8 @@ started=$(date +%s)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KERNEL_SLOT/target}"
 say "services.sh self-test (the install path on a fake fresh machine; never touches this one's servers)"
 "$ROOT/scripts/services-selftest.sh"
+say "fast-cells self-test (the kernel's cargo: a cell replays rustc only when nothing else changed)"
+"$ROOT/scripts/fast-cells-selftest.sh"
 "$ROOT/scripts/services.sh" up
 "$ROOT/scripts/setup.sh"
 
