@@ -56,12 +56,14 @@ prepare_kernel_slot "$EVCXR_TMPDIR"
 # the loader finds it where cargo builds it in this kernel's build directory.
 export LD_LIBRARY_PATH="$EVCXR_TMPDIR/target/$HOST_TRIPLE/debug/deps:$LD_LIBRARY_PATH"
 # Each cell's `cargo build` skips cargo's check of the whole dependency graph when nothing in it
-# can have changed (scripts/kernel-bin/cargo replays the cell crate's rustc command; ~0.4 s a
+# can have changed (scripts/kernel-cargo.py replays the cell crate's rustc command; ~0.4 s a
 # cell): evcxr asks `rustup which cargo` for its cargo, and scripts/kernel-bin answers.
 # M8_FAST_CELLS=0 turns it off.
 M8_REAL_RUSTUP="$(command -v rustup || true)"
 M8_REAL_CARGO="$( { [ -n "$M8_REAL_RUSTUP" ] && rustup which cargo 2>/dev/null; } || command -v cargo)"
-export M8_REAL_RUSTUP M8_REAL_CARGO
+# The interpreter that runs it, resolved once: `python3` may be a shim (pyenv) costing ~0.3 s a call.
+M8_PYTHON="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3)"
+export M8_REAL_RUSTUP M8_REAL_CARGO M8_PYTHON
 export PATH="$ROOT/scripts/kernel-bin:$PATH"
 # evcxr_jupyter "updates" the kernel spec it finds through JUPYTER_PATH at start-up, which
 # would overwrite ours with a plain one: it needs no JUPYTER_PATH of its own.

@@ -226,6 +226,8 @@ impl Settings {
     /// ```
     pub fn from_env() -> Result<Self> {
         let _ = dotenvy::dotenv();
+        // RUST_LOG (from the environment or .env) turns on the helpers' log: crate::trace.
+        crate::trace::init();
         Self::from_lookup(|var| std::env::var(var).ok())
     }
 

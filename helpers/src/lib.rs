@@ -17,9 +17,11 @@
 //! | [`runtime`] | [`run`]: drive a future to completion on a runtime of its own — what every sync notebook entry point does inside |
 //! | [`data`] | the seeded synthetic world: countries, cities, addresses, users, products, orders, events, and the planted truth behind them |
 //! | [`display`] | DataFrames as HTML tables, figures as inline SVG + PNG written to `out/figures` |
+//! | [`exercise`] | the notebooks' exercises: a learner's answer checked against the helpers' own — right, or what differs, never the answer |
 //! | [`latency`] | p50 / p95 / p99 / mean / max of measured samples, as table rows |
 //! | [`validate`] | the shared input rules: e-mail address, login name |
 //! | [`source`] | `source!(sql::users::by_country)`: an item of this crate's own source, shown highlighted in a lesson |
+//! | [`trace`] | what the helpers do, as it happens: SQL statements, MongoDB calls, Redis commands, messages and consumer decisions as `tracing` events, shown when `RUST_LOG` asks |
 //! | [`link`] | [`link::CuttableLink`]: a TCP link to any server that can be cut, restored or interrupted, for lessons and tests about faults |
 //! | [`check`] | the service check: reachable, server version, round-trip latency, masked URL, how to start it |
 //! | [`analytics`] | module 5 (feature `analytics`): features with Polars, churn (linfa-logistic) and LTV (linfa-linear) scored against baselines and the planted truth, segments, recommendations with hit rate, insights, the model manager and integrated flow |
@@ -52,12 +54,14 @@ pub mod config;
 pub mod data;
 pub mod display;
 pub mod error;
+pub mod exercise;
 pub mod latency;
 pub mod link;
 #[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod runtime;
 pub mod source;
+pub mod trace;
 pub mod validate;
 #[cfg(feature = "queue")]
 pub mod queue;
@@ -84,6 +88,7 @@ pub mod prelude {
     pub use crate::data::{World, WorldConfig};
     pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, ToFrame, charts, column_f64, column_strings, two_columns};
     pub use crate::error::{Error, Result};
+    pub use crate::exercise::Verdict;
     pub use crate::runtime::run;
     #[cfg(feature = "sql")]
     pub use crate::sql;

@@ -259,3 +259,23 @@ async fn a_second_process_finds_in_redis_what_the_first_computed() {
     assert_eq!(latencies.len(), 3);
     assert_eq!(cache::stampede(&settings(), 20, Duration::from_millis(50)).await.unwrap(), 1);
 }
+
+/// Notebook 03's first exercise on the real Redis: each way of getting it wrong is told apart.
+#[test]
+fn the_ttl_exercise_tells_a_missing_a_wrong_an_eternal_and_a_right_key_apart() {
+    let redis = cache::SyncRedis::new(&helpers::Settings::from_env().unwrap());
+    let key = cache::exercises::EXERCISE_KEY;
+    let check = || redis.check_exercise("03.1").unwrap();
+    redis.command(&["DEL", key]).unwrap();
+    assert!(check().feedback.contains("there is no key"), "{}", check());
+    redis.command(&["SET", key, "43", "EX", "30"]).unwrap();
+    assert!(check().feedback.contains("other than 42"), "{}", check());
+    redis.command(&["SET", key, "42"]).unwrap();
+    assert!(check().feedback.contains("never expires"), "{}", check());
+    redis.command(&["SET", key, "42", "EX", "600"]).unwrap();
+    assert!(check().feedback.contains("longer than 60"), "{}", check());
+    redis.command(&["SET", key, "42", "EX", "60"]).unwrap();
+    assert!(check().correct, "{}", check());
+    assert!(redis.check_exercise("03.9").is_err());
+    redis.command(&["DEL", key]).unwrap();
+}

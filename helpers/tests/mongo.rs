@@ -331,3 +331,61 @@ async fn a_bulk_load_refuses_to_drop_documents_it_did_not_write_unless_allowed()
     assert_eq!(again.profiles, world.users.len() as u64);
     done(m).await;
 }
+
+/// `uri` with its database replaced by `db` (user, hosts and options kept).
+fn with_database(uri: &str, db: &str) -> String {
+    let (scheme, rest) = uri.split_once("://").expect("a URI");
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let options = tail.split_once('?').map(|(_, o)| format!("?{o}")).unwrap_or_default();
+    format!("{scheme}://{authority}/{db}{options}")
+}
+
+/// Notebook 02's exercises: another right pipeline (a different stage order and names in
+/// another case are not asked about) is right; a near miss says what differs; a stage the
+/// server refuses is a verdict quoting it.
+#[test]
+fn exercise_checks_accept_any_right_pipeline_and_explain_wrong_ones() {
+    let mut settings = common::settings();
+    settings.mongodb_uri = helpers::ServiceUrl::new(with_database(settings.mongodb_uri.expose(), "module8_extest"));
+    let m = mongo::SyncMongo::new(&settings);
+    m.load_world(&World::generate(&WorldConfig::with_users(300))).unwrap();
+
+    // 02.1: the same answer with the $sort's tie-break and the accumulators' order changed.
+    let right = vec![
+        doc! { "$match": { "event_type": "purchase" } },
+        doc! { "$group": { "_id": "$geo.country", "revenue": { "$sum": "$metadata.price" }, "purchases": { "$count": {} } } },
+        doc! { "$sort": { "revenue": -1, "_id": 1 } },
+    ];
+    let v = m.check_exercise("02.1", right.clone()).unwrap();
+    assert!(v.correct, "{v}");
+    let mut counts_views = right.clone();
+    counts_views[0] = doc! { "$match": { "event_type": { "$in": ["purchase", "view"] } } };
+    let v = m.check_exercise("02.1", counts_views).unwrap();
+    assert!(!v.correct && v.feedback.contains("differ"), "{v}");
+    let v = m.check_exercise("02.1", right[..2].to_vec()).unwrap();
+    assert!(!v.correct, "unsorted is not the asked order: {v}");
+
+    // 02.2: $size fails on profiles without interests unless guarded; a guarded one is right.
+    let v = m
+        .check_exercise("02.2", vec![
+            doc! { "$project": { "n": { "$cond": [{ "$isArray": "$profile.interests" }, { "$size": "$profile.interests" }, 0] } } },
+            doc! { "$group": { "_id": "$n", "users": { "$sum": 1 } } },
+            doc! { "$sort": { "_id": 1 } },
+        ])
+        .unwrap();
+    assert!(v.correct, "{v}");
+    let v = m.check_exercise("02.2", vec![doc! { "$group": { "_id": "$profile.interests", "users": { "$sum": 1 } } }]).unwrap();
+    assert!(!v.correct, "{v}");
+
+    let v = m.check_exercise("02.1", vec![doc! { "$nosuchstage": {} }]).unwrap();
+    assert!(!v.correct && v.feedback.starts_with("MongoDB refused your answer"), "{v}");
+    assert!(matches!(m.check_exercise("02.7", vec![]), Err(Error::InvalidInput(_))));
+    helpers::run(async {
+        let db = Mongo::connect(&settings.mongodb_uri, Some("module8_extest")).await.unwrap();
+        db.drop_database().await.unwrap();
+        db.close().await;
+    });
+}

@@ -337,3 +337,27 @@ async fn the_signup_pipeline_stores_notifies_fans_out_and_dead_letters_bad_input
     mongo.drop_database().await.unwrap();
     done(b).await;
 }
+
+/// Notebook 04's exercise through the real consume loop: the right handler passes; a handler
+/// that acks everything is told which kinds of message it got wrong; a queue that is not
+/// empty is refused rather than judged.
+#[test]
+fn the_handler_exercise_runs_the_real_loop_and_judges_each_message() {
+    let mq = helpers::queue::SyncBroker::new(&common::settings(), Topology::unique("tex"));
+    mq.declare().unwrap();
+    let v = mq
+        .check_exercise("04.1", &mut |r: &Received| match &r.message {
+            Message::UserData(u) if u.username.starts_with("flaky") && r.attempt == 1 => Outcome::Retry("downstream down".into()),
+            Message::UserData(u) if helpers::validate::email(&u.email).is_ok() => Outcome::Ack,
+            _ => Outcome::Reject("invalid e-mail".into()),
+        })
+        .unwrap();
+    assert!(v.correct, "{v}");
+    let v = mq.check_exercise("04.1", &mut |_: &Received| Outcome::Ack).unwrap();
+    assert!(!v.correct, "{v}");
+    assert!(v.feedback.contains("3 flaky") && v.feedback.contains("3 sign-up(s) with an invalid e-mail"), "{v}");
+    mq.publish(&mq.topology().data_processing(), "user.signup", &user("leftover", "left@over.org")).unwrap();
+    assert!(matches!(mq.check_exercise("04.1", &mut |_: &Received| Outcome::Ack), Err(Error::InvalidInput(m)) if m.contains("already holds 1")));
+    assert!(matches!(mq.check_exercise("04.2", &mut |_: &Received| Outcome::Ack), Err(Error::InvalidInput(_))));
+    mq.teardown().unwrap();
+}

@@ -315,3 +315,61 @@ async fn a_seed_refuses_to_replace_rows_it_did_not_write_unless_allowed() {
     }
     drop_schema("m8test_foreign").await;
 }
+
+/// Notebook 01's exercises on both backends: a right answer written differently from the
+/// helpers' (subqueries instead of joins, other names' case, another column order) is right; a
+/// near miss says what differs without a value of the answer; a query the database refuses is
+/// a verdict quoting it; an unknown exercise is an error.
+#[test]
+fn exercise_checks_accept_any_right_query_and_explain_wrong_ones() {
+    let file = std::env::temp_dir().join(format!("helpers-exercises-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let mut sqlite = common::settings();
+    sqlite.database_url = ServiceUrl::new(format!("sqlite://{}?mode=rwc", file.display()));
+    let mut pg = common::settings();
+    pg.database_url = common::postgres_url();
+    for settings in [sqlite, pg] {
+        let db = sql::SyncDb::new(&settings);
+        db.seed(&small_world()).unwrap();
+        let backend = db.backend().name();
+
+        // 01.1, right: a derived table per city instead of one GROUP BY over the joins.
+        let right = r#"
+            SELECT city, country, orders FROM (
+                SELECT ci.name AS CITY, co.code AS COUNTRY, ci.id AS cid,
+                       (SELECT COUNT(*) FROM orders o JOIN users u ON u.id = o.user_id JOIN addresses a ON a.id = u.address_id
+                        WHERE a.city_id = ci.id AND o.status = 'completed') AS ORDERS
+                FROM cities ci JOIN countries co ON co.id = ci.country_id) t
+            WHERE orders >= $1
+            ORDER BY orders DESC, city, country"#;
+        let v = db.check_exercise("01.1", right).unwrap();
+        assert!(v.correct, "{backend}: {v}");
+        // Without the status filter: same columns, too many orders.
+        let near = right.replace("AND o.status = 'completed'", "");
+        let v = db.check_exercise("01.1", &near).unwrap();
+        assert!(!v.correct, "{backend}: {v}");
+        assert!(v.feedback.contains("row"), "{backend}: {v}");
+        // The right rows, the wrong order.
+        let v = db.check_exercise("01.1", &right.replace("ORDER BY orders DESC, city, country", "ORDER BY orders ASC, city, country")).unwrap();
+        assert!(v.feedback.contains("not in the asked order"), "{backend}: {v}");
+
+        // 01.2: an INNER JOIN loses the products never ordered.
+        let inner = "SELECT p.name, COUNT(o.id) AS times_ordered FROM products p JOIN orders o ON o.product_id = p.id AND o.status = 'completed' GROUP BY p.id, p.name";
+        let left = inner.replace(" JOIN orders", " LEFT JOIN orders");
+        assert!(db.check_exercise("01.2", &left).unwrap().correct, "{backend}");
+        let never_ordered = db.scalar("SELECT COUNT(*) FROM products p WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.product_id = p.id AND o.status = 'completed')", &[]).unwrap();
+        assert_eq!(db.check_exercise("01.2", inner).unwrap().correct, never_ordered == 0, "{backend}");
+
+        // 01.3 with a column missing, and with the months reversed.
+        let month = "SELECT substr(CAST(ordered_at AS TEXT), 1, 7) AS month, COUNT(*) AS orders, SUM(total) AS revenue FROM orders WHERE status = 'completed' GROUP BY 1 ORDER BY 1";
+        assert!(db.check_exercise("01.3", month).unwrap().correct, "{backend}");
+        let v = db.check_exercise("01.3", &month.replace(", SUM(total) AS revenue", "")).unwrap();
+        assert!(v.feedback.contains("yours has no `revenue`"), "{backend}: {v}");
+        assert!(db.check_exercise("01.3", &month.replace("ORDER BY 1", "ORDER BY 1 DESC")).unwrap().feedback.contains("order"));
+
+        let v = db.check_exercise("01.1", "SELEKT nothing").unwrap();
+        assert!(!v.correct && v.feedback.starts_with(&format!("{backend} refused your answer")), "{backend}: {v}");
+        assert!(matches!(db.check_exercise("01.9", "SELECT 1"), Err(Error::InvalidInput(m)) if m.contains("01.1, 01.2, 01.3")));
+    }
+    let _ = std::fs::remove_file(&file);
+}

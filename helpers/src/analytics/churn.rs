@@ -268,6 +268,23 @@ mod tests {
     }
 
     #[test]
+    fn the_exercises_check_f1_and_top_decile_lift_against_hand_counts() {
+        // 20 users: p falls with the index; the first two (the top decile) and users 5, 12
+        // and 15 churned. At 0.5 (users 0–9 flagged): tp 3 (0, 1, 5), fp 7, fn 2 (12, 15).
+        let p: Vec<f64> = (0..20).map(|i| 0.975 - 0.05 * i as f64).collect();
+        let y: Vec<bool> = (0..20).map(|i| [0, 1, 5, 12, 15].contains(&i)).collect();
+        let (precision, recall) = (3.0 / 10.0, 3.0 / 5.0);
+        let f1 = 2.0 * precision * recall / (precision + recall);
+        assert!(check_exercise("05.1", f1, &p, &y).unwrap().correct);
+        assert_eq!(check_exercise("05.1", recall, &p, &y).unwrap().feedback, "your F1 score is too high.");
+        // Top decile: users 0 and 1, both churned → rate 1.0; overall 5/20 → lift 4.
+        assert!(check_exercise("05.2", 4.0, &p, &y).unwrap().correct);
+        assert!(!check_exercise("05.2", 3.9, &p, &y).unwrap().correct);
+        assert!(check_exercise("05.3", 1.0, &p, &y).is_err());
+        assert!(check_exercise("05.1", 1.0, &p[..5], &y[..5]).is_err());
+    }
+
+    #[test]
     fn the_confusion_matrix_adds_up() {
         let e = evaluate("m", &[0.9, 0.6, 0.4, 0.2, 0.7], &[true, false, true, false, true], 0.5);
         assert_eq!((e.true_pos, e.false_pos, e.true_neg, e.false_neg), (2, 1, 1, 1));
@@ -313,4 +330,41 @@ mod tests {
         assert_eq!(m.weights()[0].feature, FEATURES[0]);
         assert!(ChurnModel::fit(&x, &vec![true; n], 3).unwrap_err().to_string().contains("need both classes"));
     }
+}
+
+/// Notebook 05's exercises, computed by the learner from the held-out split's probabilities
+/// `p` and labels `y`, and checked here ([`exercise::compare_number`]):
+///
+/// - `05.1` — the model's **F1 score** at threshold 0.5 (flagged = `p ≥ 0.5`): the harmonic
+///   mean of precision and recall;
+/// - `05.2` — the **lift of the top decile**: the churn rate among the ⌊n/10⌋ users with the
+///   highest `p`, divided by the churn rate of all n.
+pub fn check_exercise(id: &str, yours: f64, p: &[f64], y: &[bool]) -> Result<crate::exercise::Verdict> {
+    if p.len() != y.len() || p.len() < 10 {
+        return Err(Error::InvalidInput(format!(
+            "exercise {id} needs the held-out probabilities and labels, the same length and at least 10 (got {} and {})",
+            p.len(),
+            y.len()
+        )));
+    }
+    let (what, expected) = match id {
+        "05.1" => {
+            let e = evaluate("model", p, y, 0.5);
+            let f1 = if e.precision + e.recall == 0.0 { 0.0 } else { 2.0 * e.precision * e.recall / (e.precision + e.recall) };
+            ("F1 score", f1)
+        }
+        "05.2" => {
+            let mut order: Vec<usize> = (0..p.len()).collect();
+            order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
+            let top = p.len() / 10;
+            let rate = |idx: &[usize]| idx.iter().filter(|&&i| y[i]).count() as f64 / idx.len() as f64;
+            let overall = rate(&order);
+            if overall == 0.0 {
+                return Err(Error::InvalidInput("exercise 05.2: nobody churned in these labels, so there is no lift".into()));
+            }
+            ("top-decile lift", rate(&order[..top]) / overall)
+        }
+        other => return Err(Error::InvalidInput(format!("there is no exercise {other} in notebook 05 (there are 05.1, 05.2)"))),
+    };
+    Ok(crate::exercise::compare_number(id, what, yours, expected, 1e-6))
 }

@@ -63,8 +63,12 @@ pub struct UserPrediction {
     pub ltv_12m: f64,
     /// Days to the next purchase (NaN without orders).
     pub next_purchase_days: f64,
+    /// The 80 % interval of `ltv_12m` ([`LtvModel::interval`](super::value::LtvModel::interval)).
+    pub ltv_interval: (f64, f64),
     /// Recommended product ids, best first.
     pub recommendations: Vec<i64>,
+    /// Each recommendation's relevance (the recommender's score), in the same order.
+    pub relevance: Vec<f64>,
 }
 
 /// One answer of [`ModelManager::predict`].
@@ -76,6 +80,10 @@ pub struct Prediction {
     pub kind: String,
     /// The answer as text (a number, or product ids).
     pub value: String,
+    /// How sure the answer is, and on what grounds: for churn the probability of the
+    /// predicted outcome, for LTV its 80 % interval, for recommendations their relevance; the
+    /// next-purchase estimate is a rule and says so.
+    pub confidence: String,
     /// The model version.
     pub model_version: String,
     /// Whether Redis answered.
@@ -83,7 +91,7 @@ pub struct Prediction {
     /// Time to answer, ms.
     pub ms: f64,
 }
-frame_row!(Prediction { user_id, kind, value, model_version, cached, ms });
+frame_row!(Prediction { user_id, kind, value, confidence, model_version, cached, ms });
 
 /// The fitted models under one version, and the window they serve.
 #[derive(Clone, Debug)]
@@ -109,9 +117,14 @@ impl ModelManager {
         let churned: Vec<bool> = column_f64(&df, "churned")?.iter().map(|v| *v > 0.5).collect();
         let churn = ChurnModel::fit(&x, &churned, config.seed)?;
         let ltv = LtvModel::fit(&x, &value::ltv_truth(world, &ids, window.cutoff)?)?;
-        let rules = SegmentRules::from_spend(&column_f64(&df, "monetary")?, config.vip_quantile);
+        let spend = column_f64(&df, "monetary")?;
+        let rules = SegmentRules::from_spend(&spend, config.vip_quantile);
+        // The recommender learns what each segment buys: every user's segment at the cutoff.
+        let p = churn.predict_proba(&x);
+        let recency = column_f64(&df, "recency_days")?;
+        let segment_of: std::collections::HashMap<i64, super::segments::Segment> = ids.iter().enumerate().map(|(i, id)| (*id, rules.assign(recency[i], spend[i], p[i]))).collect();
         let (before, _) = purchases_around(&tables, window)?;
-        let recommender = Recommender::fit(&before, &Default::default());
+        let recommender = Recommender::fit(&before, &segment_of);
         let serve = Window::before_as_of(world, 0);
         let version = format!("m5-{}-u{}-s{}", world.config.as_of, ids.len(), config.seed);
         Ok(ModelManager { churn, ltv, rules, recommender, serve, k: config.k, version })
@@ -144,8 +157,18 @@ impl ModelManager {
         let col = |name: &str| column_f64(&df, name).map(|v| v[0]);
         let next = value::next_purchase_days(&[col("days_between_orders")?], &[col("recency_days")?], &[col("frequency")?])[0];
         let segment = self.rules.assign(col("recency_days")?, col("monetary")?, p);
-        let recommendations = self.recommender.recommend(user_id, segment, self.k).iter().map(|r| r.product_id).collect();
-        Ok(UserPrediction { user_id, model_version: self.version.clone(), segment: segment.as_str().into(), churn_probability: p, ltv_12m: ltv, next_purchase_days: next, recommendations })
+        let recommended = self.recommender.recommend(user_id, segment, self.k);
+        Ok(UserPrediction {
+            user_id,
+            model_version: self.version.clone(),
+            segment: segment.as_str().into(),
+            churn_probability: p,
+            ltv_12m: ltv,
+            ltv_interval: self.ltv.interval(ltv),
+            next_purchase_days: next,
+            recommendations: recommended.iter().map(|r| r.product_id).collect(),
+            relevance: recommended.iter().map(|r| r.score).collect(),
+        })
     }
 
     /// `predict(kind, user)`: from Redis when a prediction of this version is cached there,
@@ -164,13 +187,27 @@ impl ModelManager {
                 p
             }
         };
-        let value = match kind {
-            PredictionKind::Churn => format!("{:.3}", p.churn_probability),
-            PredictionKind::LifetimeValue => format!("{:.2}", p.ltv_12m),
-            PredictionKind::NextPurchase => if p.next_purchase_days.is_finite() { format!("{:.1}", p.next_purchase_days) } else { "no orders yet".into() },
-            PredictionKind::Recommendation => format!("{:?}", p.recommendations),
-        };
-        Ok(Prediction { user_id, kind: format!("{kind:?}"), value, model_version: p.model_version, cached: hit, ms: started.elapsed().as_secs_f64() * 1e3 })
+        let (value, confidence) = answer(kind, &p);
+        Ok(Prediction { user_id, kind: format!("{kind:?}"), value, confidence, model_version: p.model_version, cached: hit, ms: started.elapsed().as_secs_f64() * 1e3 })
+    }
+}
+
+/// The answer to `kind` from a user's predictions, and how sure it is.
+pub fn answer(kind: PredictionKind, p: &UserPrediction) -> (String, String) {
+    match kind {
+        PredictionKind::Churn => {
+            let (sure, what) = if p.churn_probability >= 0.5 { (p.churn_probability, "churns") } else { (1.0 - p.churn_probability, "stays") };
+            (format!("{:.3}", p.churn_probability), format!("{:.0} % that the user {what} (the model's probability)", 100.0 * sure))
+        }
+        PredictionKind::LifetimeValue => (format!("{:.2}", p.ltv_12m), format!("80 % interval {:.0}–{:.0}", p.ltv_interval.0, p.ltv_interval.1)),
+        PredictionKind::NextPurchase => (
+            if p.next_purchase_days.is_finite() { format!("{:.1}", p.next_purchase_days) } else { "no orders yet".into() },
+            "a rule (mean gap between orders − days since last activity), no model: no confidence".into(),
+        ),
+        PredictionKind::Recommendation => (
+            format!("{:?}", p.recommendations),
+            format!("relevance {}", p.relevance.iter().map(|r| format!("{r:.3}")).collect::<Vec<_>>().join(", ")),
+        ),
     }
 }
 
@@ -349,4 +386,34 @@ pub async fn demo(settings: &Settings, manager: &ModelManager, world_config: &cr
     mongo.close().await;
     db.close().await;
     run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prediction(churn: f64) -> UserPrediction {
+        UserPrediction {
+            user_id: 7,
+            model_version: "v".into(),
+            segment: "ACTIVE".into(),
+            churn_probability: churn,
+            ltv_12m: 120.0,
+            ltv_interval: (80.0, 190.0),
+            next_purchase_days: f64::NAN,
+            recommendations: vec![3, 9],
+            relevance: vec![0.91234, 0.5],
+        }
+    }
+
+    #[test]
+    fn every_answer_says_how_sure_it_is() {
+        assert_eq!(answer(PredictionKind::Churn, &prediction(0.2)).1, "80 % that the user stays (the model's probability)");
+        assert_eq!(answer(PredictionKind::Churn, &prediction(0.9)).1, "90 % that the user churns (the model's probability)");
+        assert_eq!(answer(PredictionKind::LifetimeValue, &prediction(0.2)), ("120.00".to_string(), "80 % interval 80–190".to_string()));
+        assert_eq!(answer(PredictionKind::Recommendation, &prediction(0.2)), ("[3, 9]".to_string(), "relevance 0.912, 0.500".to_string()));
+        let (value, confidence) = answer(PredictionKind::NextPurchase, &prediction(0.2));
+        assert_eq!(value, "no orders yet");
+        assert!(confidence.contains("no confidence"));
+    }
 }

@@ -10,12 +10,14 @@
 //! | [`latency`] | p50 / p95 / p99 of measured samples (shared with module 4; lives at [`crate::latency`]) |
 //! | this file | the lesson's measured runs: [`measure_latencies`], [`degradation`], [`stampede`], [`patterns_demo`], and (with feature `sql`) [`aside_demo`], [`cached_recommendations`], [`stale_and_fresh`] |
 //!
+//! | [`exercises`] | notebook 03's exercises: a key cached with a TTL ([`SyncRedis::check_exercise`]) and the hit ratio ([`exercises::check_hit_ratio`]) |
 //! | `sync.rs` | [`SyncRedis`]: the notebook surface — one sync, non-generic call per lesson, and raw Redis commands |
 //!
 //! Everything here runs inside one call (a [`SyncRedis`] method in a notebook): connections
 //! do not outlive the cell.
 
 pub use crate::link;
+pub mod exercises;
 pub mod memo;
 pub mod redis_cache;
 mod sync;

@@ -166,7 +166,20 @@ impl RedisCache {
     /// Every command goes through here: skipped while Redis just failed, failures counted.
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
         self.ready()?;
-        cmd.query_async(&mut self.conn.clone()).await.map_err(|e| self.failure(e))
+        let started = std::time::Instant::now();
+        let out = cmd.query_async(&mut self.conn.clone()).await.map_err(|e| self.failure(e));
+        // One `debug` event per command (target `helpers::cache`): its name and key, never the
+        // value; `RUST_LOG=helpers::cache=debug` shows every one.
+        if tracing::enabled!(target: "helpers::cache", tracing::Level::DEBUG) {
+            let mut args = cmd.args_iter().filter_map(|a| match a {
+                redis::Arg::Simple(bytes) => Some(String::from_utf8_lossy(bytes).into_owned()),
+                _ => None,
+            });
+            let (name, key) = (args.next().unwrap_or_default(), args.next().unwrap_or_default());
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            tracing::debug!(target: "helpers::cache", ok = out.is_ok(), ms, "{name} {key}");
+        }
+        out
     }
 
     /// Reads `key`. `Ok(None)` when absent; an error when Redis fails (this one is for

@@ -35,7 +35,8 @@ impl SyncRedis {
     /// `redis-cli` would print it. Bounded: 5 s.
     pub fn command(&self, args: &[&str]) -> Result<String> {
         let url = self.settings.redis_url.clone();
-        run(async move {
+        let started = std::time::Instant::now();
+        let out = run(async move {
             let (name, rest) = args.split_first().ok_or_else(|| Error::InvalidInput("a Redis command needs a name".into()))?;
             let unreachable = |e: redis::RedisError| Error::Unreachable {
                 service: "Redis",
@@ -51,7 +52,13 @@ impl SyncRedis {
             }
             let reply: redis::Value = within(format!("Redis {name}"), Duration::from_secs(5), cmd.query_async(&mut conn)).await??;
             Ok(show(&reply))
-        })
+        });
+        let (shown, ms) = (crate::trace::redis_args(args), started.elapsed().as_secs_f64() * 1e3);
+        match &out {
+            Ok(reply) => tracing::info!(target: "helpers::cache", ms, reply_chars = reply.chars().count(), "{shown}"),
+            Err(e) => tracing::warn!(target: "helpers::cache", ms, error = %e, "{shown}"),
+        }
+        out
     }
 
     /// The cache-aside lesson: `reads` reads of the user statistics (see [`super::aside_demo`]).

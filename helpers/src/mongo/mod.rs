@@ -15,6 +15,7 @@
 //! | [`events`] | the EventTracker, GeoLocationManager and DataProcessor: run those pipelines into typed rows |
 //! | [`explain`] | one query explained with its index and with a forced collection scan |
 //! | [`export`] | any query or pipeline result as a Polars DataFrame (typed columns, nested fields flattened), and to CSV |
+//! | [`exercises`] | notebook 02's exercises: the learner's pipeline checked against the helpers' answer ([`SyncMongo::check_exercise`]) |
 //! | `sync.rs` | [`SyncMongo`]: the notebook surface — sync, non-generic calls; filters and pipelines written in the cell with `doc!` |
 //!
 //! In a notebook a cell writes its pipeline and gets a DataFrame back; the call connects,
@@ -48,6 +49,7 @@ use crate::error::{Error, Result};
 
 pub mod docs;
 pub mod events;
+pub mod exercises;
 pub mod explain;
 pub mod export;
 pub mod pipelines;

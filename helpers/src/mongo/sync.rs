@@ -5,6 +5,8 @@
 //! filters and pipelines are written in the cell with [`doc!`](super::doc).
 
 use mongodb::bson::{Bson, Document};
+use std::time::Instant;
+
 use polars::prelude::DataFrame;
 
 use super::docs::{LoadReport, UserProfile};
@@ -78,12 +80,18 @@ impl SyncMongo {
     /// `find(filter)` on `collection`, at most `limit` documents in `_id` order, as a
     /// DataFrame (nested fields become dotted columns).
     pub fn find(&self, collection: &str, filter: Document, limit: i64) -> Result<DataFrame> {
-        with_mongo!(self, |m| export::find_frame(m, collection, filter, limit).await)
+        let (started, shown) = (Instant::now(), filter.to_string());
+        let out = with_mongo!(self, |m| export::find_frame(m, collection, filter, limit).await);
+        trace_call("find", collection, &shown, started, out.as_ref().map(|f| f.height()));
+        out
     }
 
     /// At most `limit` documents of `find(filter)` as pretty JSON (without `_id`).
     pub fn find_json(&self, collection: &str, filter: Document, limit: i64) -> Result<Vec<String>> {
-        with_mongo!(self, |m| export::find_json(m, collection, filter, limit).await)
+        let (started, shown) = (Instant::now(), filter.to_string());
+        let out = with_mongo!(self, |m| export::find_json(m, collection, filter, limit).await);
+        trace_call("find", collection, &shown, started, out.as_ref().map(|d| d.len()));
+        out
     }
 
     /// Runs the aggregation `pipeline` on `collection` and returns its documents as a
@@ -94,10 +102,14 @@ impl SyncMongo {
 
     /// Runs the aggregation `pipeline` on `collection` and returns its documents.
     pub fn aggregate_documents(&self, collection: &str, pipeline: Vec<Document>) -> Result<Vec<Document>> {
-        with_mongo!(self, |m| {
+        let started = Instant::now();
+        let shown = format!("[{}]", pipeline.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
+        let out = with_mongo!(self, |m| {
             let cursor = m.collection::<Document>(collection).aggregate(pipeline).await.map_err(|e| m.error(e))?;
             m.drain(cursor).await
-        })
+        });
+        trace_call("aggregate", collection, &shown, started, out.as_ref().map(|d| d.len()));
+        out
     }
 
     /// Profiles whose interests contain `interest`, most engaged first.
@@ -149,7 +161,21 @@ impl SyncMongo {
 
     /// How many documents of `collection` match `filter`.
     pub fn count(&self, collection: &str, filter: Document) -> Result<u64> {
-        with_mongo!(self, |m| m.collection::<Document>(collection).count_documents(filter).await.map_err(|e| m.error(e)))
+        let (started, shown) = (Instant::now(), filter.to_string());
+        let out = with_mongo!(self, |m| m.collection::<Document>(collection).count_documents(filter).await.map_err(|e| m.error(e)));
+        trace_call("count", collection, &shown, started, out.as_ref().map(|n| *n as usize));
+        out
+    }
+}
+
+/// One `info` event per call written in a cell (target `helpers::mongo`): the operation, the
+/// collection, the filter or pipeline as sent, the documents back, the time; a refused call
+/// is a `warn` event with the server's reason.
+fn trace_call(op: &str, collection: &str, shown: &str, started: Instant, outcome: std::result::Result<usize, &Error>) {
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    match outcome {
+        Ok(docs) => tracing::info!(target: "helpers::mongo", collection, docs, ms, "{op} {shown}"),
+        Err(e) => tracing::warn!(target: "helpers::mongo", collection, ms, error = %e, "{op} {shown}"),
     }
 }
 

@@ -336,7 +336,10 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             // Carry the decision out (a copy to a delay queue or the DLX, confirmed), then
             // settle the delivery. A dropped connection on the way leaves the delivery to come
             // back; what was done is remembered by id, so it is not done twice.
-            let carried = match decide(outcome, attempt, retry) {
+            let decision = decide(outcome, attempt, retry);
+            // One `debug` event per decision (target `helpers::queue`).
+            tracing::debug!(target: "helpers::queue", queue, message_id = message_id.as_str(), attempt, ?decision, "delivery decided");
+            let carried = match decision {
                 Decision::Ack => Ok(Settled::Acked),
                 Decision::RetryLater { next, delay, reason } => {
                     let delay_queue = broker.delay_queue(queue, delay).await?;

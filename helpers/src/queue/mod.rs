@@ -8,6 +8,7 @@
 //! | [`message`] | [`Message`]: user data, notification, analytics event (serde JSON with a type, message id, timestamp and schema version); [`message::decode`] says why a delivery is unusable |
 //! | [`producer`] | publishing with publisher confirms, one at a time or batched; mandatory routing with returned messages reported; `publish_user_data_event`, `publish_notification`, `publish_analytics_event` |
 //! | [`consumer`] | [`consume`]: a handler returns [`Outcome`] (ack, retry, reject); prefetch; retries through delay queues with exponential backoff; the DLQ with reason and attempts in headers; bounded by a count and a timeout |
+//! | [`exercises`] | notebook 04's exercise: the learner's handler run on a fixed batch through the real consume loop ([`SyncBroker::check_exercise`]) |
 //! | [`dlq`] | inspect the dead-letter queue without losing it, replay chosen messages |
 //! | [`lessons`] | the notebook's demonstrations: where each routing key lands, priority order, a retry timeline with backoff |
 //! | [`measure`] | publish throughput (single vs batched confirms), consume + ack throughput, per-message latency |
@@ -21,6 +22,7 @@
 pub mod chaos;
 pub mod consumer;
 pub mod dlq;
+pub mod exercises;
 pub mod lessons;
 pub mod measure;
 pub mod message;

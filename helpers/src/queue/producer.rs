@@ -128,6 +128,11 @@ impl Broker {
     /// Publishes (`mandatory`) on `link`'s confirming channel without waiting for the confirm
     /// (a batch waits for all of them after).
     pub(crate) async fn send(&self, link: &Link, exchange: &str, routing_key: &str, body: &[u8], props: BasicProperties) -> lapin::Result<PublisherConfirm> {
+        // One `debug` event per message sent (target `helpers::queue`): `info` would flood a
+        // log with a benchmark's thousands.
+        tracing::debug!(target: "helpers::queue", exchange, routing_key, bytes = body.len(),
+            message_id = props.message_id().as_ref().map(|id| id.as_str()).unwrap_or(""),
+            kind = props.kind().as_ref().map(|k| k.as_str()).unwrap_or(""), "publish");
         super::bounded(link.publisher().basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions { mandatory: true, ..Default::default() }, body, props)).await
     }
 

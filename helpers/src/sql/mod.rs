@@ -15,6 +15,7 @@
 //! | [`loading`] | the N+1 lesson: lazy vs eager (JOIN, batched IN) loading, statements counted and timed |
 //! | [`tx`] | transactions: commit, rollback on error, a savepoint rolled back inside a committed transaction |
 //! | [`query`] | SQL text in, a DataFrame out: any statement with bound [`Value`]s, and its plan (`EXPLAIN`) |
+//! | [`exercises`] | notebook 01's exercises: the learner's SQL checked against the helpers' answer ([`SyncDb::check_exercise`]) |
 //! | `sync.rs` | [`SyncDb`]: the notebook surface — sync, non-generic calls that open, work and close |
 //!
 //! Every function takes a `&Db` and returns typed rows; `rows.to_frame()` turns them into a
@@ -51,6 +52,7 @@ use crate::error::{Error, Result};
 
 pub mod analytics;
 pub mod countries;
+pub mod exercises;
 pub mod loading;
 pub mod query;
 mod seed;

@@ -100,12 +100,15 @@ pub async fn query_frame(db: &Db, sql: &str, params: &[Value]) -> Result<DataFra
 pub async fn execute(db: &Db, sql: &str, params: &[Value]) -> Result<u64> {
     check_params(params)?;
     db.count_statements(1);
-    let sql = sqlx::AssertSqlSafe(sql.to_string());
+    let started = std::time::Instant::now();
+    let text = sqlx::AssertSqlSafe(sql.to_string());
     let outcome = match &db.pool {
-        Pool::Sqlite(p) => bind_all!(sqlx::query(sql), params).execute(p).await.map(|r| r.rows_affected()),
-        Pool::Postgres(p) => bind_all!(sqlx::query(sql), params).execute(p).await.map(|r| r.rows_affected()),
+        Pool::Sqlite(p) => bind_all!(sqlx::query(text), params).execute(p).await.map(|r| r.rows_affected()),
+        Pool::Postgres(p) => bind_all!(sqlx::query(text), params).execute(p).await.map(|r| r.rows_affected()),
     };
-    outcome.map_err(|e| db.error(e))
+    let outcome = outcome.map_err(|e| db.error(e));
+    trace_statement(db, sql, params, started, outcome.as_ref().copied());
+    outcome
 }
 
 /// The database's plan for `sql`: `EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL,
@@ -161,6 +164,24 @@ fn check_params(params: &[Value]) -> Result<()> {
 }
 
 async fn fetch_cells(db: &Db, sql: &str, params: &[Value]) -> Result<(Vec<String>, Vec<Vec<Cell>>)> {
+    let started = std::time::Instant::now();
+    let out = fetch_cells_untraced(db, sql, params).await;
+    trace_statement(db, sql, params, started, out.as_ref().map(|(_, rows)| rows.len() as u64));
+    out
+}
+
+/// One `info` event per statement (target `helpers::sql`): the SQL text, how many parameters
+/// were bound (not their values), the rows returned or changed, the time; a refused
+/// statement is a `warn` event with the database's reason.
+fn trace_statement(db: &Db, sql: &str, params: &[Value], started: std::time::Instant, outcome: std::result::Result<u64, &Error>) {
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    match outcome {
+        Ok(rows) => tracing::info!(target: "helpers::sql", backend = db.backend().name(), params = params.len(), rows, ms, "{}", sql.trim()),
+        Err(e) => tracing::warn!(target: "helpers::sql", backend = db.backend().name(), params = params.len(), ms, error = %e, "{}", sql.trim()),
+    }
+}
+
+async fn fetch_cells_untraced(db: &Db, sql: &str, params: &[Value]) -> Result<(Vec<String>, Vec<Vec<Cell>>)> {
     check_params(params)?;
     db.count_statements(1);
     let owned = sqlx::AssertSqlSafe(sql.to_string());

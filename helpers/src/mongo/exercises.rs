@@ -1,0 +1,70 @@
+//! Notebook 02's exercises: the learner writes the aggregation pipeline, and
+//! [`SyncMongo::check_exercise`] runs it and the helpers' own pipeline on the same collection
+//! and compares the documents as frames ([`exercise::compare_frames`]).
+
+use mongodb::bson::{Document, doc};
+
+use super::SyncMongo;
+use crate::error::{Error, Result};
+use crate::exercise::{self, Verdict};
+
+/// One exercise: its id, the collection it reads, whether the order of the documents is part
+/// of the question, and the helpers' answer.
+struct Exercise {
+    id: &'static str,
+    collection: &'static str,
+    ordered: bool,
+    answer: fn() -> Vec<Document>,
+}
+
+const EXERCISES: &[Exercise] = &[
+    // 02.1 — On `events`: purchases per country — `_id` the country (`geo.country`),
+    // `purchases` (how many), `revenue` (sum of `metadata.price`); highest revenue first.
+    Exercise {
+        id: "02.1",
+        collection: "events",
+        ordered: true,
+        answer: || {
+            vec![
+                doc! { "$match": { "event_type": "purchase" } },
+                doc! { "$group": { "_id": "$geo.country", "purchases": { "$sum": 1 }, "revenue": { "$sum": "$metadata.price" } } },
+                doc! { "$sort": { "revenue": -1, "_id": 1 } },
+            ]
+        },
+    },
+    // 02.2 — On `user_profiles`: how many users have each number of interests — `_id` the
+    // number of interests, `users`; fewest interests first.
+    Exercise {
+        id: "02.2",
+        collection: "user_profiles",
+        ordered: true,
+        answer: || {
+            vec![
+                doc! { "$group": { "_id": { "$size": { "$ifNull": ["$profile.interests", []] } }, "users": { "$sum": 1 } } },
+                doc! { "$sort": { "_id": 1 } },
+            ]
+        },
+    },
+];
+
+/// The ids of notebook 02's exercises.
+pub fn ids() -> Vec<&'static str> {
+    EXERCISES.iter().map(|e| e.id).collect()
+}
+
+impl SyncMongo {
+    /// Checks the learner's `pipeline` for exercise `id` (`"02.1"`, …) on the exercise's
+    /// collection against the helpers' answer. A pipeline the server refuses is a verdict
+    /// quoting the server; an error is only the helpers' own pipeline failing.
+    pub fn check_exercise(&self, id: &str, pipeline: Vec<Document>) -> Result<Verdict> {
+        let ex = EXERCISES
+            .iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| Error::InvalidInput(format!("there is no exercise {id} in notebook 02 (there are {})", ids().join(", "))))?;
+        let expected = self.aggregate(ex.collection, (ex.answer)())?;
+        Ok(match self.aggregate(ex.collection, pipeline) {
+            Ok(yours) => exercise::compare_frames(id, &yours, &expected, ex.ordered),
+            Err(e) => exercise::refused(id, "MongoDB", &e),
+        })
+    }
+}

@@ -1,0 +1,333 @@
+#!/usr/bin/env python3
+"""`cargo` as the notebook kernel sees it (through scripts/kernel-bin/cargo): cargo, minus its check of the whole graph per cell.
+
+evcxr compiles every cell with `cargo build`: cargo first checks the fingerprints of the ~580
+units of the dependency graph (0.35–0.8 s on 2 cores, with nothing to build), then runs rustc
+once for the cell's crate (`ctx`). The graph cannot change between two cells unless a file that
+describes it changes. So this wrapper:
+
+  * runs the real cargo for anything that is not evcxr's `build` of `ctx`, and for that build
+    whenever the *key* below changed, recording (through RUSTC_WRAPPER) the exact rustc command
+    and environment cargo used for `ctx`, and the artifact message it printed;
+  * otherwise replays that rustc command directly, turning rustc's JSON diagnostics into the
+    messages cargo would print, so evcxr sees what it always sees.
+
+The key: the cell crate's Cargo.toml, its lock file and every .cargo/config.toml cargo reads
+from there; RUSTFLAGS, RUSTC and the arguments; every file of each path dependency, followed
+through their Cargo.toml files (the helpers' sources: edit one and the next cell runs cargo);
+and the size and mtime of every library the recorded command links (another build that replaced
+one makes the next cell run cargo). Anything unexpected runs the real cargo. M8_FAST_CELLS=0
+turns the shortcut off. docs/evcxr.md explains it; scripts/fast-cells-selftest.sh tests it.
+"""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+try:
+    import tomllib
+except ImportError:  # Python < 3.11: no shortcut, plain cargo
+    tomllib = None
+
+CRATE = "ctx"
+STATE = "m8-fast-cells.json"
+RECORD_ENV = "M8_FAST_CELLS_RECORD"
+
+
+def real_cargo():
+    path = os.environ.get("M8_REAL_CARGO")
+    if not path:
+        sys.exit("scripts/kernel-bin/cargo: M8_REAL_CARGO is not set (scripts/evcxr-kernel.sh sets it)")
+    return path
+
+
+def run_real(args):
+    os.execv(real_cargo(), [real_cargo()] + args)
+
+
+# --- recorder: cargo runs `$RUSTC_WRAPPER $RUSTC <args>` for each unit it compiles -------------
+def record_and_run(rustc_args):
+    args = rustc_args[1:]
+    if crate_name_arg(args) == CRATE:
+        env = {k: v for k, v in os.environ.items()
+               if k.startswith("CARGO") or k in ("OUT_DIR", "RUSTC_BOOTSTRAP")}
+        with open(os.environ[RECORD_ENV], "w") as f:
+            json.dump({"argv": rustc_args, "env": env, "cwd": os.getcwd()}, f)
+    os.execv(rustc_args[0], rustc_args)
+
+
+def crate_name_arg(args):
+    for i, a in enumerate(args[:-1]):
+        if a == "--crate-name":
+            return args[i + 1]
+    return None
+
+
+# --- the key -------------------------------------------------------------------------------------
+def config_files(start):
+    found, d = [], os.path.abspath(start)
+    while True:
+        for name in ("config.toml", "config"):
+            p = os.path.join(d, ".cargo", name)
+            if os.path.isfile(p):
+                found.append(p)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    home = os.environ.get("CARGO_HOME", os.path.expanduser("~/.cargo"))
+    for name in ("config.toml", "config"):
+        p = os.path.join(home, name)
+        if os.path.isfile(p):
+            found.append(p)
+    return found
+
+
+def dependency_tables(manifest):
+    tables = []
+    for key in ("dependencies", "build-dependencies"):
+        tables.append(manifest.get(key, {}))
+    for target in manifest.get("target", {}).values():
+        for key in ("dependencies", "build-dependencies"):
+            tables.append(target.get(key, {}))
+    return tables
+
+
+def workspace_root(pkg_dir):
+    d = os.path.dirname(pkg_dir)
+    while True:
+        p = os.path.join(d, "Cargo.toml")
+        if os.path.isfile(p):
+            with open(p, "rb") as f:
+                m = tomllib.load(f)
+            if "workspace" in m:
+                return d, m
+        parent = os.path.dirname(d)
+        if parent == d:
+            return None, None
+        d = parent
+
+
+def path_packages(manifest_dir):
+    """Directories of every path dependency reachable from the crate in manifest_dir (directly,
+    or inherited from a workspace's [workspace.dependencies]), and the workspace manifests."""
+    seen, workspaces, todo = set(), set(), [(os.path.abspath(manifest_dir), True)]
+    while todo:
+        d, is_cell = todo.pop()
+        with open(os.path.join(d, "Cargo.toml"), "rb") as f:
+            m = tomllib.load(f)
+        ws_dir, ws = (None, None) if is_cell else workspace_root(d)
+        if ws_dir:
+            workspaces.add(os.path.join(ws_dir, "Cargo.toml"))
+        inherited = (ws or {}).get("workspace", {}).get("dependencies", {})
+        for table in dependency_tables(m):
+            for name, spec in table.items():
+                if not isinstance(spec, dict):
+                    continue
+                base = d
+                if spec.get("workspace"):
+                    spec, base = inherited.get(name), ws_dir
+                    if not isinstance(spec, dict):
+                        continue
+                if "path" in spec:
+                    p = os.path.normpath(os.path.join(base, spec["path"]))
+                    if p not in seen:
+                        seen.add(p)
+                        todo.append((p, False))
+    return sorted(seen), sorted(workspaces)
+
+
+def tree_stamp(h, top):
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames[:] = sorted(n for n in dirnames if n not in ("target", ".git") and not n.startswith("."))
+        for name in sorted(filenames):
+            p = os.path.join(dirpath, name)
+            try:
+                st = os.stat(p)
+            except FileNotFoundError:
+                continue
+            h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+
+
+def file_stamp(h, p):
+    try:
+        st = os.stat(p)
+        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    except FileNotFoundError:
+        h.update(f"{p}\0missing\n".encode())
+
+
+def key(args):
+    h = hashlib.sha256()
+    h.update(json.dumps(args).encode())
+    for var in ("RUSTFLAGS", "RUSTC", "CARGO_TARGET_DIR", "CARGO_BUILD_BUILD_DIR", "CARGO_ENCODED_RUSTFLAGS"):
+        h.update(f"{var}={os.environ.get(var)}\n".encode())
+    for var in sorted(os.environ):
+        if var.startswith("CARGO_PROFILE_") or var.startswith("CARGO_BUILD_"):
+            h.update(f"{var}={os.environ[var]}\n".encode())
+    for p in ["Cargo.toml", "Cargo.lock"] + config_files("."):
+        try:
+            with open(p, "rb") as f:
+                h.update(p.encode() + b"\0" + hashlib.sha256(f.read()).digest())
+        except FileNotFoundError:
+            h.update(p.encode() + b"\0missing")
+    packages, extra = path_packages(".")
+    for p in extra:
+        file_stamp(h, p)
+    for d in packages:
+        tree_stamp(h, d)
+    return h.hexdigest(), packages
+
+
+def linked_files(argv):
+    files = []
+    for i, a in enumerate(argv[:-1]):
+        if a == "--extern" and "=" in argv[i + 1]:
+            files.append(argv[i + 1].split("=", 1)[1])
+    return sorted(files)
+
+
+def link_stamp(argv):
+    h = hashlib.sha256()
+    for p in linked_files(argv):
+        file_stamp(h, p)
+    return h.hexdigest()
+
+
+# --- evcxr's build of ctx ------------------------------------------------------------------------
+def is_cell_build(args):
+    rest = [a for a in args if a != "--offline"]
+    return (len(rest) == 4 and rest[0] == "build" and rest[1] == "--target"
+            and rest[3] == "--message-format=json" and os.path.isfile("Cargo.toml")
+            and os.path.isfile(os.path.join("src", "lib.rs")))
+
+
+def state_path():
+    return os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), STATE)
+
+
+def full_build(args, k):
+    record = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "m8-fast-cells.record")
+    try:
+        os.remove(record)
+    except FileNotFoundError:
+        pass
+    env = dict(os.environ)
+    env["RUSTC_WRAPPER"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel-bin", "cargo")
+    env[RECORD_ENV] = os.path.abspath(record)
+    proc = subprocess.Popen([real_cargo()] + args, env=env, stdout=subprocess.PIPE)
+    artifact = None
+    for line in proc.stdout:
+        sys.stdout.buffer.write(line)
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == CRATE:
+            artifact = msg
+    sys.stdout.flush()
+    rc = proc.wait()
+    try:
+        os.remove(state_path())
+    except FileNotFoundError:
+        pass
+    # Stored only when the build's inputs did not move while it ran (a first build writes the
+    # lock file; an edit during the build): then the next cell builds with cargo once more.
+    try:
+        stable = key(args)[0] == k
+    except Exception:
+        stable = False
+    if rc == 0 and artifact and stable and os.path.isfile(record):
+        with open(record) as f:
+            rec = json.load(f)
+        rec.update(key=k, artifact=artifact, links=link_stamp(rec["argv"]))
+        tmp = state_path() + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(rec, f)
+        os.replace(tmp, state_path())
+    sys.exit(rc)
+
+
+def out_dir(argv):
+    for i, a in enumerate(argv[:-1]):
+        if a == "--out-dir":
+            return argv[i + 1]
+    return None
+
+
+def replay(rec):
+    env = dict(os.environ)
+    env.update(rec["env"])
+    env.pop("RUSTC_WRAPPER", None)
+    proc = subprocess.Popen(rec["argv"], cwd=rec["cwd"], env=env, stderr=subprocess.PIPE)
+    art = rec["artifact"]
+    head = {"package_id": art.get("package_id"), "manifest_path": art.get("manifest_path"),
+            "target": art.get("target")}
+    out = sys.stdout
+    errors = 0
+    for raw in proc.stderr:
+        line = raw.decode("utf-8", "replace")
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            sys.stderr.write(line)
+            continue
+        kind = msg.get("$message_type")
+        if kind == "artifact" or kind == "future_incompat" or kind == "section_timing":
+            continue
+        if kind == "diagnostic" or "rendered" in msg:
+            if msg.get("level") == "error":
+                errors += 1
+            out.write(json.dumps(dict(head, reason="compiler-message", message=msg)) + "\n")
+        else:
+            sys.stderr.write(line)
+    rc = proc.wait()
+    if rc == 0:
+        # cargo "uplifts" the library from deps/ to its profile folder; do the same
+        deps = out_dir(rec["argv"])
+        for name in art.get("filenames", []):
+            if deps and os.path.dirname(os.path.abspath(name)) != os.path.abspath(deps):
+                src = os.path.join(deps, os.path.basename(name))
+                if os.path.isfile(src):
+                    tmp = name + ".m8tmp"
+                    try:
+                        os.remove(tmp)
+                    except FileNotFoundError:
+                        pass
+                    os.link(src, tmp)
+                    os.replace(tmp, name)
+        out.write(json.dumps(dict(art, fresh=False)) + "\n")
+    else:
+        sys.stderr.write(f"error: could not compile `{CRATE}` (lib) due to {errors} previous error(s)\n")
+    out.write(json.dumps({"reason": "build-finished", "success": rc == 0}) + "\n")
+    out.flush()
+    sys.exit(rc)
+
+
+def main():
+    if os.environ.get(RECORD_ENV) and len(sys.argv) > 1 and not sys.argv[1].startswith("-") \
+            and os.path.basename(sys.argv[1]).startswith("rustc"):
+        record_and_run(sys.argv[1:])
+    args = sys.argv[1:]
+    if (tomllib is None or os.environ.get("M8_FAST_CELLS") == "0" or os.environ.get("RUSTC_WRAPPER")
+            or not is_cell_build(args)):
+        run_real(args)
+    try:
+        k, _ = key(args)
+    except Exception:  # a manifest we cannot read: let cargo say what is wrong
+        run_real(args)
+    rec = None
+    try:
+        with open(state_path()) as f:
+            rec = json.load(f)
+    except (FileNotFoundError, ValueError):
+        pass
+    if rec and rec.get("key") == k and rec.get("links") == link_stamp(rec["argv"]) \
+            and os.path.isfile(os.path.join(rec["cwd"], "src", "lib.rs")):
+        replay(rec)
+    full_build(args, k)
+
+
+if __name__ == "__main__":
+    main()
