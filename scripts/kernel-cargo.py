@@ -24,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 try:
     import tomllib
@@ -207,7 +208,7 @@ def state_path():
     return os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), STATE)
 
 
-def full_build(args, k):
+def full_build(args, k, started):
     record = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "m8-fast-cells.record")
     try:
         os.remove(record)
@@ -246,6 +247,7 @@ def full_build(args, k):
         with open(tmp, "w") as f:
             json.dump(rec, f)
         os.replace(tmp, state_path())
+    note("cargo" + ("" if rc == 0 else "-failed") + ("" if stable else "-moved"), started)
     sys.exit(rc)
 
 
@@ -256,7 +258,7 @@ def out_dir(argv):
     return None
 
 
-def replay(rec):
+def replay(rec, started):
     env = dict(os.environ)
     env.update(rec["env"])
     env.pop("RUSTC_WRAPPER", None)
@@ -302,7 +304,16 @@ def replay(rec):
         sys.stderr.write(f"error: could not compile `{CRATE}` (lib) due to {errors} previous error(s)\n")
     out.write(json.dumps({"reason": "build-finished", "success": rc == 0}) + "\n")
     out.flush()
+    note("replayed" if rc == 0 else "replayed-failed", started)
     sys.exit(rc)
+
+
+def note(what, started):
+    """With M8_FAST_CELLS_LOG=<file>: one line per cell build — replayed or cargo, and seconds."""
+    path = os.environ.get("M8_FAST_CELLS_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{what} {time.time() - started:.3f}\n")
 
 
 def main():
@@ -325,9 +336,11 @@ def main():
         pass
     if rec and rec.get("key") == k and rec.get("links") == link_stamp(rec["argv"]) \
             and os.path.isfile(os.path.join(rec["cwd"], "src", "lib.rs")):
-        replay(rec)
-    full_build(args, k)
+        replay(rec, STARTED)
+    full_build(args, k, STARTED)
 
+
+STARTED = time.time()
 
 if __name__ == "__main__":
     main()

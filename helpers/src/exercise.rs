@@ -153,7 +153,7 @@ pub fn compare_frames(exercise: &str, yours: &DataFrame, expected: &DataFrame, o
         if extra > 0 {
             hint.push_str(&format!("; yours has {extra} more"));
         }
-        return Verdict::not_yet(exercise, format!("{hint} (name them with AS)."));
+        return Verdict::not_yet(exercise, format!("{hint} (name each column as the exercise asks)."));
     }
     let yours_in_order: Vec<String> = expected_names.iter().map(|n| your_names[&n.to_lowercase()].clone()).collect();
     let (mine, theirs) = (rows(yours, &yours_in_order), rows(expected, &expected_names));
