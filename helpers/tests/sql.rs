@@ -373,3 +373,33 @@ fn exercise_checks_accept_any_right_query_and_explain_wrong_ones() {
     }
     let _ = std::fs::remove_file(&file);
 }
+
+/// Update and delete on both backends: an e-mail change is checked and lower-cased, a taken
+/// address is refused by the unique constraint with nothing changed, an unknown id changes
+/// nothing; deleting a user takes their orders with them and leaves everyone else's.
+#[tokio::test]
+async fn updates_are_checked_and_deletes_take_the_users_orders_with_them() {
+    let world = small_world();
+    on_both("update_delete", &world, async |db| {
+        let b = db.backend();
+        assert!(sql::users::update_email(db, 1, "  New.Address@Example.COM ").await.unwrap(), "{b}");
+        assert_eq!(sql::users::by_id(db, 1).await.unwrap().unwrap().email, "new.address@example.com");
+        let taken = world.users[1].email.clone();
+        let err = sql::users::update_email(db, 1, &taken).await.unwrap_err();
+        assert!(matches!(err, Error::Constraint { .. }), "{b}: {err}");
+        assert_eq!(sql::users::by_id(db, 1).await.unwrap().unwrap().email, "new.address@example.com", "{b}: a refused update changed nothing");
+        assert!(matches!(sql::users::update_email(db, 1, "not-an-address").await, Err(Error::InvalidInput(_))));
+        assert!(!sql::users::update_email(db, 999_999, "nobody@example.com").await.unwrap());
+
+        let buyer = world.orders.iter().map(|o| o.user_id).next().expect("the small world has orders");
+        let theirs = sql::users::orders_of(db, buyer).await.unwrap().len();
+        let all_before = sql::users::all_orders(db).await.unwrap().len();
+        assert!(theirs > 0);
+        assert!(sql::users::delete(db, buyer).await.unwrap(), "{b}");
+        assert!(sql::users::by_id(db, buyer).await.unwrap().is_none());
+        assert!(sql::users::orders_of(db, buyer).await.unwrap().is_empty(), "{b}: orders cascade with their user");
+        assert_eq!(sql::users::all_orders(db).await.unwrap().len(), all_before - theirs, "{b}: nobody else's orders went");
+        assert!(!sql::users::delete(db, buyer).await.unwrap(), "{b}: deleting twice finds nobody");
+    })
+    .await;
+}

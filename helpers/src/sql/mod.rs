@@ -9,7 +9,7 @@
 //! | this file | [`Db`]: the connection pool, which backend it is, and a count of the statements sent; [`Db::open`] connects and migrates |
 //! | `migrations/{sqlite,postgres}/` | the schema as sqlx migrations: Country → City → Address → User, Product, Order |
 //! | [`seed`] | fill the tables from a [`World`](crate::data::World) of any size |
-//! | [`users`] | users by country / city, with their address eagerly, statistics, ranking with offset and keyset pages, create with validation |
+//! | [`users`] | users by country / city, with their address eagerly, statistics, ranking with offset and keyset pages, create, update and delete with validation |
 //! | [`countries`] | countries with their cities, per-country statistics |
 //! | [`analytics`] | distribution by country, registration cohorts, high-value users |
 //! | [`loading`] | the N+1 lesson: lazy vs eager (JOIN, batched IN) loading, statements counted and timed |

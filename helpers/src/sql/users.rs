@@ -349,6 +349,25 @@ pub async fn create(db: &Db, user: &NewUser) -> Result<i64> {
         .await)
 }
 
+/// Changes user `id`'s e-mail address, checked and lower-cased as on sign-up. Returns whether
+/// such a user exists. An address another user has already gives [`Error::Constraint`] naming
+/// the unique constraint, and nothing changes.
+pub async fn update_email(db: &Db, id: i64, email: &str) -> Result<bool> {
+    const SQL: &str = "UPDATE users SET email = $1 WHERE id = $2";
+    let email = crate::validate::email(email)?;
+    let changed: u64 = on_pool!(db, |p| sqlx::query(SQL).bind(&email).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(changed == 1)
+}
+
+/// Deletes user `id` and returns whether there was one. Their orders go with them in the same
+/// statement: the `orders.user_id` foreign key says `ON DELETE CASCADE` (both migrations), so
+/// no order is ever left pointing at nobody.
+pub async fn delete(db: &Db, id: i64) -> Result<bool> {
+    const SQL: &str = "DELETE FROM users WHERE id = $1";
+    let deleted: u64 = on_pool!(db, |p| sqlx::query(SQL).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(deleted == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
