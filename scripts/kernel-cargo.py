@@ -173,12 +173,12 @@ def key(args):
                 h.update(p.encode() + b"\0" + hashlib.sha256(f.read()).digest())
         except FileNotFoundError:
             h.update(p.encode() + b"\0missing")
-    packages, extra = path_packages(".")
-    for p in extra:
+    packages, workspaces = path_packages(".")
+    for p in workspaces:
         file_stamp(h, p)
     for d in packages:
         tree_stamp(h, d)
-    return h.hexdigest(), packages
+    return h.hexdigest()
 
 
 def linked_files(argv):
@@ -236,7 +236,7 @@ def full_build(args, k, started):
     # Stored only when the build's inputs did not move while it ran (a first build writes the
     # lock file; an edit during the build): then the next cell builds with cargo once more.
     try:
-        stable = key(args)[0] == k
+        stable = key(args) == k
     except Exception:
         stable = False
     if rc == 0 and artifact and stable and os.path.isfile(record):
@@ -325,7 +325,7 @@ def main():
             or not is_cell_build(args)):
         run_real(args)
     try:
-        k, _ = key(args)
+        k = key(args)
     except Exception:  # a manifest we cannot read: let cargo say what is wrong
         run_real(args)
     rec = None

@@ -148,7 +148,7 @@ pub fn compare_frames(exercise: &str, yours: &DataFrame, expected: &DataFrame, o
         let extra = your_names.len() as i64 - (expected_names.len() - missing.len()) as i64;
         let mut hint = format!("the answer has the columns {}", quoted(&expected_names));
         if !missing.is_empty() {
-            hint.push_str(&format!("; yours has no {}", quoted_refs(&missing)));
+            hint.push_str(&format!("; yours has no {}", quoted(&missing)));
         }
         if extra > 0 {
             hint.push_str(&format!("; yours has {extra} more"));
@@ -214,12 +214,8 @@ pub fn refused(exercise: &str, service: &str, error: &dyn fmt::Display) -> Verdi
     Verdict::not_yet(exercise, format!("{service} refused your answer: {error}"))
 }
 
-fn quoted(names: &[String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-}
-
-fn quoted_refs(names: &[&String]) -> String {
-    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+fn quoted(names: impl IntoIterator<Item = impl fmt::Display>) -> String {
+    names.into_iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]
