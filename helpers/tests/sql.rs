@@ -403,3 +403,22 @@ async fn updates_are_checked_and_deletes_take_the_users_orders_with_them() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_pooled_connection_the_server_closed_is_replaced_after_it_sat_idle() {
+    // The pool no longer pings a connection before every query (a second round trip each);
+    // it pings one that sat idle, and replaces it when the server has closed it meanwhile.
+    let schema = "m8test_idle_ping";
+    drop_schema(schema).await;
+    let db = Db::connect(&common::postgres_url(), Some(schema)).await.unwrap();
+    sql::query::execute(&db, "SELECT 1", &[]).await.unwrap();
+    // The pooled connection ends its own server process.
+    let killed = sql::query::execute(&db, "SELECT pg_terminate_backend(pg_backend_pid())", &[]).await;
+    assert!(killed.is_err(), "a terminated backend cannot answer: {killed:?}");
+    tokio::time::sleep(sql::PING_AFTER_IDLE + Duration::from_millis(300)).await;
+    for _ in 0..3 {
+        sql::query::execute(&db, "SELECT 1", &[]).await.expect("the pool replaces the closed connection");
+    }
+    db.close().await;
+    drop_schema(schema).await;
+}

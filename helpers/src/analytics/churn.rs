@@ -53,13 +53,47 @@ impl Scaler {
     pub fn transform(&self, x: &Array2<f64>) -> Array2<f64> {
         (x - &self.mean) / &self.std
     }
+
+    /// A linear function of the standardised features (`weights`, `intercept`) rewritten as
+    /// the same function of the raw features: `w / std` and `b − Σ w·mean / std`. Scoring
+    /// then reads each row once, with no scaled copy of the matrix.
+    pub fn fold(&self, weights: &Array1<f64>, intercept: f64) -> Linear {
+        let w = weights / &self.std;
+        let b = intercept - (&w * &self.mean).sum();
+        Linear { w, b }
+    }
+}
+
+/// `x · w + b` on raw feature rows: a fitted model's scoring, as one matrix–vector product
+/// over the contiguous feature matrix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Linear {
+    w: Array1<f64>,
+    b: f64,
+}
+
+impl Linear {
+    /// One score per row of `x`.
+    pub fn scores(&self, x: &Array2<f64>) -> Array1<f64> {
+        let mut z = x.dot(&self.w);
+        z += self.b;
+        z
+    }
+}
+
+/// The logistic function, 1 / (1 + e^(−z)).
+pub fn logistic(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
 }
 
 /// A fitted churn model: scaler, logistic regression, and the version it was fitted as.
 #[derive(Clone, Debug)]
 pub struct ChurnModel {
-    scaler: Scaler,
-    model: FittedLogisticRegression<f64, bool>,
+    /// The coefficients on the standardised scale, oriented towards churn (positive: more
+    /// churn), for [`weights`](Self::weights).
+    standardised: Array1<f64>,
+    /// The same model on raw features, for scoring.
+    raw: Linear,
     /// Version string: `churn-logistic-<train rows>-<seed>`.
     pub version: String,
 }
@@ -87,22 +121,28 @@ impl ChurnModel {
         }
         let scaler = Scaler::fit(x);
         let data = Dataset::new(scaler.transform(x), Array1::from(y.to_vec()));
-        let model = LogisticRegression::default()
+        let model: FittedLogisticRegression<f64, bool> = LogisticRegression::default()
             .alpha(0.01)
             .max_iterations(200)
             .fit(&data)
             .map_err(|e| Error::InvalidInput(format!("churn model did not fit: {e}")))?;
-        Ok(ChurnModel { scaler, model, version: format!("churn-logistic-{}-{seed}", x.nrows()) })
+        // linfa's positive class is the more frequent one: turn the model round when that is
+        // "stayed", so that a higher score always means more churn.
+        let sign = if model.labels().pos.class { 1.0 } else { -1.0 };
+        let standardised = model.params() * sign;
+        let raw = scaler.fold(&standardised, model.intercept() * sign);
+        Ok(ChurnModel { standardised, raw, version: format!("churn-logistic-{}-{seed}", x.nrows()) })
     }
 
-    /// Probability of churn for each row of `x`.
+    /// Probability of churn for each row of `x`: one matrix–vector product over the raw
+    /// features (the scaler is folded into the weights), then the logistic function.
     pub fn predict_proba(&self, x: &Array2<f64>) -> Vec<f64> {
-        self.model.predict_probabilities(&self.scaler.transform(x)).to_vec()
+        self.raw.scores(x).iter().map(|z| logistic(*z)).collect()
     }
 
     /// The coefficients, largest effect first.
     pub fn weights(&self) -> Vec<Weight> {
-        let mut w: Vec<Weight> = FEATURES.iter().zip(self.model.params().iter()).map(|(f, w)| Weight { feature: f.to_string(), weight: *w }).collect();
+        let mut w: Vec<Weight> = FEATURES.iter().zip(self.standardised.iter()).map(|(f, w)| Weight { feature: f.to_string(), weight: *w }).collect();
         w.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()));
         w
     }
@@ -329,6 +369,32 @@ mod tests {
         assert!(e.auc > 0.97 && e.accuracy > 0.9, "{e:?}");
         assert_eq!(m.weights()[0].feature, FEATURES[0]);
         assert!(ChurnModel::fit(&x, &vec![true; n], 3).unwrap_err().to_string().contains("need both classes"));
+    }
+
+    #[test]
+    fn scoring_on_raw_features_matches_linfa_on_scaled_ones_whichever_class_is_larger() {
+        let n = 600;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        use rand::Rng;
+        let x = Array2::from_shape_fn((n, FEATURES.len()), |(_, j)| rng.random::<f64>() * (j as f64 + 1.0) * 10.0 + j as f64);
+        // Churners a minority (first feature high), then a majority: linfa's positive class
+        // is the larger one, so the second case only works if the model is turned round.
+        for cut in [0.75, 0.25] {
+            let y: Vec<bool> = (0..n).map(|i| x[[i, 0]] > cut * 10.0).collect();
+            let m = ChurnModel::fit(&x, &y, 1).unwrap();
+            let scaler = Scaler::fit(&x);
+            let reference: FittedLogisticRegression<f64, bool> =
+                LogisticRegression::default().alpha(0.01).max_iterations(200).fit(&Dataset::new(scaler.transform(&x), Array1::from(y.clone()))).unwrap();
+            let p_pos = reference.predict_probabilities(&scaler.transform(&x));
+            let p = m.predict_proba(&x);
+            for (mine, theirs) in p.iter().zip(p_pos.iter()) {
+                let churn = if reference.labels().pos.class { *theirs } else { 1.0 - theirs };
+                assert!((mine - churn).abs() < 1e-9, "cut {cut}: {mine} vs {churn}");
+            }
+            assert!(auc(&p, &y) > 0.97, "cut {cut}");
+            let first = m.weights().into_iter().find(|w| w.feature == FEATURES[0]).unwrap();
+            assert!(first.weight > 0.0, "cut {cut}: a high first feature means churn, weight {}", first.weight);
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! | [`value`] | 12-month lifetime value by linear regression (linfa-linear) against the planted truth, MAE / RMSE, the original estimate as baseline; days to next purchase |
 //! | [`segments`] | DORMANT / VIP / AT_RISK / ACTIVE with documented thresholds; per-segment profiles and insight sentences |
 //! | [`recommend`] | co-purchase ("bought X, also bought Y") plus segment popularity, relevance scores, hit rate on later purchases |
+//! | [`scaling`] | how the feature pipeline, the churn fit and the scoring grow with the number of users (log-log slope) |
 //! | [`manager`] | (features `cache`, `sql`, `mongo`, `queue`) the model manager with predictions cached in Redis, and the integrated request flow with per-step timings |
 //! | this file | [`Study`]: the whole lesson in one call — load → features → split → fit → evaluate |
 
@@ -17,6 +18,7 @@ pub mod features;
 #[cfg(all(feature = "cache", feature = "sql", feature = "mongo", feature = "queue"))]
 pub mod manager;
 pub mod recommend;
+pub mod scaling;
 pub mod segments;
 pub mod value;
 

@@ -12,7 +12,7 @@ use linfa_linear::{FittedLinearRegression, LinearRegression};
 use ndarray::{Array1, Array2};
 use serde::Serialize;
 
-use super::churn::Scaler;
+use super::churn::{Linear, Scaler};
 use crate::data::World;
 use crate::error::{Error, Result};
 use crate::frame_row;
@@ -40,8 +40,8 @@ pub fn ltv_baseline(avg_order_value: &[f64], frequency: &[f64], tenure_days: &[f
 /// A fitted LTV regression.
 #[derive(Clone, Debug)]
 pub struct LtvModel {
-    scaler: Scaler,
-    model: FittedLinearRegression<f64>,
+    /// The regression on raw features (the scaler folded in), for scoring.
+    raw: Linear,
     /// The 10th and 90th percentile of the training residuals (target − prediction): added to
     /// a prediction they give its 80 % interval.
     residual_band: (f64, f64),
@@ -55,12 +55,13 @@ impl LtvModel {
         }
         let scaler = Scaler::fit(x);
         let data = Dataset::new(scaler.transform(x), Array1::from(y.to_vec()));
-        let model = LinearRegression::new().fit(&data).map_err(|e| Error::InvalidInput(format!("LTV model did not fit: {e}")))?;
+        let model: FittedLinearRegression<f64> = LinearRegression::new().fit(&data).map_err(|e| Error::InvalidInput(format!("LTV model did not fit: {e}")))?;
         let fitted = model.predict(data.records());
+        let raw = scaler.fold(model.params(), model.intercept());
         let mut residuals: Vec<f64> = y.iter().zip(fitted.iter()).map(|(t, p)| t - p.max(0.0)).collect();
         residuals.sort_by(f64::total_cmp);
         let at = |q: f64| residuals[((residuals.len() - 1) as f64 * q).round() as usize];
-        Ok(LtvModel { scaler, model, residual_band: (at(0.1), at(0.9)) })
+        Ok(LtvModel { raw, residual_band: (at(0.1), at(0.9)) })
     }
 
     /// The 80 % interval around each prediction of [`predict`](Self::predict): the prediction
@@ -70,9 +71,10 @@ impl LtvModel {
         ((predicted + self.residual_band.0).max(0.0), (predicted + self.residual_band.1).max(0.0))
     }
 
-    /// Predicted 12-month value (never below 0).
+    /// Predicted 12-month value (never below 0): one matrix–vector product over the raw
+    /// features.
     pub fn predict(&self, x: &Array2<f64>) -> Vec<f64> {
-        self.model.predict(&self.scaler.transform(x)).iter().map(|v| v.max(0.0)).collect()
+        self.raw.scores(x).iter().map(|v| v.max(0.0)).collect()
     }
 }
 
@@ -126,6 +128,20 @@ mod tests {
         assert_eq!(s.rows, 3);
         assert!((s.mae - 1.0).abs() < 1e-12);
         assert!((s.rmse - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn scoring_on_raw_features_matches_linfa_on_scaled_ones() {
+        // A planted linear rule on features of very different scales.
+        let x = Array2::from_shape_fn((200, 3), |(i, j)| ((i * 7 + j * 13) % 29) as f64 * 10f64.powi(j as i32) + j as f64);
+        let y: Vec<f64> = x.rows().into_iter().map(|r| 50.0 + 2.0 * r[0] + 0.3 * r[1] + 0.01 * r[2]).collect();
+        let m = LtvModel::fit(&x, &y).unwrap();
+        let scaler = Scaler::fit(&x);
+        let reference = LinearRegression::new().fit(&Dataset::new(scaler.transform(&x), Array1::from(y.clone()))).unwrap();
+        let theirs = reference.predict(&scaler.transform(&x));
+        for ((mine, theirs), truth) in m.predict(&x).iter().zip(theirs.iter()).zip(&y) {
+            assert!((mine - theirs.max(0.0)).abs() < 1e-7 && (mine - truth).abs() < 1e-6, "{mine} vs {theirs} (truth {truth})");
+        }
     }
 
     #[test]

@@ -14,6 +14,12 @@
 //!    If that publish fails, the original is rejected without requeue, and the queue's own
 //!    `x-dead-letter-exchange` still puts it into the dead-letter queue.
 //!
+//! Acks are batched: while more deliveries are ready at once, the loop goes on and settles
+//! them with one `multiple` ack — at the latest after half a prefetch, and always before it
+//! waits for the broker. A message counts as acked only once that ack is out; a connection that
+//! drops first brings the held deliveries back, and the ids of what was done keep the handler
+//! from running twice.
+//!
 //! Dead letters carry `x-death-reason`, `x-attempts`, `x-original-queue`,
 //! `x-original-routing-key` and `x-dead-lettered-us` headers. The loop stops after
 //! `max_messages` settled messages, when nothing arrives for `idle`, or at `total`, whichever
@@ -22,7 +28,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -262,18 +268,40 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
     // settled again without running the handler twice.
     let mut done: HashMap<String, Settled> = HashMap::new();
     let mut counted: HashSet<String> = HashSet::new();
+    // A `multiple` ack at least every half prefetch: the broker never waits on us for long.
+    let ack_every = (limits.prefetch as usize / 2).max(1);
     let result: Result<()> = async {
         loop {
-            if report.settled() >= limits.max_messages {
-                report.stopped = Stop::Count;
-                break;
+            if report.settled() + sub.unacked.len() >= limits.max_messages {
+                // The last acks go out before the count is judged: one that fails leaves its
+                // messages to come back, and the loop goes on for them.
+                if let Err(e) = sub.unacked.flush(&mut report, &mut counted).await {
+                    report.recover(broker, &mut sub, queue, limits.prefetch, e).await?;
+                }
+                if report.settled() >= limits.max_messages {
+                    report.stopped = Stop::Count;
+                    break;
+                }
             }
             let left = limits.total.saturating_sub(started.elapsed());
             if left.is_zero() {
                 report.stopped = Stop::Deadline;
                 break;
             }
-            let next = tokio::time::timeout(limits.idle.min(left), sub.deliveries.next()).await;
+            // Acks wait while more deliveries are ready at once — one `multiple` ack then
+            // settles them all — and go out before the loop waits for the broker, which may
+            // be holding further deliveries back until they arrive (prefetch).
+            let ready = if sub.unacked.is_empty() { None } else { sub.deliveries.next().now_or_never() };
+            let next = match ready {
+                Some(ready) => Ok(ready),
+                None => {
+                    if let Err(e) = sub.unacked.flush(&mut report, &mut counted).await {
+                        report.recover(broker, &mut sub, queue, limits.prefetch, e).await?;
+                        continue;
+                    }
+                    tokio::time::timeout(limits.idle.min(left), sub.deliveries.next()).await
+                }
+            };
             let delivery = match next {
                 Err(_) => {
                     report.stopped = if limits.idle < left { Stop::Idle } else { Stop::Deadline };
@@ -363,10 +391,18 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             if !key.is_empty() {
                 done.insert(key.clone(), settled.clone());
             }
-            let settle = match &settled {
-                Settled::DeadLettered(_, Settle::Reject) => bounded_by(ACK_TIMEOUT, delivery.reject(BasicRejectOptions { requeue: false })).await,
-                _ => bounded_by(ACK_TIMEOUT, delivery.ack(BasicAckOptions::default())).await,
-            };
+            if !matches!(settled, Settled::DeadLettered(_, Settle::Reject)) {
+                // Acked with the next `multiple` ack (at most half a prefetch later); counted
+                // when that ack is through.
+                sub.unacked.push(delivery.acker, key, settled, ack_every);
+                if sub.unacked.full() {
+                    if let Err(e) = sub.unacked.flush(&mut report, &mut counted).await {
+                        report.recover(broker, &mut sub, queue, limits.prefetch, e).await?;
+                    }
+                }
+                continue;
+            }
+            let settle = bounded_by(ACK_TIMEOUT, delivery.reject(BasicRejectOptions { requeue: false })).await;
             match settle {
                 // Ok(false): the acker was poisoned by a dropped connection: the delivery
                 // comes back, and is settled then from `done`.
@@ -382,6 +418,11 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
         Ok(())
     }
     .await;
+    // Whatever the loop stopped on, the acks it holds go out (if they cannot, the messages
+    // come back to the queue: at least once, never lost).
+    if result.is_ok() {
+        let _ = sub.unacked.flush(&mut report, &mut counted).await;
+    }
     let _ = bounded(sub.channel.basic_cancel(sub.tag.as_str().into(), BasicCancelOptions::default())).await;
     let _ = bounded(sub.channel.close(200, "OK".into())).await;
     report.seconds = started.elapsed().as_secs_f64();
@@ -404,6 +445,53 @@ struct Subscription {
     channel: lapin::Channel,
     deliveries: lapin::Consumer,
     tag: String,
+    /// Decided deliveries of this channel whose ack is still to go out (delivery tags belong
+    /// to their channel: a new subscription starts with none, and the old ones come back).
+    unacked: Unacked,
+}
+
+/// Deliveries decided and done, waiting for one `multiple` ack: the acker of the newest, and
+/// what was done for each (counted once the ack is through).
+#[derive(Default)]
+struct Unacked {
+    newest: Option<lapin::acker::Acker>,
+    done: Vec<(String, Settled)>,
+    limit: usize,
+}
+
+impl Unacked {
+    fn len(&self) -> usize {
+        self.done.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
+
+    fn push(&mut self, acker: lapin::acker::Acker, key: String, settled: Settled, limit: usize) {
+        self.newest = Some(acker);
+        self.done.push((key, settled));
+        self.limit = limit;
+    }
+
+    fn full(&self) -> bool {
+        self.done.len() >= self.limit.max(1)
+    }
+
+    /// One ack with `multiple` for everything held. `Ok` also when the acker was poisoned by
+    /// a dropped connection: those deliveries come back and are settled then from `done`.
+    async fn flush(&mut self, report: &mut ConsumeReport, counted: &mut HashSet<String>) -> std::result::Result<(), lapin::Error> {
+        let Some(newest) = self.newest.take() else { return Ok(()) };
+        let held = std::mem::take(&mut self.done);
+        if bounded_by(ACK_TIMEOUT, newest.ack(BasicAckOptions { multiple: true })).await? {
+            for (key, settled) in held {
+                if key.is_empty() || counted.insert(key) {
+                    report.count(settled);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Subscription {
@@ -415,7 +503,7 @@ impl Subscription {
         let deliveries = bounded(channel.basic_consume(queue.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default()))
             .await
             .map_err(|e| broker.error(e))?;
-        Ok(Subscription { generation, channel, deliveries, tag })
+        Ok(Subscription { generation, channel, deliveries, tag, unacked: Unacked::default() })
     }
 }
 

@@ -172,11 +172,26 @@ impl Broker {
     pub async fn publish_batch(&self, exchange: &str, routing_key: &str, messages: &[Message]) -> Result<BatchReport> {
         let started = Instant::now();
         let envelopes: Vec<(Vec<u8>, BasicProperties)> = messages.iter().map(|m| m.envelope(None)).collect();
-        let mut pending = Vec::with_capacity(messages.len());
         let link = self.link();
         let errors = link.errors_seen();
-        for (i, (body, props)) in envelopes.iter().enumerate() {
-            match self.send(&link, exchange, routing_key, body, props.clone()).await {
+        // Every publish is queued on the channel first — polling each send once, in order,
+        // hands its frames to lapin's writer — and only then awaited, so the batch costs one
+        // wake of the writer, not one per message; the order on the wire stays the batch's.
+        let mut sends: Vec<_> = envelopes.iter().map(|(body, props)| Box::pin(self.send(&link, exchange, routing_key, body, props.clone()))).collect();
+        let mut early = Vec::with_capacity(sends.len());
+        for send in &mut sends {
+            early.push(match futures_util::poll!(send.as_mut()) {
+                std::task::Poll::Ready(sent) => Some(sent),
+                std::task::Poll::Pending => None,
+            });
+        }
+        let mut pending = Vec::with_capacity(messages.len());
+        for (i, (send, early)) in sends.into_iter().zip(early).enumerate() {
+            let sent = match early {
+                Some(sent) => sent,
+                None => send.await,
+            };
+            match sent {
                 Ok(confirm) => pending.push((i, Some(confirm))),
                 Err(_) => pending.push((i, None)), // resent below
             }

@@ -247,9 +247,26 @@ async fn connect_sqlite(url: &ServiceUrl) -> Result<SqlitePool> {
         .idle_timeout(None::<Duration>)
         .max_lifetime(None::<Duration>)
         .acquire_timeout(CONNECT_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| Box::pin(async move { ping_if_idle(conn, meta).await }))
         .connect_with(options)
         .await
         .map_err(|e| unreachable("SQLite", url, e))
+}
+
+/// A pooled connection idle for longer than this is pinged before it is handed out.
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// sqlx pings every pooled connection before handing it out (`test_before_acquire`), a
+/// second round trip per query: a primary-key lookup took twice its time. Only a connection
+/// that sat idle for [`PING_AFTER_IDLE`] is checked here — the server or the network may have
+/// closed it meanwhile; a failed ping makes the pool drop it and take or open another. A busy
+/// connection goes straight to work.
+async fn ping_if_idle<C: sqlx::Connection>(conn: &mut C, meta: sqlx::pool::PoolConnectionMetadata) -> std::result::Result<bool, sqlx::Error> {
+    if meta.idle_for >= PING_AFTER_IDLE {
+        conn.ping().await?;
+    }
+    Ok(true)
 }
 
 async fn connect_postgres(url: &ServiceUrl, schema: &str) -> Result<PgPool> {
@@ -271,6 +288,8 @@ async fn connect_postgres(url: &ServiceUrl, schema: &str) -> Result<PgPool> {
     PgPoolOptions::new()
         .max_connections(4)
         .acquire_timeout(CONNECT_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| Box::pin(async move { ping_if_idle(conn, meta).await }))
         .connect_with(base.options([("search_path", schema)]))
         .await
         .map_err(|e| unreachable("PostgreSQL", url, e))

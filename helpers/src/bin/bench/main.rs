@@ -4,6 +4,11 @@
 //! writes them to `out/bench.json` (or `M8_OUT_DIR/bench.json`). Modules: `data`, `sql`,
 //! `mongo`, `cache`, `queue`, `analytics`. Every row is measured in this run.
 //!
+//! Where a server's own tool gives a floor for the same work from one client, the row shows it
+//! beside ours, with the ratio (how many times slower than the floor): `redis-benchmark` under
+//! the Redis GET, `pgbench -S -M prepared` under the PostgreSQL primary-key lookup, a minimal
+//! lapin loop under publishing and consuming ([`floors`]).
+//!
 //! `sql` runs on both backends: a SQLite file in the output folder and the PostgreSQL at
 //! `TEST_POSTGRES_URL` (else `DATABASE_URL` if PostgreSQL, else the local `test` database; schema
 //! `module8_bench`). `mongo` works in the database `module8_bench` of `MONGODB_URI`, dropped
@@ -15,6 +20,8 @@ use anyhow::{Context, bail};
 use helpers::data::{World, WorldConfig};
 use serde::Serialize;
 
+mod floors;
+
 #[derive(Serialize)]
 struct Row {
     module: &'static str,
@@ -22,6 +29,35 @@ struct Row {
     value: f64,
     unit: &'static str,
     note: String,
+    /// The same work done by the server's own tool (or a minimal client loop), same unit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    floor: Option<f64>,
+    /// How the floor was measured, or why there is none.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    floor_how: String,
+    /// How many times slower than the floor (1.0 = at the floor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ratio: Option<f64>,
+}
+
+impl Row {
+    fn new(module: &'static str, case: impl Into<String>, value: f64, unit: &'static str, note: impl Into<String>) -> Row {
+        Row { module, case: case.into(), value, unit, note: note.into(), floor: None, floor_how: String::new(), ratio: None }
+    }
+
+    /// Puts `found` under this row: rates (units ending in `/s`) compare floor / ours,
+    /// times ours / floor.
+    fn with_floor(mut self, found: &floors::Found) -> Row {
+        match found {
+            Ok(f) => {
+                self.ratio = Some(if self.unit.ends_with("/s") { f.value / self.value } else { self.value / f.value });
+                self.floor = Some(f.value);
+                self.floor_how = f.how.clone();
+            }
+            Err(why) => self.floor_how = format!("no floor: {why}"),
+        }
+        self
+    }
 }
 
 const MODULES: &[&str] = &["data", "sql", "mongo", "cache", "queue", "analytics"];
@@ -47,10 +83,17 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    println!("| module | case | value | unit | note |");
-    println!("|---|---|---:|---|---|");
+    println!("| module | case | value | unit | floor | × floor | note |");
+    println!("|---|---|---:|---|---:|---:|---|");
     for r in &rows {
-        println!("| {} | {} | {} | {} | {} |", r.module, r.case, pretty(r.value), r.unit, r.note);
+        let floor = r.floor.map(pretty).unwrap_or_default();
+        let ratio = r.ratio.map(|x| format!("{x:.2}x")).unwrap_or_default();
+        let note = match (r.note.is_empty(), r.floor_how.is_empty()) {
+            (_, true) => r.note.clone(),
+            (true, false) => format!("floor: {}", r.floor_how),
+            (false, false) => format!("{}; floor: {}", r.note, r.floor_how),
+        };
+        println!("| {} | {} | {} | {} | {floor} | {ratio} | {note} |", r.module, r.case, pretty(r.value), r.unit);
     }
     std::fs::create_dir_all(&settings.out_dir).with_context(|| format!("creating {}", settings.out_dir.display()))?;
     let path = settings.out_dir.join("bench.json");
@@ -75,31 +118,13 @@ fn bench_data(rows: &mut Vec<Row>) -> anyhow::Result<()> {
         let started = Instant::now();
         let world = World::generate(&cfg);
         let secs = started.elapsed().as_secs_f64();
-        rows.push(Row {
-            module: "data",
-            case: format!("generate {users} users"),
-            value: secs * 1e3,
-            unit: "ms",
-            note: format!("{} events, {} orders", world.events.len(), world.orders.len()),
-        });
-        rows.push(Row {
-            module: "data",
-            case: format!("events/s at {users} users"),
-            value: world.events.len() as f64 / secs,
-            unit: "events/s",
-            note: String::new(),
-        });
+        rows.push(Row::new("data", format!("generate {users} users"), secs * 1e3, "ms", format!("{} events, {} orders", world.events.len(), world.orders.len()),));
+        rows.push(Row::new("data", format!("events/s at {users} users"), world.events.len() as f64 / secs, "events/s", String::new(),));
         if users == 100_000 {
             let started = Instant::now();
             let events = world.events_frame()?;
             let users_df = world.users_frame()?;
-            rows.push(Row {
-                module: "data",
-                case: "events + users to DataFrames".into(),
-                value: started.elapsed().as_secs_f64() * 1e3,
-                unit: "ms",
-                note: format!("{} + {} rows", events.height(), users_df.height()),
-            });
+            rows.push(Row::new("data", "events + users to DataFrames", started.elapsed().as_secs_f64() * 1e3, "ms", format!("{} + {} rows", events.height(), users_df.height()),));
         }
     }
     Ok(())
@@ -138,7 +163,7 @@ fn bench_sql(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Resul
         })
         .with_context(|| format!("opening {url}"))?;
         let backend = db.backend().name();
-        let row = |case: String, value: f64, unit: &'static str, note: String| Row { module: "sql", case: format!("{backend}: {case}"), value, unit, note };
+        let row = |case: String, value: f64, unit: &'static str, note: String| Row::new("sql", format!("{backend}: {case}"), value, unit, note);
 
         // 100k users: seeding, then a deep page both ways.
         let report = rt.block_on(sql::seed(&db, &large))?;
@@ -160,23 +185,33 @@ fn bench_sql(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Resul
         for r in rt.block_on(loading::compare(&db, &[1_000], 5))? {
             rows.push(row(format!("load 1,000 users, {}", r.strategy), r.millis, "ms", format!("{} statements, median of 5", r.statements)));
         }
+        // Each rate from one client looping inside a task of the runtime (as a server's handler
+        // would), not from a thread outside it: every query is one round trip, nothing else.
         macro_rules! qps {
-            ($name:literal, $call:expr) => {{
-                let (mut n, started) = (0u32, Instant::now());
-                while started.elapsed().as_secs_f64() < 1.0 {
-                    rt.block_on($call)?;
-                    n += 1;
-                }
-                rows.push(row(format!("{} queries/s", $name), n as f64 / started.elapsed().as_secs_f64(), "queries/s", String::new()));
+            ($name:expr, |$db:ident| $call:expr) => {{
+                let $db = db.clone();
+                let (n, secs) = rt.block_on(tokio::spawn(async move {
+                    let (mut n, started) = (0u32, Instant::now());
+                    while started.elapsed().as_secs_f64() < 1.0 {
+                        $call.await?;
+                        n += 1;
+                    }
+                    Ok::<_, helpers::Error>((n, started.elapsed().as_secs_f64()))
+                }))??;
+                row(format!("{} queries/s", $name), n as f64 / secs, "queries/s", String::new())
             }};
         }
-        qps!("users::by_country", users::by_country(&db, "Germany"));
-        qps!("users::by_id", users::by_id(&db, 17));
-        qps!("users::statistics", users::statistics(&db));
-        qps!("users::ranked_after (page of 20)", users::ranked_after(&db, None, 20));
-        qps!("countries::statistics", countries::statistics(&db));
-        qps!("analytics::cohorts", analytics::cohorts(&db, None, 30));
-        qps!("analytics::high_value_users", analytics::high_value_users(&db, 500.0, 10));
+        rows.push(qps!("users::by_country", |db| users::by_country(&db, "Germany")));
+        let by_id = qps!("users::by_id (primary key, one client)", |db| users::by_id(&db, 17));
+        rows.push(match db.backend() {
+            helpers::sql::Backend::Postgres => by_id.with_floor(&rt.block_on(floors::pgbench_select_tps(url, 5))),
+            helpers::sql::Backend::Sqlite => by_id,
+        });
+        rows.push(qps!("users::statistics", |db| users::statistics(&db)));
+        rows.push(qps!("users::ranked_after (page of 20)", |db| users::ranked_after(&db, None, 20)));
+        rows.push(qps!("countries::statistics", |db| countries::statistics(&db)));
+        rows.push(qps!("analytics::cohorts", |db| analytics::cohorts(&db, None, 30)));
+        rows.push(qps!("analytics::high_value_users", |db| analytics::high_value_users(&db, 500.0, 10)));
         rt.block_on(db.close());
     }
     Ok(())
@@ -188,24 +223,71 @@ fn bench_cache(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
     use helpers::cache;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     for r in cache::memo::compare_fibonacci([20, 25, 30]) {
-        rows.push(Row { module: "cache", case: format!("fib({}) naive", r.n), value: r.naive_us, unit: "µs", note: format!("{} calls", r.naive_calls) });
-        rows.push(Row { module: "cache", case: format!("fib({}) memoised", r.n), value: r.memo_us, unit: "µs", note: format!("{} calls, {:.0}x faster", r.memo_calls, r.speedup) });
+        rows.push(Row::new("cache", format!("fib({}) naive", r.n), r.naive_us, "µs", format!("{} calls", r.naive_calls)));
+        rows.push(Row::new("cache", format!("fib({}) memoised", r.n), r.memo_us, "µs", format!("{} calls, {:.0}x faster", r.memo_calls, r.speedup)));
     }
     for l in rt.block_on(cache::measure_latencies(settings, 10_000))? {
         for (q, v) in [("p50", l.p50_us), ("p95", l.p95_us), ("p99", l.p99_us)] {
-            rows.push(Row { module: "cache", case: format!("{} {q}", l.case), value: v, unit: "µs", note: format!("{} samples", l.samples) });
+            rows.push(Row::new("cache", format!("{} {q}", l.case), v, "µs", format!("{} samples", l.samples)));
         }
     }
+    rows.push(redis_get_1kb(settings, &rt)?);
     for p in rt.block_on(cache::degradation(settings, 1_000))? {
-        rows.push(Row {
-            module: "cache",
-            case: format!("degradation: {}", p.phase),
-            value: p.p50_us,
-            unit: "µs p50",
-            note: format!("{}/{} answered, {} Redis hits, {} computed, {} errors counted", p.answered, p.reads, p.redis_hits, p.computed, p.redis_errors),
-        });
+        rows.push(Row::new("cache", format!("degradation: {}", p.phase), p.p50_us, "µs p50", format!("{}/{} answered, {} Redis hits, {} computed, {} errors counted", p.answered, p.reads, p.redis_hits, p.computed, p.redis_errors),));
     }
     Ok(())
+}
+
+/// A product record of about 1 KB of JSON, as a cache would hold it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Product {
+    id: u64,
+    name: String,
+    description: String,
+    price_cents: u64,
+    tags: Vec<String>,
+    ratings: Vec<u8>,
+}
+
+/// One client reading a 1 KB JSON record through `RedisCache::get` (GET + decode into a
+/// struct), p50 of 20,000, beside `redis-benchmark`'s GET of a 1 KB value from one client.
+fn redis_get_1kb(settings: &helpers::Settings, rt: &tokio::runtime::Runtime) -> anyhow::Result<Row> {
+    const SAMPLES: usize = 20_000;
+    let product = Product {
+        id: 4711,
+        name: "Ergonomic aluminium laptop stand, adjustable".into(),
+        description: "A stand that lifts the screen to eye level. ".repeat(14),
+        price_cents: 4_999,
+        tags: ["office", "laptop", "ergonomic", "aluminium", "adjustable"].map(String::from).to_vec(),
+        ratings: (0..60).map(|i| (i % 5 + 1) as u8).collect(),
+    };
+    let bytes = serde_json::to_vec(&product)?.len();
+    let cache = helpers::cache::RedisCache::new(&settings.redis_url, &helpers::cache::run_namespace("bench-get"))?;
+    let p50 = rt.block_on(tokio::spawn(async move {
+        cache.set("product", &product, std::time::Duration::from_secs(60)).await?;
+        let mut times = Vec::with_capacity(SAMPLES);
+        for i in 0..SAMPLES + 1_000 {
+            let started = Instant::now();
+            let got: Option<Product> = cache.get("product").await?;
+            let us = started.elapsed().as_secs_f64() * 1e6;
+            anyhow::ensure!(got.is_some_and(|p| p.id == 4711), "the cached product was not read back");
+            if i >= 1_000 {
+                times.push(us); // the first thousand warm the connection up
+            }
+        }
+        cache.delete("product").await?;
+        anyhow::Ok(median_of(times))
+    }))??;
+    let floor = floors::redis_get_p50_us(&settings.redis_url, bytes, SAMPLES);
+    if floor.is_ok() {
+        // redis-benchmark leaves its key behind: remove it.
+        let url = settings.redis_url.clone();
+        let _ = rt.block_on(async move {
+            let mut conn = redis::Client::open(url.expose())?.get_multiplexed_async_connection().await?;
+            redis::cmd("DEL").arg("key:__rand_int__").query_async::<i64>(&mut conn).await
+        });
+    }
+    Ok(Row::new("cache", format!("Redis GET of {bytes} B JSON + decode, one client, p50"), p50, "µs", format!("median of {SAMPLES}")).with_floor(&floor))
 }
 
 /// Bulk insert of the 10k-user world (about 100k events), every pipeline's time, and one
@@ -221,27 +303,15 @@ fn bench_mongo(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
         let version = m.server_version().await?;
         let world = World::generate(&WorldConfig::with_users(10_000));
         let load = docs::load_world_with(&m, &world, false).await?;
-        rows.push(Row {
-            module: "mongo",
-            case: format!("bulk insert {} events", load.events),
-            value: load.event_seconds,
-            unit: "s",
-            note: format!("{:.0} events/s, one unordered insert_many, validator on, server {version}", load.events_per_second()),
-        });
-        rows.push(Row {
-            module: "mongo",
-            case: format!("bulk insert {} profiles", load.profiles),
-            value: load.profile_seconds,
-            unit: "s",
-            note: format!("{:.0} profiles/s", load.profiles as f64 / load.profile_seconds),
-        });
-        rows.push(Row { module: "mongo", case: "build the 5 profile and event indexes after the load (no 2dsphere)".into(), value: load.index_seconds, unit: "s", note: format!("over {} events and {} profiles", load.events, load.profiles) });
+        rows.push(Row::new("mongo", format!("bulk insert {} events", load.events), load.event_seconds, "s", format!("{:.0} events/s, one unordered insert_many, validator on, server {version}", load.events_per_second()),));
+        rows.push(Row::new("mongo", format!("bulk insert {} profiles", load.profiles), load.profile_seconds, "s", format!("{:.0} profiles/s", load.profiles as f64 / load.profile_seconds),));
+        rows.push(Row::new("mongo", "build the 5 profile and event indexes after the load (no 2dsphere)", load.index_seconds, "s", format!("over {} events and {} profiles", load.events, load.profiles)));
         let end = world.config.as_of.succ_opt().expect("a next day").and_hms_opt(0, 0, 0).expect("midnight");
         let mut all = pipelines::all(end - chrono::Duration::days(90), end);
         all.retain(|p| p.name != "events_near");
         for p in &all {
             let (ms, results) = time_pipeline(&m, p, 5).await?;
-            rows.push(Row { module: "mongo", case: format!("pipeline {}", p.name), value: ms, unit: "ms", note: format!("median of 5 over {} events, {results} result documents", load.events) });
+            rows.push(Row::new("mongo", format!("pipeline {}", p.name), ms, "ms", format!("median of 5 over {} events, {results} result documents", load.events)));
         }
         // A user with events: the one behind the middle event.
         let user = world.events[world.events.len() / 2].user_id;
@@ -262,16 +332,10 @@ fn bench_mongo(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
                 }
                 times.push(started.elapsed().as_secs_f64() * 1e3);
             }
-            rows.push(Row { module: "mongo", case: label.into(), value: median_of(times), unit: "ms", note: format!("median of 20, {found} of {} documents", load.events) });
+            rows.push(Row::new("mongo", label.into(), median_of(times), "ms", format!("median of 20, {found} of {} documents", load.events)));
         }
         for e in explain::index_vs_scan(&m, user).await? {
-            rows.push(Row {
-                module: "mongo",
-                case: format!("explain: {}", e.plan),
-                value: e.docs_examined as f64,
-                unit: "docs examined",
-                note: format!("{} ({}), {} returned", e.stages, e.index.unwrap_or_else(|| "no index".into()), e.returned),
-            });
+            rows.push(Row::new("mongo", format!("explain: {}", e.plan), e.docs_examined as f64, "docs examined", format!("{} ({}), {} returned", e.stages, e.index.unwrap_or_else(|| "no index".into()), e.returned),));
         }
         m.drop_database().await?;
 
@@ -279,10 +343,10 @@ fn bench_mongo(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
         let geo = Mongo::connect(&settings.mongodb_uri, Some("module8_bench_geo")).await?;
         geo.drop_database().await?;
         let load = docs::load_world(&geo, &small).await?;
-        rows.push(Row { module: "mongo", case: "build the 6 profile and event indexes incl. 2dsphere after the load".into(), value: load.index_seconds, unit: "s", note: format!("over {} events (1k-user world)", load.events) });
+        rows.push(Row::new("mongo", "build the 6 profile and event indexes incl. 2dsphere after the load", load.index_seconds, "s", format!("over {} events (1k-user world)", load.events)));
         let city = &small.cities[0];
         let (ms, results) = time_pipeline(&geo, &pipelines::events_near(city.lon, city.lat, 10_000.0, 50), 5).await?;
-        rows.push(Row { module: "mongo", case: "pipeline events_near".into(), value: ms, unit: "ms", note: format!("median of 5 over {} events, {results} result documents", load.events) });
+        rows.push(Row::new("mongo", "pipeline events_near", ms, "ms", format!("median of 5 over {} events, {results} result documents", load.events)));
         geo.drop_database().await?;
         geo.close().await;
         m.close().await;
@@ -311,19 +375,34 @@ fn median_of(mut samples: Vec<f64>) -> f64 {
 fn bench_queue(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Result<()> {
     use helpers::queue::{Broker, Topology, measure};
     let n = 20_000;
-    let (rates, latencies) = helpers::run(async {
+    let prefetch = 100;
+    let (rates, latencies, (publish_floor, consume_floor)) = helpers::run(async {
         let broker = Broker::connect(&settings.amqp_addr, Topology::unique("bench")).await?;
         let out = measure::benchmark(&broker, n).await;
+        let body = measure::sample_messages(1)[0].envelope(None).0;
+        let floors = floors::rabbitmq(&broker, n, &body, prefetch).await;
         broker.teardown().await?;
         broker.close().await;
-        out
+        let (rates, latencies) = out?;
+        anyhow::Ok((rates, latencies, floors?))
     })?;
     for r in rates {
-        rows.push(Row { module: "queue", case: r.case, value: r.per_second, unit: "msg/s", note: format!("{} messages in {:.2} s", r.messages, r.seconds) });
+        let floor = if r.case == "publish, confirm per batch of 1000" {
+            Some(Ok(publish_floor.clone()))
+        } else if r.case == format!("consume + ack, prefetch {prefetch}") {
+            Some(Ok(consume_floor.clone()))
+        } else {
+            None
+        };
+        let row = Row::new("queue", r.case, r.per_second, "msg/s", format!("{} messages in {:.2} s", r.messages, r.seconds));
+        rows.push(match floor {
+            Some(f) => row.with_floor(&f),
+            None => row,
+        });
     }
     for l in latencies {
         for (q, v) in [("p50", l.p50_us), ("p99", l.p99_us)] {
-            rows.push(Row { module: "queue", case: format!("{} {q}", l.case), value: v, unit: "µs", note: format!("{} messages", l.samples) });
+            rows.push(Row::new("queue", format!("{} {q}", l.case), v, "µs", format!("{} messages", l.samples)));
         }
     }
     bench_pipeline_under_a_cut(settings, rows)
@@ -364,50 +443,52 @@ fn bench_pipeline_under_a_cut(settings: &helpers::Settings, rows: &mut Vec<Row>)
     })?;
     let slowest = report.stages.iter().filter(|s| s.p99_ms.is_finite()).max_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
     let duplicated = (profiles as i64 - report.stored as i64).max(0) + (report.analytics_stored as i64 - report.stored as i64).max(0);
-    rows.push(Row {
-        module: "queue",
-        case: "signup pipeline, 6 concurrent stages, connection cut once".into(),
-        value: report.stored as f64 / secs,
-        unit: "sign-ups/s",
-        note: format!(
+    rows.push(Row::new("queue", "signup pipeline, 6 concurrent stages, connection cut once", report.stored as f64 / secs, "sign-ups/s", format!(
             "{n} sign-ups in {secs:.1} s: stored {}, lost {}, duplicated side effects {duplicated}, reconnects {reconnects}",
             report.stored,
             n.saturating_sub(report.stored)
-        ),
-    });
+        ),));
     if let Some(s) = slowest {
-        rows.push(Row { module: "queue", case: "signup pipeline, slowest stage p99 (publish → delivery)".into(), value: s.p99_ms, unit: "ms", note: format!("stage {}", s.stage) });
+        rows.push(Row::new("queue", "signup pipeline, slowest stage p99 (publish → delivery)", s.p99_ms, "ms", format!("stage {}", s.stage)));
     }
     Ok(())
 }
 
-/// The analytics model at scale: the feature pipeline over a 100k-user world (about a million
-/// events), fitting churn and LTV on its users, and scoring a million users.
+/// The analytics model at scale: the feature pipeline, the churn fit and the scoring on
+/// worlds of 10k, 100k and 1M users (`M8_BENCH_SCALES`, comma-separated, to change), and the
+/// slope of each on a log-log scale; then fitting LTV on the 100k world.
 fn bench_analytics(rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    use helpers::analytics::{Tables, Window, churn, features, value};
+    use helpers::analytics::{Tables, Window, features, scaling, value};
     use helpers::display::column_f64;
-    let world = World::generate(&WorldConfig::with_users(100_000));
-    let tables = Tables::from_world(&world)?;
-    let window = Window::before_as_of(&world, 90);
-    let started = Instant::now();
-    let df = features::user_features(&tables, window)?;
-    rows.push(Row { module: "analytics", case: "feature pipeline (Polars lazy: filters, group-bys, 4 joins)".into(), value: started.elapsed().as_secs_f64() * 1e3, unit: "ms", note: format!("{} events, {} orders → {} users", world.events.len(), world.orders.len(), df.height()) });
-    let x = features::matrix(&df)?;
-    let y: Vec<bool> = column_f64(&df, "churned")?.iter().map(|v| *v > 0.5).collect();
-    let started = Instant::now();
-    let model = churn::ChurnModel::fit(&x, &y, 7)?;
-    rows.push(Row { module: "analytics", case: "fit churn (linfa-logistic, 9 features)".into(), value: started.elapsed().as_secs_f64() * 1e3, unit: "ms", note: format!("{} users", x.nrows()) });
-    let ids: Vec<i64> = column_f64(&df, "user_id")?.iter().map(|v| *v as i64).collect();
-    let truth = value::ltv_truth(&world, &ids, window.cutoff)?;
-    let started = Instant::now();
-    let ltv = value::LtvModel::fit(&x, &truth)?;
-    rows.push(Row { module: "analytics", case: "fit LTV (linfa-linear)".into(), value: started.elapsed().as_secs_f64() * 1e3, unit: "ms", note: format!("{} users", x.nrows()) });
-    let reps = (1_000_000 / x.nrows().max(1)).max(1);
-    let big = ndarray::concatenate(ndarray::Axis(0), &vec![x.view(); reps])?;
-    let started = Instant::now();
-    let p = model.predict_proba(&big);
-    let v = ltv.predict(&big);
-    let secs = started.elapsed().as_secs_f64();
-    rows.push(Row { module: "analytics", case: "score churn + LTV".into(), value: big.nrows() as f64 / secs, unit: "users/s", note: format!("{} users in {:.2} s (mean churn {:.3}, mean LTV {:.1})", big.nrows(), secs, p.iter().sum::<f64>() / p.len() as f64, v.iter().sum::<f64>() / v.len() as f64) });
+    let sizes: Vec<usize> = match std::env::var("M8_BENCH_SCALES") {
+        Ok(v) => v.split(',').map(|s| s.trim().parse().with_context(|| format!("M8_BENCH_SCALES: `{s}` is not a number of users"))).collect::<anyhow::Result<_>>()?,
+        Err(_) => vec![10_000, 100_000, 1_000_000],
+    };
+    let mut points = Vec::new();
+    for &users in &sizes {
+        let world = World::generate(&WorldConfig::with_users(users));
+        let p = scaling::measure_world(&world)?;
+        let at = format!("{users} users");
+        rows.push(Row::new("analytics", format!("feature pipeline, {at}"), p.features_ms, "ms", format!("Polars lazy: filters, group-bys, 4 joins over {} events → {} rows", p.events, p.rows)));
+        rows.push(Row::new("analytics", format!("fit churn (linfa-logistic, 9 features), {at}"), p.fit_ms, "ms", format!("{} rows{}", p.rows, if users == 100_000 { "; target ≤ 200 ms" } else { "" })));
+        rows.push(Row::new("analytics", format!("score churn + LTV, {at}"), p.scored_per_second, "users/s", format!("{} rows in {:.2} ms, best of 3; target ≥ 20 M/s", p.rows, p.score_ms)));
+        if users == 100_000 {
+            let tables = Tables::from_world(&world)?;
+            let window = Window::before_as_of(&world, 90);
+            let df = features::user_features(&tables, window)?;
+            let x = features::matrix(&df)?;
+            let ids: Vec<i64> = column_f64(&df, "user_id")?.iter().map(|v| *v as i64).collect();
+            let truth = value::ltv_truth(&world, &ids, window.cutoff)?;
+            let started = Instant::now();
+            value::LtvModel::fit(&x, &truth)?;
+            rows.push(Row::new("analytics", format!("fit LTV (linfa-linear), {at}"), started.elapsed().as_secs_f64() * 1e3, "ms", format!("{} rows", x.nrows())));
+        }
+        points.push(p);
+    }
+    if points.len() >= 2 {
+        for (name, series) in scaling::series(&points) {
+            rows.push(Row::new("analytics", format!("{name}: log-log slope of time against users"), scaling::slope(&series)?, "slope", format!("{} sizes, 1 = linear", points.len())));
+        }
+    }
     Ok(())
 }
