@@ -128,6 +128,59 @@ pub async fn measure_latencies(settings: &Settings, samples: usize) -> Result<Ve
     Ok(out)
 }
 
+/// One line of the guide to choosing where an answer is kept: in this process, in Redis, or
+/// nowhere (computed each time).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Choice {
+    /// Where the answer comes from.
+    pub keep_in: String,
+    /// Its median read, µs, measured in this run ([`measure_latencies`]); NaN when not measured.
+    pub p50_us: f64,
+    /// Whether other processes (workers, servers) see the same entry.
+    pub shared: bool,
+    /// Whether an entry outlives a restart of the reading process.
+    pub survives_restart: bool,
+    /// How stale an answer can be.
+    pub staleness: String,
+    /// When to choose it.
+    pub choose_when: String,
+}
+frame_row!(Choice { keep_in, p50_us, shared, survives_restart, staleness, choose_when });
+
+/// The guide to choosing a tier, with each tier's median read from `latencies` (the output of
+/// [`measure_latencies`]: its `moka hit`, `Redis GET hit` and `SQL query alone` rows).
+pub fn choosing_guide(latencies: &[Latency]) -> Vec<Choice> {
+    let p50 = |prefix: &str| latencies.iter().find(|l| l.case.starts_with(prefix)).map_or(f64::NAN, |l| l.p50_us);
+    let (memory, redis, compute) = (p50("moka hit"), p50("Redis GET hit"), p50("SQL query alone"));
+    let times = |slow: f64, fast: f64| if slow.is_finite() && fast.is_finite() && fast > 0.0 { format!("{:.0}×", slow / fast) } else { "—".into() };
+    vec![
+        Choice {
+            keep_in: "this process (moka: capacity + TTL)".into(),
+            p50_us: memory,
+            shared: false,
+            survives_restart: false,
+            staleness: "up to the TTL, per process: two workers can hold two different answers".into(),
+            choose_when: format!("hot, small, read far more than written, and a little staleness is fine: {} faster than Redis here", times(redis, memory)),
+        },
+        Choice {
+            keep_in: "Redis (namespaced keys + TTL)".into(),
+            p50_us: redis,
+            shared: true,
+            survives_restart: true,
+            staleness: "up to the TTL, or until invalidated — one answer for every process".into(),
+            choose_when: format!("several processes need the same answer, or it costs more than a round trip: {} faster than the query here", times(compute, redis)),
+        },
+        Choice {
+            keep_in: "nowhere: compute it each time".into(),
+            p50_us: compute,
+            shared: true,
+            survives_restart: true,
+            staleness: "never stale".into(),
+            choose_when: "cheap to compute, rarely read twice, or it must be exact (balances, stock)".into(),
+        },
+    ]
+}
+
 /// `concurrent` tasks miss the same key at the same moment; the computation takes `work`.
 /// Returns how many times it ran (1 with stampede protection).
 pub async fn stampede(settings: &Settings, concurrent: usize, work: Duration) -> Result<usize> {
@@ -520,4 +573,22 @@ pub async fn patterns_demo(settings: &Settings) -> Result<Vec<Step>> {
         step("user:3:profile / user:3:recs afterwards", format!("{profile:?} / {recs:?}")),
         step("clean-up: invalidate *", format!("{rest} keys deleted")),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guide_puts_each_tiers_measured_median_beside_it() {
+        let l = |case: &str, p50: f64| summarize(case, vec![p50; 3]);
+        let guide = choosing_guide(&[l("moka hit (in process)", 0.5), l("Redis GET hit", 50.0), l("SQL query alone (sqlite)", 500.0)]);
+        assert_eq!(guide.iter().map(|c| c.p50_us).collect::<Vec<_>>(), vec![0.5, 50.0, 500.0]);
+        assert!(guide[0].choose_when.contains("100× faster than Redis"), "{}", guide[0].choose_when);
+        assert!(guide[1].choose_when.contains("10× faster than the query"), "{}", guide[1].choose_when);
+        assert!(!guide[0].shared && guide[1].shared);
+        // Without Redis (its rows left out) the guide still stands, without invented numbers.
+        let without = choosing_guide(&[l("moka hit (in process)", 0.5)]);
+        assert!(without[1].p50_us.is_nan() && without[0].choose_when.contains("—"));
+    }
 }
