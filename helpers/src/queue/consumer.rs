@@ -454,7 +454,7 @@ struct Subscription {
 /// what was done for each (counted once the ack is through).
 #[derive(Default)]
 struct Unacked {
-    newest: Option<lapin::acker::Acker>,
+    newest: Option<lapin::Acker>,
     done: Vec<(String, Settled)>,
     limit: usize,
 }
@@ -468,7 +468,7 @@ impl Unacked {
         self.done.is_empty()
     }
 
-    fn push(&mut self, acker: lapin::acker::Acker, key: String, settled: Settled, limit: usize) {
+    fn push(&mut self, acker: lapin::Acker, key: String, settled: Settled, limit: usize) {
         self.newest = Some(acker);
         self.done.push((key, settled));
         self.limit = limit;

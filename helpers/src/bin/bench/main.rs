@@ -332,7 +332,7 @@ fn bench_mongo(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
                 }
                 times.push(started.elapsed().as_secs_f64() * 1e3);
             }
-            rows.push(Row::new("mongo", label.into(), median_of(times), "ms", format!("median of 20, {found} of {} documents", load.events)));
+            rows.push(Row::new("mongo", label, median_of(times), "ms", format!("median of 20, {found} of {} documents", load.events)));
         }
         for e in explain::index_vs_scan(&m, user).await? {
             rows.push(Row::new("mongo", format!("explain: {}", e.plan), e.docs_examined as f64, "docs examined", format!("{} ({}), {} returned", e.stages, e.index.unwrap_or_else(|| "no index".into()), e.returned),));
