@@ -240,6 +240,23 @@ fn format_float(x: f64) -> String {
     }
 }
 
+/// An axis label: `2k`, `50k`, `1.5M` for large values, up to three significant digits for
+/// small ones (`0.25`, `12`), without a trailing `.0`.
+pub fn compact_number(v: f64) -> String {
+    let trim = |s: String| if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{}M", trim(format!("{:.1}", v / 1e6)))
+    } else if a >= 1e4 || (a >= 1e3 && (v / 1e3).fract() == 0.0) {
+        format!("{}k", trim(format!("{:.1}", v / 1e3)))
+    } else if a >= 100.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else {
+        let digits = (2 - a.log10().floor() as i32).max(0) as usize;
+        trim(format!("{v:.digits$}"))
+    }
+}
+
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -617,6 +634,9 @@ pub mod charts {
                         .configure_mesh()
                         .x_desc(&self.axes.0)
                         .y_desc(&self.axes.1)
+                        .x_labels(8)
+                        .x_label_formatter(&|v| compact_number(*v))
+                        .y_label_formatter(&|v| compact_number(*v))
                         .label_style(("sans-serif", 15))
                         .axis_desc_style(("sans-serif", 17))
                         .draw()?;
@@ -813,6 +833,12 @@ mod tests {
     use super::*;
     use polars::prelude::*;
 
+    #[test]
+    fn axis_labels_are_short() {
+        let labels: Vec<String> = [2_000.0, 10_000.0, 50_000.0, 1_500_000.0, 1_000.0, 1_500.0, 250.0, 12.0, 0.25, 0.1, 0.0125, 0.0, -3.5].iter().map(|v| compact_number(*v)).collect();
+        assert_eq!(labels, ["2k", "10k", "50k", "1.5M", "1k", "1500", "250", "12", "0.25", "0.1", "0.0125", "0", "-3.5"]);
+    }
+
     fn frame(n: i64) -> DataFrame {
         df!("id" => (0..n).collect::<Vec<_>>(), "name" => (0..n).map(|i| format!("<b>{i}</b>")).collect::<Vec<_>>())
             .unwrap()
@@ -901,7 +927,9 @@ mod tests {
         let dir = std::env::temp_dir().join("helpers-log-x");
         let chart = charts::Lines::new("t").series("s", vec![(10.0, 1.0), (100.0, 10.0), (1000.0, 100.0)]).log_x().log_y();
         let fig = Figure::render_into(&dir, "loglog", Figure::SIZE, &chart).unwrap();
-        assert!(fig.svg.contains("1000") || fig.svg.contains("1,000"), "the x axis labels reach 1000");
+        let labels: Vec<&str> = fig.svg.lines().map(str::trim).filter(|l| !l.starts_with('<')).collect();
+        assert!(labels.contains(&"1k"), "the x axis labels reach 1000, written short: {labels:?}");
+        assert!(!labels.iter().any(|l| l.ends_with(".0")), "no long labels that run into each other: {labels:?}");
     }
 
     #[test]
