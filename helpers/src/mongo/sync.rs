@@ -159,6 +159,27 @@ impl SyncMongo {
         })
     }
 
+    /// Inserts `docs` into `collection` (one unordered `insert_many`); returns how many were
+    /// stored. A document the collection's validator refuses is an error that quotes the server.
+    pub fn insert_many(&self, collection: &str, docs: Vec<Document>) -> Result<u64> {
+        let (started, shown) = (Instant::now(), format!("{} documents", docs.len()));
+        let out = with_mongo!(self, |m| {
+            let options = mongodb::options::InsertManyOptions::builder().ordered(false).build();
+            m.collection::<Document>(collection).insert_many(docs).with_options(options).await.map(|r| r.inserted_ids.len() as u64).map_err(|e| m.error(e))
+        });
+        trace_call("insert_many", collection, &shown, started, out.as_ref().map(|n| *n as usize));
+        out
+    }
+
+    /// Deletes the documents of `collection` that match `filter`; returns how many. (On a
+    /// time-series collection the filter may only name the meta field.)
+    pub fn delete_many(&self, collection: &str, filter: Document) -> Result<u64> {
+        let (started, shown) = (Instant::now(), filter.to_string());
+        let out = with_mongo!(self, |m| m.collection::<Document>(collection).delete_many(filter).await.map(|r| r.deleted_count).map_err(|e| m.error(e)));
+        trace_call("delete_many", collection, &shown, started, out.as_ref().map(|n| *n as usize));
+        out
+    }
+
     /// How many documents of `collection` match `filter`.
     pub fn count(&self, collection: &str, filter: Document) -> Result<u64> {
         let (started, shown) = (Instant::now(), filter.to_string());

@@ -95,25 +95,28 @@ pub fn parse_pgbench_tps(out: &str) -> Option<f64> {
     out.lines().find_map(|l| l.trim().strip_prefix("tps = ")).and_then(|rest| rest.split_whitespace().next()).and_then(|v| v.parse().ok())
 }
 
-/// The minimal lapin loops on the broker's connection, for `n` messages of `body`: publish on
-/// a confirming channel, waiting for the confirms once per 1,000; then consume the backlog
-/// with prefetch `prefetch` and one `multiple` ack per half a prefetch. No decoding, no
-/// headers, no bookkeeping: the most this client and broker do. (publish msg/s, consume msg/s)
-pub async fn rabbitmq(broker: &helpers::queue::Broker, n: usize, body: &[u8], prefetch: u16) -> anyhow::Result<(Floor, Floor)> {
-    use lapin::BasicProperties;
-    use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueueDeclareOptions};
+/// The minimal lapin loops on the broker's connection, for `n` copies of one message (`body`
+/// with `props`, as our producer sends it: persistent, with its headers) through `exchange` /
+/// `routing_key` into `queue` — the route our benchmark uses, so the broker does the same work —
+/// publishing on a confirming channel and waiting for the confirms once per 1,000; then
+/// consuming that backlog with prefetch `prefetch` and one `multiple` ack per half a prefetch.
+/// No encoding or decoding, no bookkeeping: the most this client and broker do.
+/// (publish msg/s, consume msg/s). `queue` is purged before and left empty.
+pub async fn rabbitmq(broker: &helpers::queue::Broker, route: (&str, &str, &str), n: usize, body: &[u8], props: lapin::BasicProperties, prefetch: u16) -> anyhow::Result<(Floor, Floor)> {
+    use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions, QueuePurgeOptions};
     use lapin::types::FieldTable;
+    let (exchange, routing_key, queue) = route;
     let bound = Duration::from_secs(120);
     let publisher = broker.channel().await?;
     let consumer_channel = broker.channel().await?;
     tokio::time::timeout(bound, async {
         publisher.confirm_select(ConfirmSelectOptions::default()).await?;
-        let queue = publisher.queue_declare("".into(), QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() }, FieldTable::default()).await?;
+        publisher.queue_purge(queue.into(), QueuePurgeOptions::default()).await?;
         let started = Instant::now();
         let mut sent = 0;
         while sent < n {
             for _ in 0..(n - sent).min(1_000) {
-                let _confirm = publisher.basic_publish("".into(), queue.name().clone(), BasicPublishOptions::default(), body, BasicProperties::default()).await?;
+                let _confirm = publisher.basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, props.clone()).await?;
                 sent += 1;
             }
             anyhow::ensure!(publisher.wait_for_confirms().await?.is_empty(), "the broker returned floor messages");
@@ -121,7 +124,7 @@ pub async fn rabbitmq(broker: &helpers::queue::Broker, n: usize, body: &[u8], pr
         let publish = n as f64 / started.elapsed().as_secs_f64();
 
         consumer_channel.basic_qos(prefetch, BasicQosOptions::default()).await?;
-        let mut deliveries = consumer_channel.basic_consume(queue.name().clone(), "m8-floor".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
+        let mut deliveries = consumer_channel.basic_consume(queue.into(), "m8-floor".into(), BasicConsumeOptions::default(), FieldTable::default()).await?;
         let every = (prefetch as usize / 2).max(1);
         let started = Instant::now();
         let mut got = 0;
@@ -133,11 +136,11 @@ pub async fn rabbitmq(broker: &helpers::queue::Broker, n: usize, body: &[u8], pr
             }
         }
         let consume = n as f64 / started.elapsed().as_secs_f64();
-        let _ = publisher.queue_delete(queue.name().clone(), Default::default()).await;
-        let how = |what: &str| format!("minimal lapin loop: {what}, {n} messages of {} B", body.len());
+        let _ = consumer_channel.basic_cancel("m8-floor".into(), BasicCancelOptions::default()).await;
+        let how = |what: &str| format!("minimal lapin loop, same route, queue and message ({} B, persistent): {what}", body.len());
         anyhow::Ok((
-            Floor { value: publish, how: how("basic_publish, wait_for_confirms per 1,000") },
-            Floor { value: consume, how: how(&format!("prefetch {prefetch}, one multiple ack per {every}")) },
+            Floor { value: publish, how: how(&format!("{n} × basic_publish, wait_for_confirms per 1,000")) },
+            Floor { value: consume, how: how(&format!("{n} consumed with prefetch {prefetch}, one multiple ack per {every}")) },
         ))
     })
     .await

@@ -379,8 +379,9 @@ fn bench_queue(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
     let (rates, latencies, (publish_floor, consume_floor)) = helpers::run(async {
         let broker = Broker::connect(&settings.amqp_addr, Topology::unique("bench")).await?;
         let out = measure::benchmark(&broker, n).await;
-        let body = measure::sample_messages(1)[0].envelope(None).0;
-        let floors = floors::rabbitmq(&broker, n, &body, prefetch).await;
+        let (body, props) = measure::sample_messages(1)[0].envelope(None);
+        let (exchange, queue) = (broker.topology().data_processing(), broker.topology().user_data_queue());
+        let floors = floors::rabbitmq(&broker, (&exchange, "user.data", &queue), n, &body, props, prefetch).await;
         broker.teardown().await?;
         broker.close().await;
         let (rates, latencies) = out?;
