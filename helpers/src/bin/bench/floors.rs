@@ -121,7 +121,13 @@ pub async fn rabbitmq(broker: &helpers::queue::Broker, route: (&str, &str, &str)
             let mut sends: Vec<_> = (0..batch).map(|_| Box::pin(publisher.basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, props.clone()))).collect();
             let mut done = Vec::with_capacity(batch);
             for send in &mut sends {
-                done.push(matches!(futures_util::poll!(send.as_mut()), std::task::Poll::Ready(Ok(_))));
+                done.push(match futures_util::poll!(send.as_mut()) {
+                    std::task::Poll::Ready(sent) => {
+                        sent?;
+                        true
+                    }
+                    std::task::Poll::Pending => false,
+                });
             }
             for (send, done) in sends.into_iter().zip(done) {
                 if !done {
