@@ -190,7 +190,7 @@ fn bench_sql(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Resul
         macro_rules! qps {
             ($name:expr, |$db:ident| $call:expr) => {{
                 let $db = db.clone();
-                let (n, secs) = rt.block_on(tokio::spawn(async move {
+                let (n, secs) = rt.block_on(rt.spawn(async move {
                     let (mut n, started) = (0u32, Instant::now());
                     while started.elapsed().as_secs_f64() < 1.0 {
                         $call.await?;
@@ -263,7 +263,7 @@ fn redis_get_1kb(settings: &helpers::Settings, rt: &tokio::runtime::Runtime) -> 
     };
     let bytes = serde_json::to_vec(&product)?.len();
     let cache = helpers::cache::RedisCache::new(&settings.redis_url, &helpers::cache::run_namespace("bench-get"))?;
-    let p50 = rt.block_on(tokio::spawn(async move {
+    let p50 = rt.block_on(rt.spawn(async move {
         cache.set("product", &product, std::time::Duration::from_secs(60)).await?;
         let mut times = Vec::with_capacity(SAMPLES);
         for i in 0..SAMPLES + 1_000 {
