@@ -262,8 +262,10 @@ fn redis_get_1kb(settings: &helpers::Settings, rt: &tokio::runtime::Runtime) -> 
         ratings: (0..60).map(|i| (i % 5 + 1) as u8).collect(),
     };
     let bytes = serde_json::to_vec(&product)?.len();
-    let cache = helpers::cache::RedisCache::new(&settings.redis_url, &helpers::cache::run_namespace("bench-get"))?;
+    let url = settings.redis_url.clone();
     let p50 = rt.block_on(rt.spawn(async move {
+        // Made inside the runtime: its connection manager spawns a task there.
+        let cache = helpers::cache::RedisCache::new(&url, &helpers::cache::run_namespace("bench-get"))?;
         cache.set("product", &product, std::time::Duration::from_secs(60)).await?;
         let mut times = Vec::with_capacity(SAMPLES);
         for i in 0..SAMPLES + 1_000 {
