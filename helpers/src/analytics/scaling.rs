@@ -28,12 +28,15 @@ pub struct ScalePoint {
     pub features_ms: f64,
     /// Fitting the churn model on every row, ms.
     pub fit_ms: f64,
+    /// The fitted model's AUC on the rows it was fitted on (a check that a faster fit is not a
+    /// worse one).
+    pub fit_auc: f64,
     /// Scoring every row for churn and LTV, ms (best of three).
     pub score_ms: f64,
     /// Scoring rate, users per second.
     pub scored_per_second: f64,
 }
-frame_row!(ScalePoint { users, rows, events, features_ms, fit_ms, score_ms, scored_per_second });
+frame_row!(ScalePoint { users, rows, events, features_ms, fit_ms, fit_auc, score_ms, scored_per_second });
 
 /// Generates a world of each size in `sizes` (users), then times the feature pipeline, the
 /// churn fit and the scoring on it. Generating the world is not timed.
@@ -55,6 +58,7 @@ pub fn measure_world(world: &World) -> Result<ScalePoint> {
     let fit_ms = started.elapsed().as_secs_f64() * 1e3;
     let ids: Vec<i64> = column_f64(&df, "user_id")?.iter().map(|v| *v as i64).collect();
     let ltv = value::LtvModel::fit(&x, &value::ltv_truth(world, &ids, window.cutoff)?)?;
+    let fit_auc = churn::auc(&model.predict_proba(&x), &y);
     let mut score_ms = f64::INFINITY;
     for _ in 0..3 {
         let started = Instant::now();
@@ -69,6 +73,7 @@ pub fn measure_world(world: &World) -> Result<ScalePoint> {
         events: world.events.len() as i64,
         features_ms,
         fit_ms,
+        fit_auc,
         score_ms,
         scored_per_second: x.nrows() as f64 / (score_ms / 1e3).max(1e-9),
     })
@@ -118,6 +123,7 @@ mod tests {
         for p in &points {
             assert!(p.rows > 0 && p.rows <= p.users, "{p:?}");
             assert!(p.features_ms > 0.0 && p.fit_ms > 0.0 && p.score_ms > 0.0 && p.scored_per_second.is_finite(), "{p:?}");
+            assert!(p.fit_auc > 0.6 && p.fit_auc <= 1.0, "the fitted model ranks churners first: {p:?}");
         }
         let [features, fit, score] = series(&points);
         assert_eq!((features.1.len(), fit.1.len(), score.1.len()), (2, 2, 2));
