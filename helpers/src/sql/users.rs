@@ -78,13 +78,15 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>> {
     on_pool!(db, |p| sqlx::query_as(SQL).bind(email).fetch_optional(p).await)
 }
 
-/// One user by id, if there is one.
-pub async fn by_id(db: &Db, id: i64) -> Result<Option<UserRow>> {
-    const SQL: &str = r#"
+/// The statement of [`by_id`] (the bench runs it through pgbench as well).
+pub const BY_ID_SQL: &str = r#"
         SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at,
                u.profile_score, u.verified, u.last_active_at, u.login_count
         FROM users u WHERE u.id = $1"#;
-    on_pool!(db, |p| sqlx::query_as(SQL).bind(id).fetch_optional(p).await)
+
+/// One user by id, if there is one.
+pub async fn by_id(db: &Db, id: i64) -> Result<Option<UserRow>> {
+    on_pool!(db, |p| sqlx::query_as(BY_ID_SQL).bind(id).fetch_optional(p).await)
 }
 
 /// Users with their address, city and country loaded eagerly: one JOIN, one statement.

@@ -90,6 +90,21 @@ pub async fn pgbench_select_tps(url: &ServiceUrl, seconds: u32) -> Found {
     outcome
 }
 
+/// `pgbench -c 1 -M prepared` running `sql` (a pgbench script: `\set` lines and one statement)
+/// for `seconds` against `url` itself: the server's time for exactly our query, with pgbench's
+/// client instead of ours; transactions per second.
+pub fn pgbench_script_tps(url: &ServiceUrl, script: &str, seconds: u32) -> Found {
+    let file = std::env::temp_dir().join(format!("module8-floor-{}.sql", std::process::id()));
+    std::fs::write(&file, script).map_err(|e| format!("writing {}: {e}", file.display()))?;
+    let secs = seconds.to_string();
+    let path = file.display().to_string();
+    let shown = format!("pgbench -c 1 -M prepared -n -T {secs} -f <the same SELECT> {}", url.masked());
+    let out = run("pgbench", &["-c", "1", "-M", "prepared", "-n", "-T", &secs, "-f", &path, url.expose()], &shown);
+    let _ = std::fs::remove_file(&file);
+    let tps = parse_pgbench_tps(&out?).ok_or_else(|| format!("no `tps =` line in the output of `{shown}`"))?;
+    Ok(Floor { value: tps, how: shown })
+}
+
 /// The `tps = …` figure of pgbench's report.
 pub fn parse_pgbench_tps(out: &str) -> Option<f64> {
     out.lines().find_map(|l| l.trim().strip_prefix("tps = ")).and_then(|rest| rest.split_whitespace().next()).and_then(|v| v.parse().ok())

@@ -203,10 +203,19 @@ fn bench_sql(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Resul
         }
         rows.push(qps!("users::by_country", |db| users::by_country(&db, "Germany")));
         let by_id = qps!("users::by_id (primary key, one client)", |db| users::by_id(&db, 17));
-        rows.push(match db.backend() {
-            helpers::sql::Backend::Postgres => by_id.with_floor(&rt.block_on(floors::pgbench_select_tps(url, 5))),
-            helpers::sql::Backend::Sqlite => by_id,
-        });
+        match db.backend() {
+            helpers::sql::Backend::Postgres => {
+                // Two floors: pgbench's own primary-key SELECT on its scratch database, and
+                // pgbench running our very statement on our table (same row width and types).
+                let same = format!("\\set id 17\n{};\n", users::BY_ID_SQL.trim().replace("FROM users", "FROM module8_bench.users").replace("$1", ":id"));
+                let same_query = floors::pgbench_script_tps(url, &same, 5);
+                let mut twin = Row::new("sql", format!("{backend}: users::by_id, one client, against pgbench running the same SELECT"), by_id.value, "queries/s", String::new());
+                twin = twin.with_floor(&same_query);
+                rows.push(by_id.with_floor(&rt.block_on(floors::pgbench_select_tps(url, 5))));
+                rows.push(twin);
+            }
+            helpers::sql::Backend::Sqlite => rows.push(by_id),
+        }
         rows.push(qps!("users::statistics", |db| users::statistics(&db)));
         rows.push(qps!("users::ranked_after (page of 20)", |db| users::ranked_after(&db, None, 20)));
         rows.push(qps!("countries::statistics", |db| countries::statistics(&db)));
