@@ -394,7 +394,7 @@ mod tests {
             let m = ChurnModel::fit(&x, &y, 1).unwrap();
             let scaler = Scaler::fit(&x);
             let reference: FittedLogisticRegression<f64, bool> =
-                LogisticRegression::default().alpha(0.01).max_iterations(200).fit(&Dataset::new(scaler.transform(&x), Array1::from(y.clone()))).unwrap();
+                LogisticRegression::default().alpha(0.01).max_iterations(200).gradient_tolerance(GRADIENT_TOLERANCE_PER_ROW * n as f64).fit(&Dataset::new(scaler.transform(&x), Array1::from(y.clone()))).unwrap();
             let p_pos = reference.predict_probabilities(&scaler.transform(&x));
             let p = m.predict_proba(&x);
             for (mine, theirs) in p.iter().zip(p_pos.iter()) {
