@@ -268,8 +268,6 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
     // settled again without running the handler twice.
     let mut done: HashMap<String, Settled> = HashMap::new();
     let mut counted: HashSet<String> = HashSet::new();
-    // A `multiple` ack at least every half prefetch: the broker never waits on us for long.
-    let ack_every = (limits.prefetch as usize / 2).max(1);
     let result: Result<()> = async {
         loop {
             if report.settled() + sub.unacked.len() >= limits.max_messages {
@@ -394,7 +392,7 @@ pub async fn consume(broker: &Broker, queue: &str, limits: ConsumeLimits, retry:
             if !matches!(settled, Settled::DeadLettered(_, Settle::Reject)) {
                 // Acked with the next `multiple` ack (at most half a prefetch later); counted
                 // when that ack is through.
-                sub.unacked.push(delivery.acker, key, settled, ack_every);
+                sub.unacked.push(delivery.acker, key, settled);
                 if sub.unacked.full() {
                     if let Err(e) = sub.unacked.flush(&mut report, &mut counted).await {
                         report.recover(broker, &mut sub, queue, limits.prefetch, e).await?;
@@ -452,14 +450,18 @@ struct Subscription {
 
 /// Deliveries decided and done, waiting for one `multiple` ack: the acker of the newest, and
 /// what was done for each (counted once the ack is through).
-#[derive(Default)]
 struct Unacked {
     newest: Option<lapin::Acker>,
     done: Vec<(String, Settled)>,
+    /// A `multiple` ack at least every half prefetch: the broker never waits on us for long.
     limit: usize,
 }
 
 impl Unacked {
+    fn for_prefetch(prefetch: u16) -> Unacked {
+        Unacked { newest: None, done: Vec::new(), limit: (prefetch as usize / 2).max(1) }
+    }
+
     fn len(&self) -> usize {
         self.done.len()
     }
@@ -468,14 +470,13 @@ impl Unacked {
         self.done.is_empty()
     }
 
-    fn push(&mut self, acker: lapin::Acker, key: String, settled: Settled, limit: usize) {
+    fn push(&mut self, acker: lapin::Acker, key: String, settled: Settled) {
         self.newest = Some(acker);
         self.done.push((key, settled));
-        self.limit = limit;
     }
 
     fn full(&self) -> bool {
-        self.done.len() >= self.limit.max(1)
+        self.done.len() >= self.limit
     }
 
     /// One ack with `multiple` for everything held. `Ok` also when the acker was poisoned by
@@ -503,7 +504,7 @@ impl Subscription {
         let deliveries = bounded(channel.basic_consume(queue.into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default()))
             .await
             .map_err(|e| broker.error(e))?;
-        Ok(Subscription { generation, channel, deliveries, tag, unacked: Unacked::default() })
+        Ok(Subscription { generation, channel, deliveries, tag, unacked: Unacked::for_prefetch(prefetch) })
     }
 }
 

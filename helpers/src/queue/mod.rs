@@ -81,6 +81,29 @@ pub(crate) async fn bounded_by<T>(bound: Duration, call: impl std::future::Futur
     }
 }
 
+/// Polls each future once, in order, then awaits those not done yet; the outputs in order.
+/// For lapin publishes the first poll hands the message's frames to the writer, so a whole
+/// batch is queued on the channel — in the batch's order — before any of it is waited for:
+/// one wake of lapin's writer per batch instead of one per message.
+pub async fn queue_then_await<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut early = Vec::with_capacity(pinned.len());
+    for f in &mut pinned {
+        early.push(match futures_util::poll!(f.as_mut()) {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        });
+    }
+    let mut outputs = Vec::with_capacity(pinned.len());
+    for (f, early) in pinned.into_iter().zip(early) {
+        outputs.push(match early {
+            Some(out) => out,
+            None => f.await,
+        });
+    }
+    outputs
+}
+
 /// The waits between two reconnect attempts: 100 ms doubling to 2 s, for at most
 /// [`RECOVERY_TIMEOUT`] in all.
 fn reconnect_backoff() -> impl Iterator<Item = Duration> {

@@ -174,23 +174,11 @@ impl Broker {
         let envelopes: Vec<(Vec<u8>, BasicProperties)> = messages.iter().map(|m| m.envelope(None)).collect();
         let link = self.link();
         let errors = link.errors_seen();
-        // Every publish is queued on the channel first — polling each send once, in order,
-        // hands its frames to lapin's writer — and only then awaited, so the batch costs one
-        // wake of the writer, not one per message; the order on the wire stays the batch's.
-        let mut sends: Vec<_> = envelopes.iter().map(|(body, props)| Box::pin(self.send(&link, exchange, routing_key, body, props.clone()))).collect();
-        let mut early = Vec::with_capacity(sends.len());
-        for send in &mut sends {
-            early.push(match futures_util::poll!(send.as_mut()) {
-                std::task::Poll::Ready(sent) => Some(sent),
-                std::task::Poll::Pending => None,
-            });
-        }
+        // Every publish is queued on the channel before any is awaited (one wake of lapin's
+        // writer per batch); the order on the wire stays the batch's.
+        let sends = super::queue_then_await(envelopes.iter().map(|(body, props)| self.send(&link, exchange, routing_key, body, props.clone()))).await;
         let mut pending = Vec::with_capacity(messages.len());
-        for (i, (send, early)) in sends.into_iter().zip(early).enumerate() {
-            let sent = match early {
-                Some(sent) => sent,
-                None => send.await,
-            };
+        for (i, sent) in sends.into_iter().enumerate() {
             match sent {
                 Ok(confirm) => pending.push((i, Some(confirm))),
                 Err(_) => pending.push((i, None)), // resent below

@@ -130,24 +130,11 @@ pub async fn rabbitmq(broker: &helpers::queue::Broker, route: (&str, &str, &str)
         let started = Instant::now();
         let mut sent = 0;
         while sent < n {
-            // All of the batch handed to lapin's writer first (each publish polled once, in
-            // order), then awaited: one wake of the writer per batch, as our producer does.
+            // All of the batch queued on the channel first, then awaited, as our producer does.
             let batch = (n - sent).min(1_000);
-            let mut sends: Vec<_> = (0..batch).map(|_| Box::pin(publisher.basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, props.clone()))).collect();
-            let mut done = Vec::with_capacity(batch);
-            for send in &mut sends {
-                done.push(match futures_util::poll!(send.as_mut()) {
-                    std::task::Poll::Ready(sent) => {
-                        sent?;
-                        true
-                    }
-                    std::task::Poll::Pending => false,
-                });
-            }
-            for (send, done) in sends.into_iter().zip(done) {
-                if !done {
-                    send.await?;
-                }
+            let sends = (0..batch).map(|_| publisher.basic_publish(exchange.into(), routing_key.into(), BasicPublishOptions::default(), body, props.clone()));
+            for published in helpers::queue::queue_then_await(sends).await {
+                published?;
             }
             sent += batch;
             anyhow::ensure!(publisher.wait_for_confirms().await?.is_empty(), "the broker returned floor messages");

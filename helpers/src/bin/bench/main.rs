@@ -468,10 +468,9 @@ fn bench_pipeline_under_a_cut(settings: &helpers::Settings, rows: &mut Vec<Row>)
 
 /// The analytics model at scale: the feature pipeline, the churn fit and the scoring on
 /// worlds of 10k, 100k and 1M users (`M8_BENCH_SCALES`, comma-separated, to change), and the
-/// slope of each on a log-log scale; then fitting LTV on the 100k world.
+/// slope of each on a log-log scale; and fitting LTV on the 100k world.
 fn bench_analytics(rows: &mut Vec<Row>) -> anyhow::Result<()> {
-    use helpers::analytics::{Tables, Window, features, scaling, value};
-    use helpers::display::column_f64;
+    use helpers::analytics::scaling;
     let sizes: Vec<usize> = match std::env::var("M8_BENCH_SCALES") {
         Ok(v) => v.split(',').map(|s| s.trim().parse().with_context(|| format!("M8_BENCH_SCALES: `{s}` is not a number of users"))).collect::<anyhow::Result<_>>()?,
         Err(_) => vec![10_000, 100_000, 1_000_000],
@@ -485,15 +484,7 @@ fn bench_analytics(rows: &mut Vec<Row>) -> anyhow::Result<()> {
         rows.push(Row::new("analytics", format!("fit churn (linfa-logistic, 9 features), {at}"), p.fit_ms, "ms", format!("{} rows, AUC {:.4} on them{}", p.rows, p.fit_auc, if users == 100_000 { "; target ≤ 200 ms" } else { "" })));
         rows.push(Row::new("analytics", format!("score churn + LTV, {at}"), p.scored_per_second, "users/s", format!("{} rows in {:.2} ms, best of 3; target ≥ 20 M/s", p.rows, p.score_ms)));
         if users == 100_000 {
-            let tables = Tables::from_world(&world)?;
-            let window = Window::before_as_of(&world, 90);
-            let df = features::user_features(&tables, window)?;
-            let x = features::matrix(&df)?;
-            let ids: Vec<i64> = column_f64(&df, "user_id")?.iter().map(|v| *v as i64).collect();
-            let truth = value::ltv_truth(&world, &ids, window.cutoff)?;
-            let started = Instant::now();
-            value::LtvModel::fit(&x, &truth)?;
-            rows.push(Row::new("analytics", format!("fit LTV (linfa-linear), {at}"), started.elapsed().as_secs_f64() * 1e3, "ms", format!("{} rows", x.nrows())));
+            rows.push(Row::new("analytics", format!("fit LTV (linfa-linear), {at}"), p.ltv_fit_ms, "ms", format!("{} rows", p.rows)));
         }
         points.push(p);
     }
