@@ -92,6 +92,10 @@ pub struct Country {
     pub name: String,
     /// Continent.
     pub continent: String,
+    /// Inhabitants (rounded, about 2023).
+    pub population: i64,
+    /// Gross domestic product per inhabitant, US dollars (rounded, about 2023).
+    pub gdp_per_capita: f64,
 }
 
 /// A city, with the coordinates of its centre.
@@ -103,6 +107,8 @@ pub struct City {
     pub country_id: i64,
     /// English name.
     pub name: String,
+    /// The region it lies in (state, province, nation).
+    pub region: String,
     /// Latitude of the centre, degrees.
     pub lat: f64,
     /// Longitude of the centre, degrees.
@@ -281,21 +287,22 @@ pub struct World {
 }
 
 // (code, name, continent, share of users, cities: (name, lat, lon))
-type CountrySpec = (&'static str, &'static str, &'static str, f64, &'static [(&'static str, f64, f64)]);
+/// Code, name, continent, share of users, population, GDP per head, cities (name, region, lat, lon).
+type CountrySpec = (&'static str, &'static str, &'static str, f64, i64, f64, &'static [(&'static str, &'static str, f64, f64)]);
 
 const COUNTRIES: &[CountrySpec] = &[
-    ("US", "United States", "North America", 0.24, &[("New York", 40.7128, -74.0060), ("Los Angeles", 34.0522, -118.2437), ("Chicago", 41.8781, -87.6298), ("Houston", 29.7604, -95.3698)]),
-    ("GB", "United Kingdom", "Europe", 0.10, &[("London", 51.5074, -0.1278), ("Manchester", 53.4808, -2.2426), ("Edinburgh", 55.9533, -3.1883)]),
-    ("DE", "Germany", "Europe", 0.10, &[("Berlin", 52.5200, 13.4050), ("Munich", 48.1351, 11.5820), ("Hamburg", 53.5511, 9.9937)]),
-    ("FR", "France", "Europe", 0.08, &[("Paris", 48.8566, 2.3522), ("Lyon", 45.7640, 4.8357), ("Marseille", 43.2965, 5.3698)]),
-    ("ES", "Spain", "Europe", 0.06, &[("Madrid", 40.4168, -3.7038), ("Barcelona", 41.3874, 2.1686)]),
-    ("IT", "Italy", "Europe", 0.06, &[("Rome", 41.9028, 12.4964), ("Milan", 45.4642, 9.1900)]),
-    ("BR", "Brazil", "South America", 0.08, &[("São Paulo", -23.5505, -46.6333), ("Rio de Janeiro", -22.9068, -43.1729)]),
-    ("IN", "India", "Asia", 0.12, &[("Mumbai", 19.0760, 72.8777), ("Bangalore", 12.9716, 77.5946), ("Delhi", 28.7041, 77.1025)]),
-    ("JP", "Japan", "Asia", 0.06, &[("Tokyo", 35.6762, 139.6503), ("Osaka", 34.6937, 135.5023)]),
-    ("AU", "Australia", "Oceania", 0.04, &[("Sydney", -33.8688, 151.2093), ("Melbourne", -37.8136, 144.9631)]),
-    ("CA", "Canada", "North America", 0.04, &[("Toronto", 43.6532, -79.3832), ("Vancouver", 49.2827, -123.1207)]),
-    ("NG", "Nigeria", "Africa", 0.02, &[("Lagos", 6.5244, 3.3792)]),
+    ("US", "United States", "North America", 0.24, 335_000_000, 81_700.0, &[("New York", "New York", 40.7128, -74.0060), ("Los Angeles", "California", 34.0522, -118.2437), ("Chicago", "Illinois", 41.8781, -87.6298), ("Houston", "Texas", 29.7604, -95.3698)]),
+    ("GB", "United Kingdom", "Europe", 0.10, 68_300_000, 48_900.0, &[("London", "England", 51.5074, -0.1278), ("Manchester", "England", 53.4808, -2.2426), ("Edinburgh", "Scotland", 55.9533, -3.1883)]),
+    ("DE", "Germany", "Europe", 0.10, 84_500_000, 52_700.0, &[("Berlin", "Berlin", 52.5200, 13.4050), ("Munich", "Bavaria", 48.1351, 11.5820), ("Hamburg", "Hamburg", 53.5511, 9.9937)]),
+    ("FR", "France", "Europe", 0.08, 68_200_000, 44_500.0, &[("Paris", "Île-de-France", 48.8566, 2.3522), ("Lyon", "Auvergne-Rhône-Alpes", 45.7640, 4.8357), ("Marseille", "Provence-Alpes-Côte d'Azur", 43.2965, 5.3698)]),
+    ("ES", "Spain", "Europe", 0.06, 48_400_000, 33_500.0, &[("Madrid", "Community of Madrid", 40.4168, -3.7038), ("Barcelona", "Catalonia", 41.3874, 2.1686)]),
+    ("IT", "Italy", "Europe", 0.06, 58_900_000, 38_400.0, &[("Rome", "Lazio", 41.9028, 12.4964), ("Milan", "Lombardy", 45.4642, 9.1900)]),
+    ("BR", "Brazil", "South America", 0.08, 216_400_000, 10_000.0, &[("São Paulo", "São Paulo", -23.5505, -46.6333), ("Rio de Janeiro", "Rio de Janeiro", -22.9068, -43.1729)]),
+    ("IN", "India", "Asia", 0.12, 1_428_600_000, 2_500.0, &[("Mumbai", "Maharashtra", 19.0760, 72.8777), ("Bangalore", "Karnataka", 12.9716, 77.5946), ("Delhi", "Delhi", 28.7041, 77.1025)]),
+    ("JP", "Japan", "Asia", 0.06, 124_500_000, 33_800.0, &[("Tokyo", "Tokyo", 35.6762, 139.6503), ("Osaka", "Osaka", 34.6937, 135.5023)]),
+    ("AU", "Australia", "Oceania", 0.04, 26_600_000, 64_700.0, &[("Sydney", "New South Wales", -33.8688, 151.2093), ("Melbourne", "Victoria", -37.8136, 144.9631)]),
+    ("CA", "Canada", "North America", 0.04, 40_100_000, 53_400.0, &[("Toronto", "Ontario", 43.6532, -79.3832), ("Vancouver", "British Columbia", 49.2827, -123.1207)]),
+    ("NG", "Nigeria", "Africa", 0.02, 223_800_000, 1_600.0, &[("Lagos", "Lagos", 6.5244, 3.3792)]),
 ];
 
 const FIRST_NAMES: &[&str] = &[
@@ -410,16 +417,18 @@ impl World {
     pub fn generate(cfg: &WorldConfig) -> World {
         let mut countries = Vec::new();
         let mut cities = Vec::new();
-        for (i, (code, name, continent, _, city_specs)) in COUNTRIES.iter().enumerate() {
+        for (i, (code, name, continent, _, population, gdp_per_capita, city_specs)) in COUNTRIES.iter().enumerate() {
             let country_id = i as i64 + 1;
             countries.push(Country {
                 id: country_id,
                 code: code.to_string(),
                 name: name.to_string(),
                 continent: continent.to_string(),
+                population: *population,
+                gdp_per_capita: *gdp_per_capita,
             });
-            for (city, lat, lon) in city_specs.iter() {
-                cities.push(City { id: cities.len() as i64 + 1, country_id, name: city.to_string(), lat: *lat, lon: *lon });
+            for (city, region, lat, lon) in city_specs.iter() {
+                cities.push(City { id: cities.len() as i64 + 1, country_id, name: city.to_string(), region: region.to_string(), lat: *lat, lon: *lon });
             }
         }
 

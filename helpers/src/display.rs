@@ -748,6 +748,109 @@ pub mod charts {
         }
     }
 
+    /// Boxes and arrows on a grid: a system's architecture for a slide. Boxes sit at grid
+    /// cells (`(column, row)`, fractions allowed), coloured by group; arrows join two boxes'
+    /// edges and carry a label (say, how many messages took them in this run).
+    #[derive(Clone, Debug, Default)]
+    pub struct Diagram {
+        /// Title above the drawing.
+        pub title: String,
+        /// Columns and rows of the grid.
+        pub grid: (f64, f64),
+        /// The boxes: id, label (`\n` breaks lines), cell, colour group.
+        pub nodes: Vec<(String, String, (f64, f64), usize)>,
+        /// The arrows: from id, to id, label.
+        pub edges: Vec<(String, String, String)>,
+    }
+
+    impl Diagram {
+        /// An empty diagram on a `columns` × `rows` grid.
+        pub fn new(title: impl Into<String>, columns: f64, rows: f64) -> Self {
+            Diagram { title: title.into(), grid: (columns, rows), ..Default::default() }
+        }
+        /// Adds a box.
+        pub fn node(mut self, id: &str, label: impl Into<String>, at: (f64, f64), group: usize) -> Self {
+            self.nodes.push((id.to_string(), label.into(), at, group));
+            self
+        }
+        /// Adds an arrow between two boxes.
+        pub fn edge(mut self, from: &str, to: &str, label: impl Into<String>) -> Self {
+            self.edges.push((from.to_string(), to.to_string(), label.into()));
+            self
+        }
+        /// Renders it as `name` (SVG + PNG in the figures folder, 1200 × 700). An arrow that
+        /// names a box that does not exist is refused.
+        pub fn render(&self, name: &str) -> Result<Figure> {
+            for (from, to, _) in &self.edges {
+                for id in [from, to] {
+                    if !self.nodes.iter().any(|n| &n.0 == id) {
+                        return Err(Error::InvalidInput(format!("diagram {name}: an arrow names box `{id}`, which is not in it")));
+                    }
+                }
+            }
+            Figure::render(name, (1200, 700), self)
+        }
+    }
+
+    /// Where the segment from the centre of a `w` × `h` box at `c` towards `to` leaves the box.
+    fn box_exit(c: (f64, f64), (w, h): (f64, f64), to: (f64, f64)) -> (f64, f64) {
+        let (dx, dy) = (to.0 - c.0, to.1 - c.1);
+        let tx = if dx.abs() > 1e-9 { (w / 2.0) / dx.abs() } else { f64::INFINITY };
+        let ty = if dy.abs() > 1e-9 { (h / 2.0) / dy.abs() } else { f64::INFINITY };
+        let t = tx.min(ty).min(1.0);
+        (c.0 + dx * t, c.1 + dy * t)
+    }
+
+    impl Draw for Diagram {
+        fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> DrawResult
+        where
+            DB::ErrorType: 'static,
+        {
+            area.fill(&WHITE)?;
+            let (w, h) = area.dim_in_pixel();
+            let title = ("sans-serif", 26).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Top));
+            area.draw(&Text::new(self.title.as_str(), (w as i32 / 2, 10), title))?;
+            let top = 50.0;
+            let cell = ((w as f64 - 20.0) / self.grid.0, (h as f64 - top - 10.0) / self.grid.1);
+            let size = (cell.0 * 0.82, cell.1 * 0.62);
+            let centre = |at: (f64, f64)| (10.0 + (at.0 + 0.5) * cell.0, top + (at.1 + 0.5) * cell.1);
+            let find = |id: &str| self.nodes.iter().find(|n| n.0 == id).map(|n| centre(n.2));
+            let px = |p: (f64, f64)| (p.0.round() as i32, p.1.round() as i32);
+            let label_style = |size: u32| ("sans-serif", size).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Center));
+            let ink = BLACK.mix(0.65);
+            for (from, to, label) in &self.edges {
+                let (Some(a), Some(b)) = (find(from), find(to)) else { continue };
+                let (start, end) = (box_exit(a, size, b), box_exit(b, size, a));
+                area.draw(&PathElement::new(vec![px(start), px(end)], ink.stroke_width(2)))?;
+                let (dx, dy) = (end.0 - start.0, end.1 - start.1);
+                let len = (dx * dx + dy * dy).sqrt().max(1e-9);
+                let (ux, uy) = (dx / len, dy / len);
+                let back = (end.0 - ux * 12.0, end.1 - uy * 12.0);
+                let head = vec![px(end), px((back.0 - uy * 6.0, back.1 + ux * 6.0)), px((back.0 + uy * 6.0, back.1 - ux * 6.0))];
+                area.draw(&Polygon::new(head, ink.filled()))?;
+                if !label.is_empty() {
+                    let mid = ((start.0 + end.0) / 2.0, (start.1 + end.1) / 2.0);
+                    let half = (label.chars().count() as f64 * 3.6 + 4.0, 9.0);
+                    area.draw(&Rectangle::new([px((mid.0 - half.0, mid.1 - half.1)), px((mid.0 + half.0, mid.1 + half.1))], WHITE.filled()))?;
+                    area.draw(&Text::new(label.as_str(), px(mid), label_style(14)))?;
+                }
+            }
+            for (_, label, at, group) in &self.nodes {
+                let c = centre(*at);
+                let colour = PALETTE[group % PALETTE.len()];
+                let corners = [px((c.0 - size.0 / 2.0, c.1 - size.1 / 2.0)), px((c.0 + size.0 / 2.0, c.1 + size.1 / 2.0))];
+                area.draw(&Rectangle::new(corners, colour.mix(0.18).filled()))?;
+                area.draw(&Rectangle::new(corners, colour.stroke_width(2)))?;
+                let lines: Vec<&str> = label.lines().collect();
+                for (i, line) in lines.iter().enumerate() {
+                    let y = c.1 + (i as f64 - (lines.len() as f64 - 1.0) / 2.0) * 18.0;
+                    area.draw(&Text::new(*line, px((c.0, y)), label_style(if i == 0 { 17 } else { 14 })))?;
+                }
+            }
+            Ok(())
+        }
+    }
+
     /// A histogram of values in equal-width bins.
     #[derive(Clone, Debug, Default)]
     pub struct Histogram {
@@ -930,6 +1033,17 @@ mod tests {
         let labels: Vec<&str> = fig.svg.lines().map(str::trim).filter(|l| !l.starts_with('<')).collect();
         assert!(labels.contains(&"1k"), "the x axis labels reach 1000, written short: {labels:?}");
         assert!(!labels.iter().any(|l| l.ends_with(".0")), "no long labels that run into each other: {labels:?}");
+    }
+
+    #[test]
+    fn a_diagram_draws_its_boxes_and_labels_and_refuses_an_unknown_box() {
+        let d = charts::Diagram::new("Flow", 3.0, 1.0).node("a", "API\nPostgreSQL", (0.0, 0.0), 0).node("b", "Queue", (2.0, 0.0), 1).edge("a", "b", "200 messages");
+        let fig = Figure::render_into(&std::env::temp_dir().join("helpers-diagram"), "diagram", (1200, 700), &d).unwrap();
+        for text in ["Flow", "API", "PostgreSQL", "Queue", "200 messages"] {
+            assert!(fig.svg.contains(text), "{text} is drawn");
+        }
+        let err = d.edge("a", "nowhere", "").render("bad").unwrap_err();
+        assert!(err.to_string().contains("`nowhere`"), "{err}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::frame_row;
 
 /// The distribution of one case's latencies, in microseconds.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Latency {
     /// What was measured.
     pub case: String,

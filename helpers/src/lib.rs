@@ -28,6 +28,7 @@
 //! | [`cache`] | module 3 (feature `cache`): memoisation, moka TTL cache, Redis cache-aside / write-through / SCAN invalidation, tiered cache, degradation, latency percentiles |
 //! | [`mongo`] | module 2 (feature `mongo`): `$jsonSchema` validators, unique / compound / 2dsphere / TTL indexes, time-series detection, bulk writes with per-document reports, aggregation pipelines with their SQL, geo queries, cohorts, `explain`, export to Polars and CSV |
 //! | [`queue`] | module 4 (feature `queue`): RabbitMQ topology (direct, topic, fanout, dead-letter, priority, delay queues), confirmed publishing, consumers with retry / backoff / DLQ, DLQ inspect and replay, throughput and latency, the signup pipeline (with `mongo`) |
+//! | [`architecture`] | the original's architecture end to end (all four services): a registration through the API (PostgreSQL, Redis, RabbitMQ), the consumers behind it (MongoDB profile, e-mail, analytics fan-out with a live Redis dashboard, first recommendations), accepted vs done |
 //! | [`sql`] | module 1 (feature `sql`): schema migrations, seeding, repositories, analytics, the N+1 lesson, transactions — SQLite or PostgreSQL |
 //!
 //! Module code lives behind one Cargo feature each — `sql` (sqlx: SQLite / PostgreSQL),
@@ -47,6 +48,8 @@
 
 #[cfg(feature = "analytics")]
 pub mod analytics;
+#[cfg(all(feature = "sql", feature = "mongo", feature = "cache", feature = "queue"))]
+pub mod architecture;
 #[cfg(feature = "cache")]
 pub mod cache;
 pub mod check;
@@ -100,6 +103,8 @@ pub mod prelude {
     pub use crate::queue;
     #[cfg(feature = "analytics")]
     pub use crate::analytics;
+    #[cfg(all(feature = "sql", feature = "mongo", feature = "cache", feature = "queue"))]
+    pub use crate::architecture;
     pub use polars::prelude as pl;
     pub use polars::prelude::{DataFrame, IntoLazy, col, lit};
 }

@@ -361,3 +361,77 @@ fn the_handler_exercise_runs_the_real_loop_and_judges_each_message() {
     assert!(matches!(mq.check_exercise("04.2", &mut |_: &Received| Outcome::Ack), Err(Error::InvalidInput(_))));
     mq.teardown().unwrap();
 }
+
+/// The whole architecture on the four real services: twenty visitors sign up and view
+/// products, three bad requests are refused at the door. Every created user ends up in
+/// PostgreSQL, cached in Redis, stored in MongoDB with recommendations, counted on the
+/// dashboard — and the API answered each one before its background work was done.
+#[cfg(all(feature = "sql", feature = "mongo", feature = "cache"))]
+#[tokio::test]
+async fn the_architecture_answers_at_once_and_every_service_gets_its_part() {
+    use helpers::architecture::{self, bad_visitors, visitors};
+    use helpers::cache::RedisCache;
+    use helpers::data::{World, WorldConfig};
+    use helpers::mongo::Mongo;
+    use helpers::sql::{self, Db, users};
+
+    let schema = format!("m8test_arch_{}", std::process::id());
+    let db = Db::connect(&common::postgres_url(), Some(&schema)).await.expect("PostgreSQL must run for these tests");
+    db.migrate().await.unwrap();
+    let world = World::generate(&WorldConfig::with_users(200));
+    sql::seed(&db, &world).await.unwrap();
+    let mongo_db = format!("m8test_arch_{}", std::process::id());
+    let mongo = Mongo::connect(&common::settings().mongodb_uri, Some(&mongo_db)).await.expect("MongoDB must answer at MONGODB_URI");
+    helpers::mongo::schema::ensure(&mongo).await.unwrap();
+    let cache = RedisCache::new(&common::settings().redis_url, &helpers::cache::run_namespace("tarch")).unwrap();
+    let b = broker("arch").await;
+
+    let mut people = visitors(&world, 20, "a");
+    let views: usize = people.iter().map(|v| v.views.len()).sum();
+    assert!(views > 0, "the world's users viewed products");
+    people.extend(bad_visitors(&people[0].form));
+    let r = architecture::run(&db, &mongo, &cache, &b, &people, true).await.unwrap();
+
+    let statuses: Vec<&str> = r.responses.iter().map(|x| x.status.split(':').next().unwrap()).collect();
+    assert_eq!(statuses[..20], ["201 Created"; 20]);
+    assert_eq!(statuses[20..], ["400 Bad Request", "400 Bad Request", "409 Conflict"], "{:?}", &r.responses[20..]);
+    assert!(r.responses[20].status.contains("mallory-at-example.com"), "{}", r.responses[20].status);
+    assert!(r.responses[22].status.contains("users_"), "the conflict names the unique constraint: {}", r.responses[22].status);
+    assert_eq!(r.published, 20 + views, "one sign-up per user created, one event per view; nothing for a refused request");
+    assert_eq!((r.users_in_sql, r.profiles_cached, r.recommendations_cached, r.profiles_with_recommendations), (20, 20, 20, 20));
+    assert_eq!(r.analytics_stored, 20 + views);
+    assert!(r.dead.is_empty(), "{:?}", r.dead);
+    for s in &r.stages {
+        assert_eq!(s.dead_lettered, 0, "{s:?}");
+    }
+    let count = |t: &str| r.dashboard.events.iter().find(|e| e.event_type == t).map_or(0, |e| e.events);
+    assert_eq!((count("user_signup"), count("product_view")), (20, views as i64));
+    assert!((19..=21).contains(&r.dashboard.unique_users), "HyperLogLog counts about 20 users: {}", r.dashboard.unique_users);
+    assert!(!r.dashboard.trending.is_empty() && r.dashboard.trending.windows(2).all(|w| w[0].views >= w[1].views));
+    assert_eq!(r.alerts.len(), 2, "two of twenty use a throw-away domain: {:?}", r.alerts);
+    // The point of the broker: each request was answered before its work was done.
+    for x in &r.responses[..20] {
+        let done = x.done_ms.expect("every created user got recommendations");
+        assert!(x.accepted_ms < done, "{x:?}");
+    }
+    assert_eq!(r.responses[20..].iter().filter(|x| x.done_ms.is_some() || x.user_id.is_some()).count(), 0);
+    // The conflict changed nothing: the first user is still who they were.
+    let first = users::by_email(&db, &people[0].form.email.to_lowercase()).await.unwrap().unwrap();
+    assert_eq!(first.first_name, people[0].form.first_name);
+    let shown = r.first_user.as_deref().expect("the first user's profile and recommendations are cached");
+    assert!(shown.contains(&people[0].form.username) && shown.contains("recommendations"), "{shown}");
+
+    // The same run without `keep` leaves nothing behind in any service.
+    let again = visitors(&world, 3, "b");
+    let r2 = architecture::run(&db, &mongo, &cache, &b, &again, false).await.unwrap();
+    for x in &r2.responses {
+        assert!(users::by_id(&db, x.user_id.unwrap()).await.unwrap().is_none());
+    }
+    assert_eq!(cache.invalidate("*").await.unwrap(), 0, "no key is left under the run's namespace");
+
+    mongo.drop_database().await.unwrap();
+    db.close().await;
+    let pg = Db::connect(&common::postgres_url(), None).await.unwrap();
+    sql::query::execute(&pg, &format!("DROP SCHEMA {schema} CASCADE"), &[]).await.ok();
+    done(b).await;
+}

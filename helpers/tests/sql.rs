@@ -422,3 +422,17 @@ async fn a_pooled_connection_the_server_closed_is_replaced_after_it_sat_idle() {
     db.close().await;
     drop_schema(schema).await;
 }
+
+/// The pool lesson: through one connection, eight clients queue for it — the median wait is
+/// several times a query's own 5 ms; through eight connections they hardly wait at all.
+#[tokio::test]
+async fn a_small_pool_makes_clients_wait_for_a_connection_and_a_big_one_does_not() {
+    let rows = sql::pool::compare(&common::postgres_url(), Some("m8test_pool"), "SELECT pg_sleep(0.005)", &[], &[1, 8], 8, 80).await.unwrap();
+    let err = sql::pool::compare(&common::postgres_url(), Some("m8test_pool"), "SELEC 1", &[], &[1], 1, 1).await.unwrap_err();
+    assert!(err.to_string().contains("syntax"), "{err}");
+    drop_schema("m8test_pool").await;
+    assert_eq!(rows.iter().map(|r| (r.pool_size, r.clients, r.queries)).collect::<Vec<_>>(), vec![(1, 8, 80), (8, 8, 80)]);
+    assert!(rows[0].wait_p50_ms >= 10.0, "one connection, eight clients: each waits for the others' queries: {rows:?}");
+    assert!(rows[1].wait_p50_ms < rows[0].wait_p50_ms / 4.0, "eight connections: no queue for one: {rows:?}");
+    assert!(rows[1].p50_ms >= 5.0 && rows[0].p50_ms > rows[1].p50_ms, "{rows:?}");
+}

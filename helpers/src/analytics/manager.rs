@@ -116,7 +116,8 @@ impl ModelManager {
         let ids: Vec<i64> = column_f64(&df, "user_id")?.iter().map(|v| *v as i64).collect();
         let churned: Vec<bool> = column_f64(&df, "churned")?.iter().map(|v| *v > 0.5).collect();
         let churn = ChurnModel::fit(&x, &churned, config.seed)?;
-        let ltv = LtvModel::fit(&x, &value::ltv_truth(world, &ids, window.cutoff)?)?;
+        // What a running system can learn from: the spend it observed after the cutoff.
+        let ltv = LtvModel::fit(&x, &value::observed_ltv(&column_f64(&df, "future_spend")?, window.horizon_days))?;
         let spend = column_f64(&df, "monetary")?;
         let rules = SegmentRules::from_spend(&spend, config.vip_quantile);
         // The recommender learns what each segment buys: every user's segment at the cutoff.

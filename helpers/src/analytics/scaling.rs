@@ -58,10 +58,9 @@ pub fn measure_world(world: &World) -> Result<ScalePoint> {
     let started = Instant::now();
     let model = churn::ChurnModel::fit(&x, &y, 7)?;
     let fit_ms = started.elapsed().as_secs_f64() * 1e3;
-    let ids: Vec<i64> = column_f64(&df, "user_id")?.iter().map(|v| *v as i64).collect();
-    let truth = value::ltv_truth(world, &ids, window.cutoff)?;
+    let observed = value::observed_ltv(&column_f64(&df, "future_spend")?, window.horizon_days);
     let started = Instant::now();
-    let ltv = value::LtvModel::fit(&x, &truth)?;
+    let ltv = value::LtvModel::fit(&x, &observed)?;
     let ltv_fit_ms = started.elapsed().as_secs_f64() * 1e3;
     let fit_auc = churn::auc(&model.predict_proba(&x), &y);
     let mut score_ms = f64::INFINITY;

@@ -182,6 +182,14 @@ impl RedisCache {
         out
     }
 
+    /// Sends `pipe` (several commands, one round trip) the way [`RedisCache::query`] sends one
+    /// command: skipped while Redis just failed, failures counted and named. Keys in it must
+    /// already be namespaced with [`RedisCache::key`].
+    pub(crate) async fn query_pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T> {
+        self.ready()?;
+        pipe.query_async(&mut self.conn.clone()).await.map_err(|e| self.failure(e))
+    }
+
     /// Reads `key`. `Ok(None)` when absent; an error when Redis fails (this one is for
     /// callers who want to know — the `*_or_*` methods below never fail because of Redis).
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {

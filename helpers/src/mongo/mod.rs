@@ -59,9 +59,9 @@ pub mod users;
 
 pub use sync::{SyncMongo, date};
 
-/// `doc! { … }` and [`Document`], re-exported so a notebook can build filters without
+/// `doc! { … }`, [`Document`] and [`DateTime`], re-exported so a notebook can build filters without
 /// depending on the driver itself.
-pub use mongodb::bson::{Document, doc};
+pub use mongodb::bson::{DateTime, Document, doc};
 
 /// A document as pretty-printed relaxed extended JSON (what `mongosh` shows and accepts).
 pub fn pretty_json(document: &Document) -> String {

@@ -171,6 +171,15 @@ impl SyncMongo {
         out
     }
 
+    /// Stores one event (see [`super::events::log_event`]); an event the validator refuses is
+    /// an error that names the rule it broke.
+    pub fn log_event(&self, event: &super::docs::EventDoc) -> Result<()> {
+        let (started, shown) = (Instant::now(), format!("{} by user {}", event.event_type, event.user_id));
+        let out = with_mongo!(self, |m| super::events::log_event(m, event).await);
+        trace_call("insert_one", super::schema::EVENTS, &shown, started, out.as_ref().map(|()| 1));
+        out
+    }
+
     /// Deletes the documents of `collection` that match `filter`; returns how many. (On a
     /// time-series collection the filter may only name the meta field.)
     pub fn delete_many(&self, collection: &str, filter: Document) -> Result<u64> {

@@ -57,7 +57,7 @@ pub struct StageCount {
 frame_row!(StageCount { stage, queue, received, processed, retried, dead_lettered, ms, p99_ms });
 
 impl StageCount {
-    fn from_report(stage: &str, r: &ConsumeReport) -> StageCount {
+    pub(crate) fn from_report(stage: &str, r: &ConsumeReport) -> StageCount {
         StageCount {
             stage: stage.into(),
             queue: r.queue.clone(),
@@ -143,7 +143,7 @@ pub fn bad_messages() -> Vec<(&'static str, Vec<u8>, lapin::BasicProperties)> {
 
 /// Stage 2's work for one sign-up: validate, enrich, store; idempotent, so a retry after a
 /// partial success does not fail on its own earlier write.
-async fn store_signup(mongo: &Mongo, u: &UserData, user_id: i64) -> Outcome {
+pub(crate) async fn store_signup(mongo: &Mongo, u: &UserData, user_id: i64, city: Option<&str>) -> Outcome {
     let username = match crate::validate::username(&u.username) {
         Ok(n) => n,
         Err(e) => return Outcome::Reject(e.to_string()),
@@ -154,6 +154,9 @@ async fn store_signup(mongo: &Mongo, u: &UserData, user_id: i64) -> Outcome {
     };
     let mut profile = UserProfile::new(user_id, &username, &email, &[]);
     profile.country = u.country.clone().unwrap_or_else(|| "unknown".into());
+    if let Some(city) = city {
+        profile.city = city.to_string();
+    }
     profile.subscriptions = vec!["welcome-series".into()];
     match users::insert_user(mongo, &profile).await {
         Ok(()) => Outcome::Ack,
@@ -180,11 +183,23 @@ impl Handler for &mut StoreAndAnnounce<'_> {
         };
         self.next_id += 1;
         let user_id = self.next_id;
-        let outcome = store_signup(self.mongo, u, user_id).await;
+        let outcome = store_signup(self.mongo, u, user_id, None).await;
         if outcome != Outcome::Ack {
             return outcome;
         }
-        let t = self.broker.topology();
+        if let Err(retry) = announce(self.broker, u, user_id).await {
+            return retry;
+        }
+        self.stored_names.push(u.username.trim().to_string());
+        Outcome::Ack
+    }
+}
+
+/// After a profile is stored: the welcome e-mail on the topic exchange, then the `user_signup`
+/// event on the analytics fan-out. A failed publish asks for a retry (the store before it is
+/// idempotent).
+pub(crate) async fn announce(broker: &Broker, u: &UserData, user_id: i64) -> std::result::Result<(), Outcome> {
+        let t = broker.topology();
         let email = u.email.trim().to_lowercase();
         let welcome = Message::Notification(Notification {
             recipient: email.clone(),
@@ -198,18 +213,16 @@ impl Handler for &mut StoreAndAnnounce<'_> {
             user_id,
             properties: serde_json::json!({ "domain": domain, "country": u.country, "run": t.prefix() }),
         });
-        if let Err(e) = self.broker.publish(&t.notifications(), "notification.email.welcome", &welcome).await {
-            return Outcome::Retry(format!("stored, but publishing the welcome e-mail failed: {e}"));
+        if let Err(e) = broker.publish(&t.notifications(), "notification.email.welcome", &welcome).await {
+            return Err(Outcome::Retry(format!("stored, but publishing the welcome e-mail failed: {e}")));
         }
-        if let Err(e) = self.broker.publish(&t.analytics(), "", &event).await {
-            return Outcome::Retry(format!("stored, but publishing the analytics event failed: {e}"));
+        if let Err(e) = broker.publish(&t.analytics(), "", &event).await {
+            return Err(Outcome::Retry(format!("stored, but publishing the analytics event failed: {e}")));
         }
-        self.stored_names.push(u.username.trim().to_string());
-        Outcome::Ack
-    }
+        Ok(())
 }
 
-/// Stage 4's storing consumer: the event into MongoDB's `analytics`, tagged with the run.
+/// Stage 4's storing consumer: every event into MongoDB's `analytics`, tagged with the run.
 struct StoreEvent<'a> {
     mongo: &'a Mongo,
     run: String,
@@ -222,7 +235,7 @@ impl Handler for StoreEvent<'_> {
             Ok(d) => d,
             Err(err) => return Outcome::Reject(format!("cannot store the event: {err}")),
         };
-        let record = doc! { "kind": "signup_event", "computed_at": mongodb::bson::DateTime::now(), "data": data, "run": &self.run };
+        let record = doc! { "kind": "event", "computed_at": mongodb::bson::DateTime::now(), "data": data, "run": &self.run };
         match self.mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS).insert_one(record).await {
             Ok(_) => Outcome::Ack,
             Err(err) => Outcome::Retry(crate::mongo::map_error(self.mongo.url(), err).to_string()),
@@ -230,15 +243,104 @@ impl Handler for StoreEvent<'_> {
     }
 }
 
+/// Every stage runs at the same time as the others, as separate services would: each
+/// consumer stops at its count, or when its queue has been quiet for `idle` seconds
+/// (downstream stages wait for upstream ones, so they get longer), or at the deadline.
+pub(crate) fn limits(n: usize, idle: u64) -> ConsumeLimits {
+    ConsumeLimits { max_messages: n, idle: Duration::from_secs(idle), total: Duration::from_secs(180), prefetch: 50 }
+}
+
+/// The retry policy of every stage.
+pub(crate) const RETRY: RetryPolicy = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(200) };
+
+/// Stages 3 and 4 as they ran: the notification consumers and the analytics fan-out.
+pub(crate) struct Downstream {
+    pub(crate) email: ConsumeReport,
+    pub(crate) audit: ConsumeReport,
+    pub(crate) store: ConsumeReport,
+    pub(crate) metrics: ConsumeReport,
+    pub(crate) alerting: ConsumeReport,
+    pub(crate) domains: BTreeMap<String, i64>,
+    pub(crate) alerts: Vec<String>,
+}
+
+impl Downstream {
+    pub(crate) fn stages(&self) -> Vec<StageCount> {
+        vec![
+            StageCount::from_report("3 · send welcome e-mail", &self.email),
+            StageCount::from_report("3 · audit log of notifications", &self.audit),
+            StageCount::from_report("4 · store analytics event", &self.store),
+            StageCount::from_report("4 · update metrics", &self.metrics),
+            StageCount::from_report("4 · raise alerts", &self.alerting),
+        ]
+    }
+
+    pub(crate) fn dead(&self) -> impl Iterator<Item = DeadLettered> + '_ {
+        [&self.email, &self.audit, &self.store, &self.metrics, &self.alerting].into_iter().flat_map(|r| r.dead.iter().cloned())
+    }
+}
+
+/// Stages 3 and 4, each consumer running until it has settled its share: `notifications`
+/// welcome e-mails (the e-mail queue "sends", the audit queue sees every notification) and
+/// `events` analytics events on the fan-out — one consumer stores them in MongoDB, one counts
+/// sign-ups per e-mail domain, one raises an alert for throw-away addresses.
+pub(crate) async fn downstream(broker: &Broker, mongo: &Mongo, notifications: usize, events: usize) -> Result<Downstream> {
+    let t = broker.topology();
+    let (email_q, audit_q) = (t.email_queue(), t.audit_queue());
+    let email = consume(broker, &email_q, limits(notifications, 10), RETRY, |r: &Received| match &r.message {
+        Message::Notification(n) if crate::validate::email(&n.recipient).is_ok() => Outcome::Ack,
+        Message::Notification(n) => Outcome::Reject(format!("cannot send to {:?}", n.recipient)),
+        other => Outcome::Reject(format!("notification queue got a {} message", other.type_name())),
+    });
+    let audit = consume(broker, &audit_q, limits(notifications, 10), RETRY, |_: &Received| Outcome::Ack);
+
+    // The analytics fan-out: each consumer gets its own copy of every event.
+    let [store_q, metrics_q, alerts_q] = t.analytics_queues();
+    let store = consume(broker, &store_q, limits(events, 10), RETRY, StoreEvent { mongo, run: t.prefix().to_string() });
+    let mut domains = BTreeMap::new();
+    let metrics = consume(broker, &metrics_q, limits(events, 10), RETRY, |r: &Received| {
+        if let Message::Analytics(e) = &r.message
+            && e.event_type == "user_signup"
+        {
+            let d = e.properties.get("domain").and_then(|d| d.as_str()).unwrap_or("unknown").to_string();
+            *domains.entry(d).or_insert(0) += 1;
+        }
+        Outcome::Ack
+    });
+    let mut alerts = Vec::new();
+    let alerting = consume(broker, &alerts_q, limits(events, 10), RETRY, |r: &Received| {
+        if let Message::Analytics(e) = &r.message {
+            let d = e.properties.get("domain").and_then(|d| d.as_str()).unwrap_or("");
+            if DISPOSABLE_DOMAINS.contains(&d) {
+                alerts.push(format!("user {} signed up with a disposable address ({d})", e.user_id));
+            }
+        }
+        Outcome::Ack
+    });
+    let (email, audit, store, metrics, alerting) = tokio::join!(email, audit, store, metrics, alerting);
+    Ok(Downstream { email: email?, audit: audit?, store: store?, metrics: metrics?, alerting: alerting?, domains, alerts })
+}
+
+/// Analytics documents this run stored in MongoDB.
+pub(crate) async fn analytics_stored(mongo: &Mongo, run: &str) -> Result<usize> {
+    let analytics = mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS);
+    let n = analytics.count_documents(doc! { "kind": "event", "run": run }).await.map_err(|e| crate::mongo::map_error(mongo.url(), e))?;
+    Ok(n as usize)
+}
+
+/// Deletes what a run stored in MongoDB: the profiles named, and its analytics documents.
+pub(crate) async fn forget(mongo: &Mongo, run: &str, usernames: &[String]) -> Result<()> {
+    let profiles = mongo.collection::<mongodb::bson::Document>(schema::USERS);
+    profiles.delete_many(doc! { "username": { "$in": usernames } }).await.map_err(|e| crate::mongo::map_error(mongo.url(), e))?;
+    let analytics = mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS);
+    analytics.delete_many(doc! { "run": run }).await.map_err(|e| crate::mongo::map_error(mongo.url(), e))?;
+    Ok(())
+}
+
 /// Runs the pipeline for `signups` (plus [`bad_messages`] when `with_bad_input`): see the
 /// module docs. Profiles and analytics documents it stored are deleted again unless `keep`.
 pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], with_bad_input: bool, keep: bool) -> Result<PipelineReport> {
     let t = broker.topology().clone();
-    // Every stage runs at the same time as the others, as separate services would: each
-    // consumer stops at its count, or when its queue has been quiet for `idle` (downstream
-    // stages wait for upstream ones, so they get longer), or at the deadline.
-    let limits = |n: usize, idle: u64| ConsumeLimits { max_messages: n, idle: Duration::from_secs(idle), total: Duration::from_secs(180), prefetch: 50 };
-    let retry = RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(200) };
     let bad = if with_bad_input { bad_messages() } else { Vec::new() };
     let (good, all) = (signups.len(), signups.len() + bad.len());
 
@@ -254,62 +356,22 @@ pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], w
     };
 
     // Stage 2: validate, enrich, store, then tell the others.
-    let (user_data_q, email_q, audit_q) = (t.user_data_queue(), t.email_queue(), t.audit_queue());
     let mut stage2_handler = StoreAndAnnounce { broker, mongo, next_id: 9_000_000, stored_names: Vec::new() };
-    let stage2 = consume(broker, &user_data_q, limits(all, 5), retry, &mut stage2_handler);
+    let user_data_q = t.user_data_queue();
+    let stage2 = consume(broker, &user_data_q, limits(all, 5), RETRY, &mut stage2_handler);
 
-    // Stage 3: notifications. The e-mail queue "sends"; the audit queue sees every notification.
-    let email = consume(broker, &email_q, limits(good, 10), retry, |r: &Received| match &r.message {
-        Message::Notification(n) if crate::validate::email(&n.recipient).is_ok() => Outcome::Ack,
-        Message::Notification(n) => Outcome::Reject(format!("cannot send to {:?}", n.recipient)),
-        other => Outcome::Reject(format!("notification queue got a {} message", other.type_name())),
-    });
-    let audit = consume(broker, &audit_q, limits(good, 10), retry, |_: &Received| Outcome::Ack);
-
-    // Stage 4: the analytics fan-out — three consumers, each its own copy.
-    let [store_q, metrics_q, alerts_q] = t.analytics_queues();
-    let analytics = mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS);
-    let store = consume(broker, &store_q, limits(good, 10), retry, StoreEvent { mongo, run: t.prefix().to_string() });
-    let mut domains = BTreeMap::new();
-    let metrics = consume(broker, &metrics_q, limits(good, 10), retry, |r: &Received| {
-        if let Message::Analytics(e) = &r.message {
-            let d = e.properties.get("domain").and_then(|d| d.as_str()).unwrap_or("unknown").to_string();
-            *domains.entry(d).or_insert(0) += 1;
-        }
-        Outcome::Ack
-    });
-    let mut alerts = Vec::new();
-    let alerting = consume(broker, &alerts_q, limits(good, 10), retry, |r: &Received| {
-        if let Message::Analytics(e) = &r.message {
-            let d = e.properties.get("domain").and_then(|d| d.as_str()).unwrap_or("");
-            if DISPOSABLE_DOMAINS.contains(&d) {
-                alerts.push(format!("user {} signed up with a disposable address ({d})", e.user_id));
-            }
-        }
-        Outcome::Ack
-    });
-
-    let (published, stage2, email, audit, store, metrics, alerting) = tokio::join!(publishing, stage2, email, audit, store, metrics, alerting);
-    let (published, stage2, email, audit, store, metrics, alerting) = (published?, stage2?, email?, audit?, store?, metrics?, alerting?);
+    let (published, stage2, rest) = tokio::join!(publishing, stage2, downstream(broker, mongo, good, good));
+    let (published, stage2, rest) = (published?, stage2?, rest?);
     let stored_names = stage2_handler.stored_names;
-    let stored = stage2.acked;
 
-    let stages = vec![
-        StageCount::from_report("2 · validate, enrich, store profile", &stage2),
-        StageCount::from_report("3 · send welcome e-mail", &email),
-        StageCount::from_report("3 · audit log of notifications", &audit),
-        StageCount::from_report("4 · store analytics event", &store),
-        StageCount::from_report("4 · update metrics", &metrics),
-        StageCount::from_report("4 · raise alerts", &alerting),
-    ];
-    let dead = [&stage2, &email, &audit, &store, &metrics, &alerting].iter().flat_map(|r| r.dead.clone()).collect();
-    let analytics_stored = analytics.count_documents(doc! { "kind": "signup_event", "run": t.prefix() }).await.map_err(|e| crate::mongo::map_error(mongo.url(), e))? as usize;
+    let mut stages = vec![StageCount::from_report("2 · validate, enrich, store profile", &stage2)];
+    stages.extend(rest.stages());
+    let dead = stage2.dead.iter().cloned().chain(rest.dead()).collect();
+    let analytics_stored = analytics_stored(mongo, t.prefix()).await?;
     if !keep {
-        let profiles = mongo.collection::<mongodb::bson::Document>(schema::USERS);
-        profiles.delete_many(doc! { "username": { "$in": &stored_names } }).await.map_err(|e| crate::mongo::map_error(mongo.url(), e))?;
-        analytics.delete_many(doc! { "run": t.prefix() }).await.map_err(|e| crate::mongo::map_error(mongo.url(), e))?;
+        forget(mongo, t.prefix(), &stored_names).await?;
     }
-    Ok(PipelineReport { published, stored, stages, dead, domains, alerts, analytics_stored })
+    Ok(PipelineReport { published, stored: stage2.acked, stages, dead, domains: rest.domains, alerts: rest.alerts, analytics_stored })
 }
 
 /// [`run_signups`] with its own connections: MongoDB at `MONGODB_URI` (schema declared) and

@@ -200,6 +200,14 @@ impl SyncBroker {
         run(super::pipeline::run_with_services(&self.settings, self.topology.clone(), signups, with_bad_input, false))
     }
 
+    /// The original's whole architecture with this broker's topology and the other three
+    /// services at their URLs (see [`crate::architecture`]): `visitors` sign up through the
+    /// API and view products while every consumer runs. Everything it wrote is deleted again.
+    #[cfg(all(feature = "sql", feature = "mongo", feature = "cache"))]
+    pub fn architecture(&self, visitors: &[crate::architecture::Visitor]) -> Result<crate::architecture::ArchitectureReport> {
+        run(crate::architecture::run_with_services(&self.settings, self.topology.clone(), visitors))
+    }
+
     /// `n` sign-ups published and consumed through a link that drops every connection `cuts`
     /// times on the way (see [`super::chaos::connection_cuts`]): what was confirmed, resent,
     /// processed, processed twice and lost. Uses a topology of its own, not this one.

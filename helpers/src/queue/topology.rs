@@ -2,10 +2,12 @@
 //!
 //! ```text
 //!  data_processing (direct) ── user.signup, user.data ──▶ user_data
-//!                            └─ task.urgent ────────────▶ urgent_tasks   (x-max-priority 10)
+//!                            ├─ task.urgent ────────────▶ urgent_tasks   (x-max-priority 10)
+//!                            └─ task.recommendations ───▶ recommendations  (the architecture flow's, declared when it runs)
 //!  notifications (topic) ──── notification.email.# ─────▶ notifications.email
 //!                         └── notification.# ───────────▶ notifications.audit
 //!  analytics (fanout) ───────────────────────────────────▶ analytics.store, analytics.metrics, analytics.alerts
+//!                                                         (+ analytics.dashboard, the architecture flow's)
 //!  dlx (fanout) ─────────────────────────────────────────▶ dead_letters
 //!  <queue>.retry.<ms>ms  (x-message-ttl, dead-letters back to <queue> through the default exchange,
 //!                        x-expires: gone a minute after its last use)
@@ -108,6 +110,16 @@ impl Topology {
     pub fn analytics_queues(&self) -> [String; 3] {
         [self.name("analytics.store"), self.name("analytics.metrics"), self.name("analytics.alerts")]
     }
+    /// The architecture's recommendation tasks (`task.recommendations` on `data_processing`);
+    /// declared by [`Topology::declare_architecture`].
+    pub fn recommendations_queue(&self) -> String {
+        self.name("recommendations")
+    }
+    /// The architecture's fourth analytics consumer, the live dashboard; declared by
+    /// [`Topology::declare_architecture`].
+    pub fn dashboard_queue(&self) -> String {
+        self.name("analytics.dashboard")
+    }
     /// The priority queue (`task.urgent` on `data_processing`).
     pub fn priority_queue(&self) -> String {
         self.name("urgent_tasks")
@@ -138,6 +150,38 @@ impl Topology {
         queues
     }
 
+    /// The two queues only the whole-architecture flow uses (`crate::architecture`): they are
+    /// declared when it runs, so a lesson that never runs it leaves no queue unconsumed.
+    fn architecture_queues(&self) -> Vec<(String, Option<(String, Vec<&'static str>)>, FieldTable)> {
+        let dead_letter = table(&[("x-dead-letter-exchange", text(&self.dlx()))]);
+        vec![
+            (self.recommendations_queue(), Some((self.data_processing(), vec!["task.recommendations"])), dead_letter.clone()),
+            (self.dashboard_queue(), Some((self.analytics(), vec![""])), dead_letter),
+        ]
+    }
+
+    /// Declares the recommendation queue and the dashboard's queue on the fan-out (after
+    /// [`Topology::declare`]; idempotent).
+    pub async fn declare_architecture(&self, broker: &Broker) -> Result<()> {
+        self.declare_queues(broker, self.architecture_queues()).await
+    }
+
+    async fn declare_queues(&self, broker: &Broker, queues: Vec<(String, Option<(String, Vec<&'static str>)>, FieldTable)>) -> Result<()> {
+        let ch = broker.channel().await?;
+        for (queue, binding, args) in queues {
+            ch.queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), args).await.map_err(|e| broker.error(e))?;
+            if let Some((exchange, keys)) = binding {
+                for key in keys {
+                    ch.queue_bind(queue.as_str().into(), exchange.as_str().into(), key.into(), QueueBindOptions::default(), FieldTable::default())
+                        .await
+                        .map_err(|e| broker.error(e))?;
+                }
+            }
+        }
+        let _ = super::bounded(ch.close(200, "OK".into())).await;
+        Ok(())
+    }
+
     /// Declares every exchange, queue and binding (idempotent).
     pub async fn declare(&self, broker: &Broker) -> Result<()> {
         let ch = broker.channel().await?;
@@ -150,18 +194,8 @@ impl Topology {
         ] {
             ch.exchange_declare(name.as_str().into(), kind, durable, FieldTable::default()).await.map_err(|e| broker.error(e))?;
         }
-        for (queue, binding, args) in self.work_queues() {
-            ch.queue_declare(queue.as_str().into(), QueueDeclareOptions::durable(), args).await.map_err(|e| broker.error(e))?;
-            if let Some((exchange, keys)) = binding {
-                for key in keys {
-                    ch.queue_bind(queue.as_str().into(), exchange.as_str().into(), key.into(), QueueBindOptions::default(), FieldTable::default())
-                        .await
-                        .map_err(|e| broker.error(e))?;
-                }
-            }
-        }
         let _ = super::bounded(ch.close(200, "OK".into())).await;
-        Ok(())
+        self.declare_queues(broker, self.work_queues()).await
     }
 
     /// Declares the delay queue for retries of `queue` after `delay`: its messages expire
@@ -217,7 +251,8 @@ impl Topology {
     /// exchange.
     pub async fn delete(&self, broker: &Broker, delay_queues: &[String]) -> Result<()> {
         let ch = broker.channel().await?;
-        let queues = self.work_queues().into_iter().map(|(q, _, _)| q).chain(delay_queues.iter().cloned());
+        let declared = self.work_queues().into_iter().chain(self.architecture_queues());
+        let queues = declared.map(|(q, _, _)| q).chain(delay_queues.iter().cloned());
         for q in queues {
             // A queue that was never declared is fine: deleting it is a no-op in RabbitMQ.
             ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()).await.map_err(|e| broker.error(e))?;

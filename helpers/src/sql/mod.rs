@@ -14,6 +14,7 @@
 //! | [`analytics`] | distribution by country, registration cohorts, high-value users |
 //! | [`loading`] | the N+1 lesson: lazy vs eager (JOIN, batched IN) loading, statements counted and timed |
 //! | [`tx`] | transactions: commit, rollback on error, a savepoint rolled back inside a committed transaction |
+//! | [`pool`] | the connection pool measured: pool size against concurrent clients, the wait for a connection vs the wait in the server |
 //! | [`query`] | SQL text in, a DataFrame out: any statement with bound [`Value`]s, and its plan (`EXPLAIN`) |
 //! | [`exercises`] | notebook 01's exercises: the learner's SQL checked against the helpers' answer ([`SyncDb::check_exercise`]) |
 //! | `sync.rs` | [`SyncDb`]: the notebook surface — sync, non-generic calls that open, work and close |
@@ -54,6 +55,7 @@ pub mod analytics;
 pub mod countries;
 pub mod exercises;
 pub mod loading;
+pub mod pool;
 pub mod query;
 mod seed;
 mod sync;
@@ -132,8 +134,7 @@ impl Db {
     /// idempotent). On PostgreSQL the tables go into the schema named by `DATABASE_SCHEMA`
     /// (default [`DEFAULT_SCHEMA`]).
     pub async fn open(settings: &Settings) -> Result<Db> {
-        let schema = std::env::var("DATABASE_SCHEMA").ok().filter(|s| !s.trim().is_empty());
-        let db = Db::connect(&settings.database_url, schema.as_deref()).await?;
+        let db = Db::connect(&settings.database_url, configured_schema().as_deref()).await?;
         db.migrate().await?;
         Ok(db)
     }
@@ -141,10 +142,18 @@ impl Db {
     /// Connects without migrating. `schema` (PostgreSQL only) is created if missing and put
     /// first on the search path of every connection; `None` means [`DEFAULT_SCHEMA`].
     pub async fn connect(url: &ServiceUrl, schema: Option<&str>) -> Result<Db> {
+        Db::connect_sized(url, schema, DEFAULT_POOL_SIZE).await
+    }
+
+    /// [`Db::connect`] with a pool of at most `pool_size` connections (at least 1; an
+    /// in-memory SQLite database always has exactly one). The pool lesson, [`pool`], compares
+    /// sizes.
+    pub async fn connect_sized(url: &ServiceUrl, schema: Option<&str>, pool_size: u32) -> Result<Db> {
         let statements = Arc::new(AtomicU64::new(0));
+        let pool_size = pool_size.max(1);
         let pool = match url.scheme().as_str() {
-            "sqlite" => Pool::Sqlite(connect_sqlite(url).await?),
-            "postgres" | "postgresql" => Pool::Postgres(connect_postgres(url, schema.unwrap_or(DEFAULT_SCHEMA)).await?),
+            "sqlite" => Pool::Sqlite(connect_sqlite(url, pool_size).await?),
+            "postgres" | "postgresql" => Pool::Postgres(connect_postgres(url, schema.unwrap_or(DEFAULT_SCHEMA), pool_size).await?),
             other => {
                 return Err(Error::Config {
                     var: "DATABASE_URL",
@@ -202,6 +211,11 @@ impl Db {
     }
 }
 
+/// The PostgreSQL schema `DATABASE_SCHEMA` names, if it names one.
+pub(crate) fn configured_schema() -> Option<String> {
+    std::env::var("DATABASE_SCHEMA").ok().filter(|s| !s.trim().is_empty())
+}
+
 /// Opens the database and, if its `users` table is empty, seeds it with a world made from
 /// `config` — for lessons that need data but may run before notebook 01 did.
 pub async fn open_seeded(settings: &Settings, config: &crate::data::WorldConfig) -> Result<Db> {
@@ -228,7 +242,7 @@ pub async fn with_db<T>(settings: &Settings, f: impl AsyncFnOnce(&Db) -> Result<
     out
 }
 
-async fn connect_sqlite(url: &ServiceUrl) -> Result<SqlitePool> {
+async fn connect_sqlite(url: &ServiceUrl, pool_size: u32) -> Result<SqlitePool> {
     let options = SqliteConnectOptions::from_str(url.expose())
         .map_err(|e| Error::Config { var: "DATABASE_URL", reason: format!("`{}`: {e}", url.masked()) })?
         .foreign_keys(true)
@@ -242,7 +256,7 @@ async fn connect_sqlite(url: &ServiceUrl) -> Result<SqlitePool> {
     // An in-memory database exists once per connection: keep exactly one.
     let in_memory = url.expose().contains(":memory:") || url.expose().contains("mode=memory");
     SqlitePoolOptions::new()
-        .max_connections(if in_memory { 1 } else { 4 })
+        .max_connections(if in_memory { 1 } else { pool_size })
         .min_connections(if in_memory { 1 } else { 0 })
         .idle_timeout(None::<Duration>)
         .max_lifetime(None::<Duration>)
@@ -253,6 +267,10 @@ async fn connect_sqlite(url: &ServiceUrl) -> Result<SqlitePool> {
         .await
         .map_err(|e| unreachable("SQLite", url, e))
 }
+
+/// Connections a pool holds at most, unless [`Db::connect_sized`] says otherwise: enough for
+/// the lessons' concurrent work, few enough for a shared server.
+pub const DEFAULT_POOL_SIZE: u32 = 4;
 
 /// A pooled connection idle for longer than this is pinged before it is handed out.
 pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
@@ -269,7 +287,7 @@ async fn ping_if_idle<C: sqlx::Connection>(conn: &mut C, meta: sqlx::pool::PoolC
     Ok(true)
 }
 
-async fn connect_postgres(url: &ServiceUrl, schema: &str) -> Result<PgPool> {
+async fn connect_postgres(url: &ServiceUrl, schema: &str, pool_size: u32) -> Result<PgPool> {
     if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return Err(Error::Config { var: "DATABASE_SCHEMA", reason: format!("`{schema}` is not a plain schema name (letters, digits, _)") });
     }
@@ -286,7 +304,7 @@ async fn connect_postgres(url: &ServiceUrl, schema: &str) -> Result<PgPool> {
         .map_err(|e| map_error(Backend::Postgres, url, e))?;
     let _ = first.close().await;
     PgPoolOptions::new()
-        .max_connections(4)
+        .max_connections(pool_size)
         .acquire_timeout(CONNECT_TIMEOUT)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| Box::pin(async move { ping_if_idle(conn, meta).await }))

@@ -111,6 +111,43 @@ pub async fn execute(db: &Db, sql: &str, params: &[Value]) -> Result<u64> {
     outcome
 }
 
+/// `queries` runs of `sql` from `clients` concurrent clients sharing `db`'s pool. For each run:
+/// how long it waited for a connection and how long it took in all, µs; and the wall time, s.
+pub(crate) async fn run_concurrently(db: &Db, sql: &str, params: &[Value], clients: usize, queries: usize) -> Result<(Vec<f64>, Vec<f64>, f64)> {
+    check_params(params)?;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let client = async || {
+        let (mut waits, mut totals) = (Vec::new(), Vec::new());
+        while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < queries {
+            let started = std::time::Instant::now();
+            let text = sqlx::AssertSqlSafe(sql.to_string());
+            let waited = match &db.pool {
+                Pool::Sqlite(p) => {
+                    let mut conn = p.acquire().await.map_err(|e| db.error(e))?;
+                    let waited = started.elapsed();
+                    bind_all!(sqlx::query(text), params).fetch_all(&mut *conn).await.map_err(|e| db.error(e))?;
+                    waited
+                }
+                Pool::Postgres(p) => {
+                    let mut conn = p.acquire().await.map_err(|e| db.error(e))?;
+                    let waited = started.elapsed();
+                    bind_all!(sqlx::query(text), params).fetch_all(&mut *conn).await.map_err(|e| db.error(e))?;
+                    waited
+                }
+            };
+            waits.push(waited.as_secs_f64() * 1e6);
+            totals.push(started.elapsed().as_secs_f64() * 1e6);
+        }
+        Ok::<_, Error>((waits, totals))
+    };
+    let started = std::time::Instant::now();
+    let done = futures_util::future::try_join_all((0..clients.max(1)).map(|_| client())).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    db.count_statements(queries as u64);
+    let (waits, totals): (Vec<Vec<f64>>, Vec<Vec<f64>>) = done.into_iter().unzip();
+    Ok((waits.concat(), totals.concat(), seconds))
+}
+
 /// The database's plan for `sql`: `EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL,
 /// one row per line of the plan (column `plan`).
 pub async fn explain(db: &Db, sql: &str, params: &[Value]) -> Result<DataFrame> {

@@ -71,11 +71,11 @@ macro_rules! seed_in {
                 sqlx::query(*statement).execute(&mut *tx).await?;
                 stmts += 1;
             }
-            insert_chunks!(tx, $bar, stmts, "INSERT INTO countries (id, code, name, continent) ", w.countries, |b, c| {
-                b.push_bind(c.id).push_bind(&c.code).push_bind(&c.name).push_bind(&c.continent);
+            insert_chunks!(tx, $bar, stmts, "INSERT INTO countries (id, code, name, continent, population, gdp_per_capita) ", w.countries, |b, c| {
+                b.push_bind(c.id).push_bind(&c.code).push_bind(&c.name).push_bind(&c.continent).push_bind(c.population).push_bind(c.gdp_per_capita);
             });
-            insert_chunks!(tx, $bar, stmts, "INSERT INTO cities (id, country_id, name, lat, lon) ", w.cities, |b, c| {
-                b.push_bind(c.id).push_bind(c.country_id).push_bind(&c.name).push_bind(c.lat).push_bind(c.lon);
+            insert_chunks!(tx, $bar, stmts, "INSERT INTO cities (id, country_id, name, region, lat, lon) ", w.cities, |b, c| {
+                b.push_bind(c.id).push_bind(c.country_id).push_bind(&c.name).push_bind(&c.region).push_bind(c.lat).push_bind(c.lon);
             });
             insert_chunks!(tx, $bar, stmts, "INSERT INTO addresses (id, city_id, street, postal_code, lat, lon) ", w.addresses, |b, a| {
                 b.push_bind(a.id).push_bind(a.city_id).push_bind(&a.street).push_bind(&a.postal_code).push_bind(a.lat).push_bind(a.lon);

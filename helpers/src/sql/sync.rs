@@ -82,6 +82,12 @@ impl SyncDb {
         with_db!(self, |db| query::explain(db, sql, params).await)
     }
 
+    /// `sql` from `clients` concurrent clients through a pool of each size in `sizes` (see
+    /// [`super::pool::compare`]): throughput, the wait for a connection, the query's time.
+    pub fn compare_pool_sizes(&self, sql: &str, params: &[Value], sizes: &[u32], clients: usize, queries: usize) -> Result<Vec<super::pool::PoolRun>> {
+        run(super::pool::compare(&self.settings.database_url, super::configured_schema().as_deref(), sql, params, sizes, clients, queries))
+    }
+
     /// Runs `sql` `repeats` times and returns the median time in milliseconds with the
     /// number of rows of the last run.
     pub fn time(&self, sql: &str, params: &[Value], repeats: usize) -> Result<(f64, usize)> {
