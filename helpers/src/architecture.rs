@@ -500,19 +500,19 @@ pub fn diagram(r: &ArchitectureReport) -> crate::display::charts::Diagram {
     let created = r.responses.iter().filter(|x| x.user_id.is_some()).count();
     let processed = |stage: &str| r.stages.iter().find(|s| s.stage.contains(stage)).map_or(0, |s| s.processed);
     let (app, sql, redis, mq, mongo) = (0, 1, 5, 2, 3);
-    crate::display::charts::Diagram::new(format!("The architecture, as this run used it: {} requests, {created} users created", r.responses.len()), 5.0, 4.6)
-        .node("client", "Client\nPOST /api/users, /api/events", (0.0, 1.6), app)
-        .node("api", format!("API\n{created} × 201, {} refused", r.responses.len() - created), (1.0, 1.6), app)
+    crate::display::charts::Diagram::new(format!("The architecture, as this run used it: {} requests, {created} users created", r.responses.len()), 5.9, 4.8)
+        .node("client", "Client\nPOST /api/users,\n/api/events", (0.0, 2.0), app)
+        .node("api", format!("API\n{created} × 201,\n{} refused", r.responses.len() - created), (1.0, 2.0), app)
         .node("pg", "PostgreSQL\nusers, orders", (1.0, 0.0), sql)
-        .node("redis", "Redis\nprofiles, recommendations,\ndashboard counters", (1.0, 3.6), redis)
-        .node("dp", "data_processing\n(direct exchange)", (2.0, 0.7), mq)
-        .node("fanout", "analytics\n(fanout exchange)", (2.0, 2.5), mq)
-        .node("signup", "sign-up consumer\nenrich from SQL, store", (3.0, 0.0), app)
-        .node("recs", "recommendation consumer\npopular in the country", (3.0, 1.1), app)
-        .node("store", "store · metrics · alerts\nconsumers", (3.0, 2.2), app)
-        .node("dash", "dashboard consumer\nHINCRBY · PFADD · ZINCRBY", (3.0, 3.6), app)
-        .node("notify", "notifications\ne-mail, audit", (4.0, 0.0), mq)
-        .node("mongo", "MongoDB\nprofiles, events", (4.0, 1.4), mongo)
+        .node("redis", "Redis\nprofiles, recommendations,\ndashboard counters", (2.2, 3.9), redis)
+        .node("dp", "data_processing\ndirect exchange", (2.2, 1.2), mq)
+        .node("fanout", "analytics\nfanout exchange", (2.2, 2.9), mq)
+        .node("signup", "sign-up consumer\nenrich from SQL,\nstore the profile", (3.4, 0.0), app)
+        .node("recs", "recommender\npopular in the\nuser's country", (3.4, 2.9), app)
+        .node("store", "3 consumers\nstore, metrics,\nalerts", (3.4, 1.6), app)
+        .node("dash", "dashboard\nHINCRBY, PFADD,\nZINCRBY", (3.4, 3.9), app)
+        .node("notify", "notifications\ne-mail, audit", (4.8, 0.0), mq)
+        .node("mongo", "MongoDB\nprofiles, events", (4.8, 1.6), mongo)
         .edge("client", "api", format!("{}", r.responses.len()))
         .edge("api", "pg", format!("INSERT {created}"))
         .edge("api", "redis", format!("SET {}", r.profiles_cached))
@@ -522,11 +522,51 @@ pub fn diagram(r: &ArchitectureReport) -> crate::display::charts::Diagram {
         .edge("dp", "recs", format!("task {}", processed("recommendations")))
         .edge("signup", "notify", format!("welcome {}", processed("e-mail")))
         .edge("signup", "mongo", format!("{}", processed("enrich")))
-        .edge("signup", "fanout", "")
+        .edge_at("signup", "fanout", "user_signup", 0.25)
         .edge("fanout", "store", format!("{}", processed("analytics event")))
-        .edge("fanout", "dash", format!("{}", processed("dashboard")))
+        .edge_at("fanout", "dash", format!("{}", processed("dashboard")), 0.8)
         .edge("store", "mongo", format!("{}", r.analytics_stored))
         .edge("recs", "mongo", format!("{}", r.profiles_with_recommendations))
         .edge("recs", "redis", format!("SET {}", r.recommendations_cached))
         .edge("dash", "redis", "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stage(name: &str, processed: i64) -> StageCount {
+        StageCount { stage: name.into(), queue: "q".into(), received: processed, processed, retried: 0, dead_lettered: 0, ms: 1.0, p99_ms: 1.0 }
+    }
+
+    #[test]
+    fn the_diagram_labels_every_arrow_with_the_runs_counts() {
+        let response = |id: Option<i64>| Response { username: "u".into(), status: "s".into(), user_id: id, accepted_ms: 1.0, done_ms: id.map(|_| 9.0) };
+        let r = ArchitectureReport {
+            responses: vec![response(Some(1)), response(Some(2)), response(None)],
+            published: 7,
+            stages: vec![stage("2 · enrich from SQL", 2), stage("3 · send welcome e-mail", 2), stage("4 · store analytics event", 7), stage("4 · live dashboard", 7), stage("5 · first recommendations", 2)],
+            dead: vec![],
+            users_in_sql: 2,
+            profiles_cached: 2,
+            profiles_with_recommendations: 2,
+            recommendations_cached: 2,
+            analytics_stored: 7,
+            dashboard: Dashboard::default(),
+            alerts: vec![],
+            accepted: summarize("a", vec![1.0]),
+            done: summarize("d", vec![9.0]),
+            first_user: None,
+        };
+        let d = diagram(&r);
+        let label = |from: &str, to: &str| d.edges.iter().find(|e| e.0 == from && e.1 == to).map(|e| e.2.clone()).unwrap();
+        assert_eq!(label("api", "fanout"), "product_view 5", "published minus the sign-ups");
+        assert_eq!(label("api", "pg"), "INSERT 2");
+        assert_eq!(label("fanout", "store"), "7");
+        assert_eq!(label("dp", "recs"), "task 2");
+        assert!(d.nodes.iter().any(|n| n.1.contains("2 × 201,\n1 refused")));
+        let dir = std::env::temp_dir().join(format!("helpers-arch-{}", std::process::id()));
+        let fig = crate::display::Figure::render_into(&dir, "architecture", (1400, 800), &d).unwrap();
+        assert!(fig.svg.contains("product_view 5") && fig.svg.contains("MongoDB"));
+    }
 }

@@ -759,8 +759,8 @@ pub mod charts {
         pub grid: (f64, f64),
         /// The boxes: id, label (`\n` breaks lines), cell, colour group.
         pub nodes: Vec<(String, String, (f64, f64), usize)>,
-        /// The arrows: from id, to id, label.
-        pub edges: Vec<(String, String, String)>,
+        /// The arrows: from id, to id, label, where the label sits along the arrow (0–1).
+        pub edges: Vec<(String, String, String, f64)>,
     }
 
     impl Diagram {
@@ -773,22 +773,26 @@ pub mod charts {
             self.nodes.push((id.to_string(), label.into(), at, group));
             self
         }
-        /// Adds an arrow between two boxes.
-        pub fn edge(mut self, from: &str, to: &str, label: impl Into<String>) -> Self {
-            self.edges.push((from.to_string(), to.to_string(), label.into()));
+        /// Adds an arrow between two boxes, its label half-way.
+        pub fn edge(self, from: &str, to: &str, label: impl Into<String>) -> Self {
+            self.edge_at(from, to, label, 0.5)
+        }
+        /// Adds an arrow with its label at fraction `at` of the way (away from a crossing).
+        pub fn edge_at(mut self, from: &str, to: &str, label: impl Into<String>, at: f64) -> Self {
+            self.edges.push((from.to_string(), to.to_string(), label.into(), at.clamp(0.0, 1.0)));
             self
         }
-        /// Renders it as `name` (SVG + PNG in the figures folder, 1200 × 700). An arrow that
+        /// Renders it as `name` (SVG + PNG in the figures folder, 1400 × 800). An arrow that
         /// names a box that does not exist is refused.
         pub fn render(&self, name: &str) -> Result<Figure> {
-            for (from, to, _) in &self.edges {
+            for (from, to, _, _) in &self.edges {
                 for id in [from, to] {
                     if !self.nodes.iter().any(|n| &n.0 == id) {
                         return Err(Error::InvalidInput(format!("diagram {name}: an arrow names box `{id}`, which is not in it")));
                     }
                 }
             }
-            Figure::render(name, (1200, 700), self)
+            Figure::render(name, (1400, 800), self)
         }
     }
 
@@ -812,13 +816,13 @@ pub mod charts {
             area.draw(&Text::new(self.title.as_str(), (w as i32 / 2, 10), title))?;
             let top = 50.0;
             let cell = ((w as f64 - 20.0) / self.grid.0, (h as f64 - top - 10.0) / self.grid.1);
-            let size = (cell.0 * 0.82, cell.1 * 0.62);
+            let size = (cell.0 * 0.66, cell.1 * 0.62);
             let centre = |at: (f64, f64)| (10.0 + (at.0 + 0.5) * cell.0, top + (at.1 + 0.5) * cell.1);
             let find = |id: &str| self.nodes.iter().find(|n| n.0 == id).map(|n| centre(n.2));
             let px = |p: (f64, f64)| (p.0.round() as i32, p.1.round() as i32);
             let label_style = |size: u32| ("sans-serif", size).into_font().color(&BLACK).pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Center));
             let ink = BLACK.mix(0.65);
-            for (from, to, label) in &self.edges {
+            for (from, to, label, at) in &self.edges {
                 let (Some(a), Some(b)) = (find(from), find(to)) else { continue };
                 let (start, end) = (box_exit(a, size, b), box_exit(b, size, a));
                 area.draw(&PathElement::new(vec![px(start), px(end)], ink.stroke_width(2)))?;
@@ -829,10 +833,10 @@ pub mod charts {
                 let head = vec![px(end), px((back.0 - uy * 6.0, back.1 + ux * 6.0)), px((back.0 + uy * 6.0, back.1 - ux * 6.0))];
                 area.draw(&Polygon::new(head, ink.filled()))?;
                 if !label.is_empty() {
-                    let mid = ((start.0 + end.0) / 2.0, (start.1 + end.1) / 2.0);
-                    let half = (label.chars().count() as f64 * 3.6 + 4.0, 9.0);
+                    let mid = (start.0 + (end.0 - start.0) * at, start.1 + (end.1 - start.1) * at);
+                    let half = (label.chars().count() as f64 * 3.4 + 4.0, 9.0);
                     area.draw(&Rectangle::new([px((mid.0 - half.0, mid.1 - half.1)), px((mid.0 + half.0, mid.1 + half.1))], WHITE.filled()))?;
-                    area.draw(&Text::new(label.as_str(), px(mid), label_style(14)))?;
+                    area.draw(&Text::new(label.as_str(), px(mid), label_style(13)))?;
                 }
             }
             for (_, label, at, group) in &self.nodes {
@@ -844,7 +848,7 @@ pub mod charts {
                 let lines: Vec<&str> = label.lines().collect();
                 for (i, line) in lines.iter().enumerate() {
                     let y = c.1 + (i as f64 - (lines.len() as f64 - 1.0) / 2.0) * 18.0;
-                    area.draw(&Text::new(*line, px((c.0, y)), label_style(if i == 0 { 17 } else { 14 })))?;
+                    area.draw(&Text::new(*line, px((c.0, y)), label_style(if i == 0 { 16 } else { 13 })))?;
                 }
             }
             Ok(())
@@ -1038,7 +1042,7 @@ mod tests {
     #[test]
     fn a_diagram_draws_its_boxes_and_labels_and_refuses_an_unknown_box() {
         let d = charts::Diagram::new("Flow", 3.0, 1.0).node("a", "API\nPostgreSQL", (0.0, 0.0), 0).node("b", "Queue", (2.0, 0.0), 1).edge("a", "b", "200 messages");
-        let fig = Figure::render_into(&std::env::temp_dir().join("helpers-diagram"), "diagram", (1200, 700), &d).unwrap();
+        let fig = Figure::render_into(&std::env::temp_dir().join("helpers-diagram"), "diagram", (1400, 800), &d).unwrap();
         for text in ["Flow", "API", "PostgreSQL", "Queue", "200 messages"] {
             assert!(fig.svg.contains(text), "{text} is drawn");
         }
