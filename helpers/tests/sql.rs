@@ -436,3 +436,35 @@ async fn a_small_pool_makes_clients_wait_for_a_connection_and_a_big_one_does_not
     assert!(rows[1].wait_p50_ms < rows[0].wait_p50_ms / 4.0, "eight connections: no queue for one: {rows:?}");
     assert!(rows[1].p50_ms >= 5.0 && rows[0].p50_ms > rows[1].p50_ms, "{rows:?}");
 }
+
+/// The caching lesson's catalog queries agree with the world on both backends: a product's
+/// orders and revenue are its completed orders', and a category's trending list counts the
+/// completed orders since the date given, most first.
+#[tokio::test]
+async fn trending_items_and_product_details_agree_with_the_world() {
+    let world = small_world();
+    let completed: Vec<&helpers::data::Order> = world.orders.iter().filter(|o| o.status == "completed").collect();
+    let since = world.orders.iter().map(|o| o.ordered_at).max().unwrap() - chrono::Duration::days(30);
+    let product = completed[0].product_id;
+    let (orders, revenue) = completed.iter().filter(|o| o.product_id == product).fold((0i64, 0.0), |(n, r), o| (n + 1, r + o.total));
+    let category = world.products[(product - 1) as usize].category.clone();
+    let mut recent: BTreeMap<i64, i64> = BTreeMap::new();
+    for o in completed.iter().filter(|o| o.ordered_at >= since && world.products[(o.product_id - 1) as usize].category == category) {
+        *recent.entry(o.product_id).or_default() += 1;
+    }
+    let most = recent.values().copied().max().unwrap_or(0);
+    on_both("catalog", &world, async |db| {
+        let d = sql::analytics::product_details(db, product).await.unwrap().unwrap();
+        assert_eq!((d.product_id, d.orders, d.category.as_str()), (product, orders, category.as_str()), "{}", db.backend());
+        assert!((d.revenue - revenue).abs() < 1e-6);
+        assert!(sql::analytics::product_details(db, 10_000_000).await.unwrap().is_none());
+        let trending = sql::analytics::trending_in_category(db, &category, since, 5).await.unwrap();
+        assert!(!trending.is_empty() && trending.len() <= 5);
+        assert_eq!(trending[0].buyers, most, "{}", db.backend());
+        for t in &trending {
+            assert_eq!((t.category.as_str(), t.buyers), (category.as_str(), recent[&t.product_id]));
+        }
+        assert!(trending.windows(2).all(|w| w[0].buyers >= w[1].buyers));
+    })
+    .await;
+}

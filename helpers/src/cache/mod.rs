@@ -347,6 +347,25 @@ pub struct CachedRead {
 }
 frame_row!(CachedRead { what, source, micros, ttl_left_s, value });
 
+/// One cache-aside read of `key`, timed: which tier answered (`computed` when `compute` ran),
+/// how long it took, the TTL left, and `show`'s view of the value.
+async fn timed_read<T>(cache: &RedisCache, key: &str, ttl: Duration, what: String, compute: impl AsyncFnOnce() -> Result<T>, show: impl Fn(&T) -> String) -> Result<CachedRead>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned,
+{
+    let computes = cache.stats().computes;
+    let t = Instant::now();
+    let value: T = cache.get_or_compute(key, ttl, compute).await?;
+    let us = micros(t);
+    Ok(CachedRead {
+        what,
+        source: if cache.stats().computes > computes { "computed" } else { "redis" }.into(),
+        micros: us,
+        ttl_left_s: cache.ttl(key).await.unwrap_or_default().map_or(0.0, |d| d.as_secs_f64()),
+        value: show(&value),
+    })
+}
+
 /// Recommendations and model predictions cached with a TTL: for each user, the
 /// recommendation (a SQL query: popular products in the user's country) and a churn score
 /// (the original's heuristic, a logistic of days since last activity; module 5 trains a real
@@ -360,37 +379,48 @@ pub async fn cached_recommendations(settings: &Settings, user_ids: &[i64]) -> Re
     let mut out = Vec::new();
     for &id in user_ids {
         for _ in 0..2 {
-            let key = format!("recs:user:{id}");
-            let misses = cache.stats().computes;
-            let t = Instant::now();
-            let picks: Vec<analytics::ProductPick> =
-                cache.get_or_compute(&key, Duration::from_secs(600), || analytics::popular_in_users_country(&db, id, 3)).await?;
-            let us = micros(t);
-            out.push(CachedRead {
-                what: format!("recommendations for user {id}"),
-                source: if cache.stats().computes > misses { "computed" } else { "redis" }.into(),
-                micros: us,
-                ttl_left_s: cache.ttl(&key).await.unwrap_or_default().map_or(0.0, |d| d.as_secs_f64()),
-                value: picks.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
-            });
-
-            let key = format!("churn:user:{id}");
-            let misses = cache.stats().computes;
-            let t = Instant::now();
-            let score: f64 = cache
-                .get_or_compute(&key, Duration::from_secs(3600), || async {
-                    let user = users::by_id(&db, id).await?.ok_or_else(|| Error::InvalidInput(format!("user {id} does not exist")))?;
-                    let idle_days = (now - user.last_active_at).num_hours() as f64 / 24.0;
-                    Ok(crate::data::recency_churn_score(idle_days))
+            out.push(
+                timed_read(&cache, &format!("recs:user:{id}"), Duration::from_secs(600), format!("recommendations for user {id}"), || analytics::popular_in_users_country(&db, id, 3), |picks: &Vec<analytics::ProductPick>| {
+                    picks.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", ")
                 })
-                .await?;
-            out.push(CachedRead {
-                what: format!("churn score of user {id}"),
-                source: if cache.stats().computes > misses { "computed" } else { "redis" }.into(),
-                micros: micros(t),
-                ttl_left_s: cache.ttl(&key).await.unwrap_or_default().map_or(0.0, |d| d.as_secs_f64()),
-                value: format!("{score:.3}"),
-            });
+                .await?,
+            );
+            let churn = async || {
+                let user = users::by_id(&db, id).await?.ok_or_else(|| Error::InvalidInput(format!("user {id} does not exist")))?;
+                let idle_days = (now - user.last_active_at).num_hours() as f64 / 24.0;
+                Ok(crate::data::recency_churn_score(idle_days))
+            };
+            out.push(timed_read(&cache, &format!("churn:user:{id}"), Duration::from_secs(3600), format!("churn score of user {id}"), churn, |score: &f64| format!("{score:.3}")).await?);
+        }
+    }
+    let _ = cache.invalidate("*").await;
+    db.close().await;
+    Ok(out)
+}
+
+/// The original's other real uses: trending items per category and product details, each
+/// through cache-aside with a TTL that fits how fast it changes — trending (an aggregate over
+/// a category's orders of the last 30 days) for 5 minutes, a product page for an hour. Each
+/// key is read twice: computed, then from Redis. Cleans up its namespace.
+#[cfg(feature = "sql")]
+pub async fn cached_catalog(settings: &Settings, categories: &[&str], product_ids: &[i64]) -> Result<Vec<CachedRead>> {
+    use crate::sql::analytics;
+    let db = crate::sql::open_seeded(settings, &crate::data::WorldConfig::small()).await?;
+    let cache = RedisCache::new(&settings.redis_url, &run_namespace("catalog"))?;
+    let since = analytics::latest_activity(&db).await?.unwrap_or_default() - chrono::TimeDelta::days(30);
+    let names = |picks: &Vec<analytics::ProductPick>| picks.iter().map(|p| format!("{} ({})", p.name, p.buyers)).collect::<Vec<_>>().join(", ");
+    let mut out = Vec::new();
+    for category in categories {
+        for _ in 0..2 {
+            let trending = || analytics::trending_in_category(&db, category, since, 3);
+            out.push(timed_read(&cache, &format!("trending:{category}"), Duration::from_secs(300), format!("trending in {category}"), trending, names).await?);
+        }
+    }
+    for &id in product_ids {
+        for _ in 0..2 {
+            let details = async || analytics::product_details(&db, id).await?.ok_or_else(|| Error::InvalidInput(format!("product {id} does not exist")));
+            let show = |d: &analytics::ProductDetails| format!("{}: {:.2}, {} orders, revenue {:.0}", d.name, d.price, d.orders, d.revenue);
+            out.push(timed_read(&cache, &format!("product:{id}"), Duration::from_secs(3600), format!("details of product {id}"), details, show).await?);
         }
     }
     let _ = cache.invalidate("*").await;

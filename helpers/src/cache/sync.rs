@@ -89,6 +89,13 @@ impl SyncRedis {
         run(super::cached_recommendations(&self.settings, user_ids))
     }
 
+    /// Trending items per category and product details through cache-aside (see
+    /// [`super::cached_catalog`]).
+    #[cfg(feature = "sql")]
+    pub fn cached_catalog(&self, categories: &[&str], product_ids: &[i64]) -> Result<Vec<super::CachedRead>> {
+        run(super::cached_catalog(&self.settings, categories, product_ids))
+    }
+
     /// A precomputed aggregate going stale and fresh again (see [`super::stale_and_fresh`]).
     #[cfg(feature = "sql")]
     pub fn stale_and_fresh(&self) -> Result<Vec<super::StaleCheck>> {

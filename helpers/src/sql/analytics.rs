@@ -203,3 +203,49 @@ pub async fn popular_in_users_country(db: &Db, user_id: i64, limit: usize) -> Re
         LIMIT $2"#;
     on_pool!(db, |p| sqlx::query_as(SQL).bind(user_id).bind(limit as i64).fetch_all(p).await)
 }
+
+/// The products of `category` with the most completed orders since `since`, most first: the
+/// original's "trending items" (an aggregate over every order of the category — the kind of
+/// answer worth caching for a few minutes).
+pub async fn trending_in_category(db: &Db, category: &str, since: NaiveDateTime, limit: usize) -> Result<Vec<ProductPick>> {
+    const SQL: &str = r#"
+        SELECT p.id AS product_id, p.name, p.category, COUNT(*) AS buyers
+        FROM orders o
+        JOIN products p ON p.id = o.product_id
+        WHERE p.category = $1 AND o.status = 'completed' AND o.ordered_at >= $2
+        GROUP BY p.id, p.name, p.category
+        ORDER BY buyers DESC, p.id
+        LIMIT $3"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(category).bind(since).bind(limit as i64).fetch_all(p).await)
+}
+
+/// One product with its sales: what a product page shows.
+#[derive(Clone, Debug, PartialEq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub struct ProductDetails {
+    /// Product id.
+    pub product_id: i64,
+    /// Name.
+    pub name: String,
+    /// Category.
+    pub category: String,
+    /// List price.
+    pub price: f64,
+    /// Completed orders of it.
+    pub orders: i64,
+    /// Revenue of those orders.
+    pub revenue: f64,
+}
+frame_row!(ProductDetails { product_id, name, category, price, orders, revenue });
+
+/// Product `id` with its completed orders and revenue, if it exists: the original's "product
+/// details".
+pub async fn product_details(db: &Db, id: i64) -> Result<Option<ProductDetails>> {
+    const SQL: &str = r#"
+        SELECT p.id AS product_id, p.name, p.category, p.price,
+               COUNT(o.id) AS orders, CAST(COALESCE(SUM(o.total), 0) AS DOUBLE PRECISION) AS revenue
+        FROM products p
+        LEFT JOIN orders o ON o.product_id = p.id AND o.status = 'completed'
+        WHERE p.id = $1
+        GROUP BY p.id, p.name, p.category, p.price"#;
+    on_pool!(db, |p| sqlx::query_as(SQL).bind(id).fetch_optional(p).await)
+}
