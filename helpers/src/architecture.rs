@@ -323,7 +323,7 @@ impl Handler for &mut Recommend<'_> {
         let ids: Vec<i64> = picks.iter().map(|p| p.product_id).collect();
         let profiles = self.mongo.collection::<mongodb::bson::Document>(schema::USERS);
         if let Err(e) = profiles.update_one(doc! { "user_id": task.user_id }, doc! { "$set": { "recommendations": ids } }).await {
-            return Outcome::Retry(crate::mongo::map_error(self.mongo.url(), e).to_string());
+            return Outcome::Retry(self.mongo.error(e).to_string());
         }
         self.done.entry(task.user_id).or_insert_with(Instant::now);
         Outcome::Ack
@@ -446,7 +446,7 @@ pub async fn run(db: &Db, mongo: &Mongo, cache: &RedisCache, broker: &Broker, vi
         .collection::<mongodb::bson::Document>(schema::USERS)
         .count_documents(doc! { "user_id": { "$in": &created }, "recommendations.0": { "$exists": true } })
         .await
-        .map_err(|e| crate::mongo::map_error(mongo.url(), e))? as usize;
+        .map_err(|e| mongo.error(e))? as usize;
     let report = ArchitectureReport {
         published,
         stages,

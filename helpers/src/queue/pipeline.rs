@@ -199,27 +199,27 @@ impl Handler for &mut StoreAndAnnounce<'_> {
 /// event on the analytics fan-out. A failed publish asks for a retry (the store before it is
 /// idempotent).
 pub(crate) async fn announce(broker: &Broker, u: &UserData, user_id: i64) -> std::result::Result<(), Outcome> {
-        let t = broker.topology();
-        let email = u.email.trim().to_lowercase();
-        let welcome = Message::Notification(Notification {
-            recipient: email.clone(),
-            subject: format!("Welcome, {}!", u.username),
-            content: "Thanks for signing up.".into(),
-            channel: "email".into(),
-        });
-        let domain = email.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
-        let event = Message::Analytics(AnalyticsEvent {
-            event_type: "user_signup".into(),
-            user_id,
-            properties: serde_json::json!({ "domain": domain, "country": u.country, "run": t.prefix() }),
-        });
-        if let Err(e) = broker.publish(&t.notifications(), "notification.email.welcome", &welcome).await {
-            return Err(Outcome::Retry(format!("stored, but publishing the welcome e-mail failed: {e}")));
-        }
-        if let Err(e) = broker.publish(&t.analytics(), "", &event).await {
-            return Err(Outcome::Retry(format!("stored, but publishing the analytics event failed: {e}")));
-        }
-        Ok(())
+    let t = broker.topology();
+    let email = u.email.trim().to_lowercase();
+    let welcome = Message::Notification(Notification {
+        recipient: email.clone(),
+        subject: format!("Welcome, {}!", u.username),
+        content: "Thanks for signing up.".into(),
+        channel: "email".into(),
+    });
+    let domain = email.rsplit_once('@').map(|(_, d)| d.to_string()).unwrap_or_default();
+    let event = Message::Analytics(AnalyticsEvent {
+        event_type: "user_signup".into(),
+        user_id,
+        properties: serde_json::json!({ "domain": domain, "country": u.country, "run": t.prefix() }),
+    });
+    if let Err(e) = broker.publish(&t.notifications(), "notification.email.welcome", &welcome).await {
+        return Err(Outcome::Retry(format!("stored, but publishing the welcome e-mail failed: {e}")));
+    }
+    if let Err(e) = broker.publish(&t.analytics(), "", &event).await {
+        return Err(Outcome::Retry(format!("stored, but publishing the analytics event failed: {e}")));
+    }
+    Ok(())
 }
 
 /// Stage 4's storing consumer: every event into MongoDB's `analytics`, tagged with the run.
@@ -238,7 +238,7 @@ impl Handler for StoreEvent<'_> {
         let record = doc! { "kind": "event", "computed_at": mongodb::bson::DateTime::now(), "data": data, "run": &self.run };
         match self.mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS).insert_one(record).await {
             Ok(_) => Outcome::Ack,
-            Err(err) => Outcome::Retry(crate::mongo::map_error(self.mongo.url(), err).to_string()),
+            Err(err) => Outcome::Retry(self.mongo.error(err).to_string()),
         }
     }
 }
@@ -324,16 +324,16 @@ pub(crate) async fn downstream(broker: &Broker, mongo: &Mongo, notifications: us
 /// Analytics documents this run stored in MongoDB.
 pub(crate) async fn analytics_stored(mongo: &Mongo, run: &str) -> Result<usize> {
     let analytics = mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS);
-    let n = analytics.count_documents(doc! { "kind": "event", "run": run }).await.map_err(|e| crate::mongo::map_error(mongo.url(), e))?;
+    let n = analytics.count_documents(doc! { "kind": "event", "run": run }).await.map_err(|e| mongo.error(e))?;
     Ok(n as usize)
 }
 
 /// Deletes what a run stored in MongoDB: the profiles named, and its analytics documents.
 pub(crate) async fn forget(mongo: &Mongo, run: &str, usernames: &[String]) -> Result<()> {
     let profiles = mongo.collection::<mongodb::bson::Document>(schema::USERS);
-    profiles.delete_many(doc! { "username": { "$in": usernames } }).await.map_err(|e| crate::mongo::map_error(mongo.url(), e))?;
+    profiles.delete_many(doc! { "username": { "$in": usernames } }).await.map_err(|e| mongo.error(e))?;
     let analytics = mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS);
-    analytics.delete_many(doc! { "run": run }).await.map_err(|e| crate::mongo::map_error(mongo.url(), e))?;
+    analytics.delete_many(doc! { "run": run }).await.map_err(|e| mongo.error(e))?;
     Ok(())
 }
 
