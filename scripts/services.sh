@@ -7,7 +7,8 @@
 # REDIS_URL, AMQP_ADDR). M8_SERVICES chooses how a local server that does not answer is provided:
 #   local  (default) start the installed server; a missing one is installed with apt-get when
 #          this runs as root or with passwordless sudo, otherwise the exact commands are printed.
-#          MongoDB: SecantusDB (a MongoDB wire-compatible server from PyPI) in memory.
+#          MongoDB: SecantusDB (a MongoDB wire-compatible server from PyPI) in memory, its TTL
+#          monitor every M8_MONGO_TTL_SECONDS (default 1; scripts/secantusd.py).
 #   docker `docker compose up -d --wait <service>` from docker-compose.yml.
 # A server that answers is never touched, and nothing is stopped that this script did not start.
 # scripts/services-selftest.sh runs the install path against fakes (run by scripts/test.sh).
@@ -184,7 +185,9 @@ up_mongo() {
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "secantusdb==$SECANTUS_VERSION" \
       || die "could not install secantusdb from PyPI; or run MongoDB yourself (docker compose up -d mongo)"
   fi
-  nohup "$VENV/bin/python" -m secantus --host "$host" --port "$port" --storage-path :memory: \
+  # scripts/secantusd.py is SecantusDB's own launcher with the TTL monitor every
+  # M8_MONGO_TTL_SECONDS (1 s; mongod's ttlMonitorSleepSecs, 60 s by default).
+  nohup "$VENV/bin/python" "$ROOT/scripts/secantusd.py" --host "$host" --port "$port" --storage-path :memory: \
     > "$RUN_DIR/secantus.log" 2>&1 &
   echo $! > "$RUN_DIR/secantus.pid"
   wait_port "$host" "$port" 30 || { tail -20 "$RUN_DIR/secantus.log" >&2; die "SecantusDB did not come up on $host:$port; log: $RUN_DIR/secantus.log"; }

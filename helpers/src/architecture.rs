@@ -433,7 +433,7 @@ pub async fn run(db: &Db, mongo: &Mongo, cache: &RedisCache, broker: &Broker, vi
     stages.push(StageCount::from_report("5 · first recommendations", &recommend));
     let dead = [&enrich, &dashboard, &recommend].into_iter().flat_map(|r| r.dead.iter().cloned()).chain(rest.dead()).collect();
 
-    let in_sql = futures_util::future::try_join_all(created.iter().map(|id| users::by_id(db, *id))).await?;
+    let users_in_sql = users::count_existing(db, &created).await?;
     let profile_keys: Vec<String> = created.iter().map(|id| format!("profile:{id}")).collect();
     let rec_keys: Vec<String> = created.iter().map(|id| format!("recs:{id}")).collect();
     let profiles: Vec<Option<CachedProfile>> = cache.get_many(&profile_keys.iter().map(String::as_str).collect::<Vec<_>>()).await?;
@@ -451,7 +451,7 @@ pub async fn run(db: &Db, mongo: &Mongo, cache: &RedisCache, broker: &Broker, vi
         published,
         stages,
         dead,
-        users_in_sql: in_sql.iter().flatten().count(),
+        users_in_sql,
         profiles_cached: profiles.iter().flatten().count(),
         profiles_with_recommendations: with_recs,
         recommendations_cached: recs.iter().flatten().count(),
@@ -465,9 +465,7 @@ pub async fn run(db: &Db, mongo: &Mongo, cache: &RedisCache, broker: &Broker, vi
     };
     if !keep {
         pipeline::forget(mongo, t.prefix(), &stage2.stored).await?;
-        for id in &created {
-            users::delete(db, *id).await?;
-        }
+        users::delete_all(db, &created).await?;
         cache.invalidate("*").await?;
     }
     Ok(report)

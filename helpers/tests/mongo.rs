@@ -296,6 +296,29 @@ async fn an_event_logged_by_hand_is_counted_by_the_pipelines() {
 }
 
 #[tokio::test]
+async fn the_server_expires_a_stale_session_by_its_ttl_index_and_keeps_a_fresh_one() {
+    let m = fresh("ttl").await;
+    let now = mongodb::bson::DateTime::now();
+    let stale = mongodb::bson::DateTime::from_millis(now.timestamp_millis() - (schema::SESSION_TTL_SECONDS as i64 + 60) * 1000);
+    let sessions = m.collection::<mongodb::bson::Document>(schema::SESSIONS);
+    sessions
+        .insert_many(vec![doc! { "session_id": "stale", "user_id": 1, "last_seen": stale }, doc! { "session_id": "fresh", "user_id": 2, "last_seen": now }])
+        .await
+        .unwrap();
+    // Nothing in the client deletes: the server's TTL monitor does, on its next pass (every
+    // second on the servers the scripts start; see scripts/secantusd.py).
+    let gone = schema::wait_until_gone(&m, schema::SESSIONS, doc! { "session_id": "stale" }, Duration::from_secs(10)).await.unwrap();
+    assert!(gone.is_some(), "the stale session was still there after 10 s: is the server's TTL monitor (ttlMonitorSleepSecs) slower than that?");
+    assert_eq!(sessions.count_documents(doc! { "session_id": "fresh" }).await.unwrap(), 1, "a session seen just now must stay");
+    // The wait is bounded: a document that stays is reported as still there, in about the bound.
+    let started = Instant::now();
+    let kept = schema::wait_until_gone(&m, schema::SESSIONS, doc! { "session_id": "fresh" }, Duration::from_millis(300)).await.unwrap();
+    assert_eq!(kept, None);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    done(m).await;
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_named_masked_and_bounded() {
     let dead: Settings = common::dead_settings();
     let started = Instant::now();

@@ -404,6 +404,30 @@ async fn updates_are_checked_and_deletes_take_the_users_orders_with_them() {
     .await;
 }
 
+/// Counting and deleting many users by id takes one statement per 1,000 ids, counts only the
+/// ids that are users, and deletes exactly those.
+#[tokio::test]
+async fn many_users_are_counted_and_deleted_by_id_in_a_statement_per_thousand() {
+    let world = small_world();
+    on_both("delete_all", &world, async |db| {
+        let b = db.backend();
+        let users_before = sql::users::statistics(db).await.unwrap().users;
+        // Three users, among 1,500 ids that are nobody's, across the 1,000-id boundary.
+        let mut ids: Vec<i64> = (1..=1_500).map(|i| -i).collect();
+        ids.insert(0, 1);
+        ids.insert(1_000, 2);
+        ids.push(3);
+        let statements = db.statements();
+        assert_eq!(sql::users::count_existing(db, &ids).await.unwrap(), 3, "{b}");
+        assert_eq!(db.statements() - statements, 2, "{b}: 1,503 ids in two statements");
+        assert_eq!(sql::users::delete_all(db, &ids).await.unwrap(), 3, "{b}");
+        assert_eq!(sql::users::count_existing(db, &ids).await.unwrap(), 0, "{b}");
+        assert_eq!(sql::users::statistics(db).await.unwrap().users, users_before - 3, "{b}: nobody else went");
+        assert_eq!(sql::users::delete_all(db, &[]).await.unwrap(), 0, "{b}: no ids, no statement, nothing deleted");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_pooled_connection_the_server_closed_is_replaced_after_it_sat_idle() {
     // The pool no longer pings a connection before every query (a second round trip each);

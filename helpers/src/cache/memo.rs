@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::frame_row;
@@ -110,6 +111,68 @@ pub fn bounded_cache_demo(capacity: u64, ttl: Duration) -> Vec<super::Step> {
     ]
 }
 
+/// How many times [`fib_cached`]'s body ran (every run is a miss of its cache).
+pub static FIB_CACHED_RUNS: AtomicU64 = AtomicU64::new(0);
+/// How many times [`price_quote`]'s body ran.
+pub static PRICE_QUOTE_RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// The original's `@lru_cache(maxsize=1000)` on its Fibonacci: in Rust the `cached` crate's
+/// attribute does the same. `#[cached]` turns the function into a wrapper that looks the
+/// argument up in a static LRU store of 1,000 entries and runs the body only on a miss; the
+/// recursion calls the wrapper, so each `fib_cached(k)` is computed once per process.
+#[cached::macros::cached(max_size = 1_000)]
+pub fn fib_cached(n: u32) -> u64 {
+    FIB_CACHED_RUNS.fetch_add(1, Ordering::Relaxed);
+    if n < 2 { n as u64 } else { fib_cached(n - 1) + fib_cached(n - 2) }
+}
+
+/// The original's `@timed_lru_cache(seconds=…)`: the same attribute with a time to live. A
+/// quote older than 200 ms is computed again (the body stands for a slow call: it sleeps 2 ms).
+#[cached::macros::cached(max_size = 100, ttl_millis = 200)]
+pub fn price_quote(product_id: u32) -> f64 {
+    PRICE_QUOTE_RUNS.fetch_add(1, Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(2));
+    (f64::from(product_id) * 9.99 * 1.19 * 100.0).round() / 100.0
+}
+
+/// One call of [`cached_attribute_demo`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttributeCall {
+    /// The call, as written.
+    pub call: String,
+    /// What it returned.
+    pub value: String,
+    /// How many times the function's body ran during the call (0: answered from the cache).
+    pub bodies_run: i64,
+    /// How long the call took, microseconds.
+    pub micros: f64,
+}
+frame_row!(AttributeCall { call, value, bodies_run, micros });
+
+/// `#[cached]` at work, from empty caches: `fib_cached(80)` twice and then `fib_cached(90)`;
+/// `price_quote(7)` twice, and once more after its 200 ms time to live (the call waits 250 ms).
+pub fn cached_attribute_demo() -> Vec<AttributeCall> {
+    use cached::Cached;
+    FIB_CACHED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).cache_clear();
+    PRICE_QUOTE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).cache_clear();
+    fn timed<T: std::fmt::Display>(call: &str, runs: &AtomicU64, f: impl FnOnce() -> T) -> AttributeCall {
+        let (before, started) = (runs.load(Ordering::Relaxed), Instant::now());
+        let value = std::hint::black_box(f());
+        let micros = started.elapsed().as_secs_f64() * 1e6;
+        AttributeCall { call: call.into(), value: value.to_string(), bodies_run: (runs.load(Ordering::Relaxed) - before) as i64, micros }
+    }
+    let mut calls = vec![
+        timed("fib_cached(80)", &FIB_CACHED_RUNS, || fib_cached(80)),
+        timed("fib_cached(80) again", &FIB_CACHED_RUNS, || fib_cached(80)),
+        timed("fib_cached(90)", &FIB_CACHED_RUNS, || fib_cached(90)),
+        timed("price_quote(7)", &PRICE_QUOTE_RUNS, || price_quote(7)),
+        timed("price_quote(7) again", &PRICE_QUOTE_RUNS, || price_quote(7)),
+    ];
+    std::thread::sleep(Duration::from_millis(250));
+    calls.push(timed("price_quote(7) after 250 ms (TTL 200 ms)", &PRICE_QUOTE_RUNS, || price_quote(7)));
+    calls
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +196,18 @@ mod tests {
         assert!(held <= 100, "{steps:?}");
         assert_eq!(steps[1].result, "Some(\"fresh\")");
         assert_eq!(steps[2].result, "None");
+    }
+
+    #[test]
+    fn the_cached_attribute_runs_each_body_once_per_key_until_its_ttl() {
+        let calls = cached_attribute_demo();
+        let runs: Vec<i64> = calls.iter().map(|c| c.bodies_run).collect();
+        // fib(0..=80) once each, then nothing, then only 81..=90; the quote: miss, hit, expired.
+        assert_eq!(runs, vec![81, 0, 10, 1, 0, 1], "{calls:?}");
+        assert_eq!(calls[0].value, "23416728348467685");
+        assert_eq!(calls[2].value, "2880067194370816120");
+        assert_eq!(calls[3].value, calls[5].value);
+        assert!(calls[4].micros < calls[3].micros, "a hit is faster than a 2 ms body: {calls:?}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! | where | what |
 //! |---|---|
-//! | [`memo`] | Fibonacci naive vs memoised (calls counted, timed); [`memo::memory_cache`]: moka with size limit and TTL |
+//! | [`memo`] | Fibonacci naive vs memoised (calls counted, timed); [`memo::memory_cache`]: moka with size limit and TTL; `#[cached]` on a function ([`memo::fib_cached`], [`memo::price_quote`]) 
 //! | [`redis_cache`] | [`RedisCache`]: namespaced typed get / set / MGET / delete / `SCAN` invalidation, cache-aside `get_or_compute` with stampede protection, `write_through`; failures counted, not thrown |
 //! | [`tiered`] | [`TieredCache`]: memory → Redis → compute, which tier answered and its latency |
 //! | [`link`] | [`CuttableLink`] (from [`crate::link`]): a TCP link to Redis that can be cut and restored, to stop "Redis" mid-run |

@@ -208,6 +208,29 @@ pub async fn ensure_indexes(m: &Mongo, geo: bool) -> Result<()> {
     create_missing(m, SESSIONS, vec![IndexModel::builder().keys(doc! { "last_seen": 1 }).options(ttl).build()]).await
 }
 
+/// How often [`wait_until_gone`] asks the server again.
+pub const EXPIRY_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Waits — at most `within` — until no document of `collection` matches `filter`, asking the
+/// server every [`EXPIRY_POLL`]; returns how long that took, or `None` when a match is still
+/// there at the bound. What a TTL index does is seen this way: the server, not the client,
+/// removes a document once its date field is older than the index's `expireAfterSeconds`, on
+/// its TTL monitor's next pass (mongod: every `ttlMonitorSleepSecs`, 60 s by default; our
+/// local servers: every second, see `scripts/secantusd.py` and `docker-compose.yml`).
+pub async fn wait_until_gone(m: &Mongo, collection: &str, filter: Document, within: std::time::Duration) -> Result<Option<std::time::Duration>> {
+    let started = std::time::Instant::now();
+    loop {
+        let left = m.collection::<Document>(collection).count_documents(filter.clone()).await.map_err(|e| m.error(e))?;
+        if left == 0 {
+            return Ok(Some(started.elapsed()));
+        }
+        if started.elapsed() >= within {
+            return Ok(None);
+        }
+        tokio::time::sleep(EXPIRY_POLL.min(within.saturating_sub(started.elapsed()))).await;
+    }
+}
+
 async fn time_series(m: &Mongo, exists: bool) -> Result<TimeSeries> {
     let db = m.database();
     if !exists {

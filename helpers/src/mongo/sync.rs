@@ -189,6 +189,16 @@ impl SyncMongo {
         out
     }
 
+    /// Waits — at most `within`, asking every 50 ms — until no document of `collection`
+    /// matches `filter`; how long that took, or `None` if one is still there at the bound. For
+    /// watching the server expire documents by a TTL index ([`schema::wait_until_gone`]).
+    pub fn wait_until_gone(&self, collection: &str, filter: Document, within: std::time::Duration) -> Result<Option<std::time::Duration>> {
+        let (started, shown) = (Instant::now(), filter.to_string());
+        let out = with_mongo!(self, |m| schema::wait_until_gone(m, collection, filter, within).await);
+        trace_call("wait_until_gone", collection, &shown, started, out.as_ref().map(|gone| usize::from(gone.is_none())));
+        out
+    }
+
     /// How many documents of `collection` match `filter`.
     pub fn count(&self, collection: &str, filter: Document) -> Result<u64> {
         let (started, shown) = (Instant::now(), filter.to_string());

@@ -370,6 +370,38 @@ pub async fn delete(db: &Db, id: i64) -> Result<bool> {
     Ok(deleted == 1)
 }
 
+/// Ids per statement in [`count_existing`] and [`delete_all`] (well under both servers' limit
+/// on bound parameters: SQLite 32,766, PostgreSQL 65,535).
+pub const IDS_PER_STATEMENT: usize = 1_000;
+
+/// `$1, $2, …, $n`: the placeholders of an `IN (…)` list (both backends take `$n`).
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// How many of `ids` are users: one `SELECT count(*) … WHERE id IN (…)` per
+/// [`IDS_PER_STATEMENT`] ids, not one lookup per id.
+pub async fn count_existing(db: &Db, ids: &[i64]) -> Result<usize> {
+    let mut found = 0;
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let sql = format!("SELECT count(*) FROM users WHERE id IN ({})", placeholders(chunk.len()));
+        let n: i64 = on_pool!(db, |p| chunk.iter().fold(sqlx::query_scalar(&sql), |q, id| q.bind(*id)).fetch_one(p).await)?;
+        found += n as usize;
+    }
+    Ok(found)
+}
+
+/// Deletes the users `ids`: one `DELETE … WHERE id IN (…)` per [`IDS_PER_STATEMENT`] ids.
+/// Returns how many rows went.
+pub async fn delete_all(db: &Db, ids: &[i64]) -> Result<u64> {
+    let mut deleted = 0;
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let sql = format!("DELETE FROM users WHERE id IN ({})", placeholders(chunk.len()));
+        deleted += on_pool!(db, |p| chunk.iter().fold(sqlx::query(&sql), |q, id| q.bind(*id)).execute(p).await.map(|r| r.rows_affected()))?;
+    }
+    Ok(deleted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
