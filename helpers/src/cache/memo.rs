@@ -153,8 +153,8 @@ frame_row!(AttributeCall { call, value, bodies_run, micros });
 /// `price_quote(7)` twice, and once more after its 200 ms time to live (the call waits 250 ms).
 pub fn cached_attribute_demo() -> Vec<AttributeCall> {
     use cached::Cached;
-    FIB_CACHED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).cache_clear();
-    PRICE_QUOTE.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).cache_clear();
+    FIB_CACHED.write().cache_clear();
+    PRICE_QUOTE.write().cache_clear();
     fn timed<T: std::fmt::Display>(call: &str, runs: &AtomicU64, f: impl FnOnce() -> T) -> AttributeCall {
         let (before, started) = (runs.load(Ordering::Relaxed), Instant::now());
         let value = std::hint::black_box(f());

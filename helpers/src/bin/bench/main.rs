@@ -387,8 +387,13 @@ fn bench_queue(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
     use helpers::queue::{Broker, Topology, measure};
     let n = 20_000;
     let prefetch = 100;
-    let (rates, latencies, (publish_floor, consume_floor)) = helpers::run(async {
-        let broker = Broker::connect(&settings.amqp_addr, Topology::unique("bench")).await?;
+    // As for the SQL rates: the publishers and consumers (ours and the floor's) run inside a
+    // task of the runtime, as a service's would, not on a thread outside it that every wake-up
+    // has to reach.
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let addr = settings.amqp_addr.clone();
+    let (rates, latencies, (publish_floor, consume_floor)) = rt.block_on(rt.spawn(async move {
+        let broker = Broker::connect(&addr, Topology::unique("bench")).await?;
         let out = measure::benchmark(&broker, n).await;
         let (body, props) = measure::sample_messages(1)[0].envelope(None);
         let (exchange, queue) = (broker.topology().data_processing(), broker.topology().user_data_queue());
@@ -397,7 +402,8 @@ fn bench_queue(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
         broker.close().await;
         let (rates, latencies) = out?;
         anyhow::Ok((rates, latencies, floors?))
-    })?;
+    }))??;
+    drop(rt);
     for r in rates {
         let floor = if r.case == "publish, confirm per batch of 1000" {
             Some(Ok(publish_floor.clone()))
