@@ -202,6 +202,13 @@ check_one() { # name url default-port
   [ "$state" = up ]
 }
 
+stop_pid() { # pid: TERM, then wait (10 s at most, then KILL) until it is gone, so that `down && up`
+  # does not find the old server still answering on its way out
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 40); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.25; done
+  kill -9 "$1" 2>/dev/null || true
+}
+
 case "${1:-up}" in
   up)
     up_postgres; up_redis; up_rabbitmq; up_mongo ;;
@@ -215,8 +222,8 @@ case "${1:-up}" in
     [ $ok = 0 ] || echo "  -> scripts/services.sh up starts what is missing (M8_SERVICES=docker: with docker compose)"
     exit $ok ;;
   down)
-    if [ -f "$RUN_DIR/secantus.pid" ]; then kill "$(cat "$RUN_DIR/secantus.pid")" 2>/dev/null || true; rm -f "$RUN_DIR/secantus.pid"; say "stopped SecantusDB"; fi
-    if [ -f "$RUN_DIR/redis.started" ] && [ -f "$RUN_DIR/redis.pid" ]; then kill "$(cat "$RUN_DIR/redis.pid")" 2>/dev/null || true; rm -f "$RUN_DIR/redis.started"; say "stopped Redis"; fi
+    if [ -f "$RUN_DIR/secantus.pid" ]; then stop_pid "$(cat "$RUN_DIR/secantus.pid")"; rm -f "$RUN_DIR/secantus.pid"; say "stopped SecantusDB"; fi
+    if [ -f "$RUN_DIR/redis.started" ] && [ -f "$RUN_DIR/redis.pid" ]; then stop_pid "$(cat "$RUN_DIR/redis.pid")"; rm -f "$RUN_DIR/redis.started"; say "stopped Redis"; fi
     if [ -f "$RUN_DIR/rabbitmq.started" ]; then rabbitmqctl stop >/dev/null 2>&1 || true; rm -f "$RUN_DIR/rabbitmq.started"; say "stopped RabbitMQ"; fi
     if [ -f "$RUN_DIR/postgres.started" ]; then pg_ctlcluster --skip-systemctl-redirect "$(cat "$RUN_DIR/postgres.started")" main stop || true; rm -f "$RUN_DIR/postgres.started"; say "stopped PostgreSQL"; fi
     if [ -f "$RUN_DIR/docker.started" ]; then

@@ -462,7 +462,7 @@ fn bench_pipeline_under_a_cut(settings: &helpers::Settings, rows: &mut Vec<Row>)
     let slowest = report.stages.iter().filter(|s| s.p99_ms.is_finite()).max_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms));
     let duplicated = (profiles as i64 - report.stored as i64).max(0) + (report.analytics_stored as i64 - report.stored as i64).max(0);
     rows.push(Row::new("queue", "signup pipeline, 6 concurrent stages, connection cut once", report.stored as f64 / secs, "sign-ups/s", format!(
-            "{n} sign-ups in {secs:.1} s: stored {}, lost {}, duplicated side effects {duplicated}, reconnects {reconnects}",
+            "{n} sign-ups in {secs:.1} s: stored {}, not stored when the run ended {}, duplicated side effects {duplicated}, reconnects {reconnects}",
             report.stored,
             n.saturating_sub(report.stored)
         ),));
