@@ -374,19 +374,21 @@ pub async fn delete(db: &Db, id: i64) -> Result<bool> {
 /// on bound parameters: SQLite 32,766, PostgreSQL 65,535).
 pub const IDS_PER_STATEMENT: usize = 1_000;
 
-/// `$1, $2, …, $n`: the placeholders of an `IN (…)` list (both backends take `$n`). The
-/// statements below are built from these and nothing else, so they are safe to assert as such.
-fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-}
-
 /// How many of `ids` are users: one `SELECT count(*) … WHERE id IN (…)` per
-/// [`IDS_PER_STATEMENT`] ids, not one lookup per id.
+/// [`IDS_PER_STATEMENT`] ids, not one lookup per id (the list bound the way
+/// `loading`'s `by_ids` binds it).
 pub async fn count_existing(db: &Db, ids: &[i64]) -> Result<usize> {
     let mut found = 0;
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let sql = format!("SELECT count(*) FROM users WHERE id IN ({})", placeholders(chunk.len()));
-        let n: i64 = on_pool!(db, |p| chunk.iter().fold(sqlx::query_scalar(sqlx::AssertSqlSafe(sql.clone())), |q, id| q.bind(*id)).fetch_one(p).await)?;
+        let n: i64 = on_pool!(db, |p| {
+            let mut qb = sqlx::QueryBuilder::new("SELECT count(*) FROM users WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build_query_scalar().fetch_one(p).await
+        })?;
         found += n as usize;
     }
     Ok(found)
@@ -397,8 +399,15 @@ pub async fn count_existing(db: &Db, ids: &[i64]) -> Result<usize> {
 pub async fn delete_all(db: &Db, ids: &[i64]) -> Result<u64> {
     let mut deleted = 0;
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let sql = format!("DELETE FROM users WHERE id IN ({})", placeholders(chunk.len()));
-        deleted += on_pool!(db, |p| chunk.iter().fold(sqlx::query(sqlx::AssertSqlSafe(sql.clone())), |q, id| q.bind(*id)).execute(p).await.map(|r| r.rows_affected()))?;
+        deleted += on_pool!(db, |p| {
+            let mut qb = sqlx::QueryBuilder::new("DELETE FROM users WHERE id IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            qb.push(")");
+            qb.build().execute(p).await.map(|r| r.rows_affected())
+        })?;
     }
     Ok(deleted)
 }
