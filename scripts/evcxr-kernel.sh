@@ -64,6 +64,15 @@ M8_REAL_CARGO="$( { [ -n "$M8_REAL_RUSTUP" ] && rustup which cargo 2>/dev/null; 
 # The interpreter that runs it, resolved once: `python3` may be a shim (pyenv) costing ~0.3 s a call.
 M8_PYTHON="$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null || command -v python3)"
 export M8_REAL_RUSTUP M8_REAL_CARGO M8_PYTHON
+# evcxr's rust-analyzer (which types each cell's `let`s) runs `$CARGO_HOME/bin/cargo metadata` and
+# loads every package of the answer: ~500 packages, ~25 s of a kernel's first result. With
+# CARGO_HOME at scripts/kernel-home, that cargo is scripts/kernel-cargo.py, which gives it the
+# graph cut down to helpers and the crates whose values cells bind (M8_KERNEL_ANALYSIS, `*` for
+# all); every cargo it runs gets the real CARGO_HOME back. M8_KERNEL_ANALYSIS=off: no cut.
+if [ "${M8_KERNEL_ANALYSIS:-}" != off ]; then
+  export M8_REAL_CARGO_HOME="${CARGO_HOME:-}" M8_KERNEL_CARGO_HOME="$ROOT/scripts/kernel-home"
+  export CARGO_HOME="$M8_KERNEL_CARGO_HOME"
+fi
 export PATH="$ROOT/scripts/kernel-bin:$PATH"
 # evcxr_jupyter "updates" the kernel spec it finds through JUPYTER_PATH at start-up, which
 # would overwrite ours with a plain one: it needs no JUPYTER_PATH of its own.

@@ -19,6 +19,7 @@ and the size and mtime of every library the recorded command links (another buil
 one makes the next cell run cargo). Anything unexpected runs the real cargo. M8_FAST_CELLS=0
 turns the shortcut off. docs/evcxr.md explains it; scripts/fast-cells-selftest.sh tests it.
 """
+import fnmatch
 import hashlib
 import json
 import os
@@ -316,13 +317,137 @@ def note(what, started):
             f.write(f"{what} {time.time() - started:.3f}\n")
 
 
+# --- what the kernel's rust-analyzer loads --------------------------------------------------------
+# evcxr types every cell's top-level `let`s with its built-in rust-analyzer, which loads the cell
+# crate's whole dependency graph from `cargo metadata` (~500 packages, ~150 MB of source here)
+# and resolves names through every crate that `helpers` imports from: ~35 s before a kernel's
+# first result. rust-analyzer runs `$CARGO_HOME/bin/cargo`; scripts/evcxr-kernel.sh points that
+# at this wrapper, which answers rust-analyzer's `cargo metadata` for the cell crate with the
+# graph cut down to the path crates (helpers) and the crates whose types a cell binds (ANALYSIS,
+# with what they need). The build is untouched: cargo still compiles and links everything. A
+# value whose type comes from a crate left out needs its type written on the `let`.
+ANALYSIS_ENV = "M8_KERNEL_ANALYSIS"
+ANALYSIS_DEFAULT = "polars*,chrono,serde_json,bson"
+
+
+def restore_cargo_home():
+    """The kernel's CARGO_HOME exists only to route rust-analyzer here; cargo gets the real one."""
+    if "M8_KERNEL_CARGO_HOME" not in os.environ:
+        return
+    real = os.environ.pop("M8_REAL_CARGO_HOME", "")
+    os.environ.pop("M8_KERNEL_CARGO_HOME")
+    if real:
+        os.environ["CARGO_HOME"] = real
+    else:
+        os.environ.pop("CARGO_HOME", None)
+
+
+def option(args, name):
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
+            return args[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def is_analysis_metadata(args):
+    """rust-analyzer's `cargo metadata --manifest-path <cell crate>` (evcxr's own calls name no manifest)."""
+    if not args or args[0] != "metadata" or "--no-deps" in args or tomllib is None:
+        return False
+    manifest = option(args, "--manifest-path")
+    if not manifest:
+        return False
+    try:
+        with open(manifest, "rb") as f:
+            return tomllib.load(f).get("package", {}).get("name") == CRATE
+    except (OSError, ValueError):
+        return False
+
+
+def prune_metadata(meta, patterns):
+    """Keep the workspace and path packages and the packages whose names match one of patterns
+    (shell-style: `polars*`); drop every other package and every edge to one. A kept crate's
+    imports from a dropped one stay unresolved, which only leaves those names untyped."""
+    keep = {p["id"] for p in meta["packages"]
+            if p.get("source") is None or any(fnmatch.fnmatchcase(p["name"], pat) for pat in patterns)}
+    meta["packages"] = [p for p in meta["packages"] if p["id"] in keep]
+    if meta.get("resolve"):
+        meta["resolve"]["nodes"] = [n for n in meta["resolve"]["nodes"] if n["id"] in keep]
+        for n in meta["resolve"]["nodes"]:
+            n["deps"] = [d for d in n.get("deps", []) if d["pkg"] in keep]
+            n["dependencies"] = [d for d in n.get("dependencies", []) if d in keep]
+    return meta
+
+
+def analysis_key(args, manifest, patterns):
+    """What the answer depends on: the arguments, the manifests of the cell crate and of every
+    path crate it reaches, the lock file and cargo's configuration."""
+    h = hashlib.sha256()
+    h.update(json.dumps([args, sorted(patterns)]).encode())
+    d = os.path.dirname(os.path.abspath(manifest))
+    packages, workspaces = path_packages(d)
+    files = [os.path.join(d, "Cargo.toml"), os.path.join(d, "Cargo.lock")] + config_files(d) + workspaces
+    files += [os.path.join(p, "Cargo.toml") for p in packages]
+    for p in files:
+        try:
+            with open(p, "rb") as f:
+                h.update(p.encode() + b"\0" + hashlib.sha256(f.read()).digest())
+        except FileNotFoundError:
+            h.update(p.encode() + b"\0missing")
+    return h.hexdigest()
+
+
+def analysis_metadata(args):
+    """Answer rust-analyzer's `cargo metadata` for the cell crate with the cut graph; the answer is
+    kept beside the cell crate's build and given again while nothing it depends on changed."""
+    patterns = [n.strip() for n in os.environ.get(ANALYSIS_ENV, ANALYSIS_DEFAULT).split(",") if n.strip()]
+    manifest = option(args, "--manifest-path")
+    cache = os.path.join(os.path.dirname(os.path.abspath(manifest)), "target", "m8-analysis-metadata.json")
+    try:
+        k = analysis_key(args, manifest, patterns)
+    except Exception:
+        k = None
+    if k:
+        try:
+            with open(cache) as f:
+                kept = json.load(f)
+            if kept.get("key") == k:
+                sys.stdout.write(kept["output"])
+                sys.stdout.flush()
+                note("analysis-graph kept", STARTED)
+                sys.exit(0)
+        except (OSError, ValueError, KeyError):
+            pass
+    proc = subprocess.run([real_cargo()] + args, stdout=subprocess.PIPE)
+    out = proc.stdout.decode("utf-8", "replace")
+    if proc.returncode == 0 and "*" not in patterns:
+        try:
+            meta = json.loads(out)
+            before = len(meta["packages"])
+            out = json.dumps(prune_metadata(meta, patterns)) + "\n"
+            note(f"analysis-graph {before}->{len(meta['packages'])}", STARTED)
+            if k and os.path.isdir(os.path.dirname(cache)):
+                with open(cache + ".tmp", "w") as f:
+                    json.dump({"key": k, "output": out}, f)
+                os.replace(cache + ".tmp", cache)
+        except (ValueError, KeyError, TypeError, OSError):
+            pass  # an answer we do not understand goes to rust-analyzer unchanged
+    sys.stdout.write(out)
+    sys.stdout.flush()
+    sys.exit(proc.returncode)
+
+
 def main():
+    restore_cargo_home()
     if os.environ.get(RECORD_ENV) and len(sys.argv) > 1 and not sys.argv[1].startswith("-") \
             and os.path.basename(sys.argv[1]).startswith("rustc"):
         record_and_run(sys.argv[1:])
     args = sys.argv[1:]
     if (tomllib is None or os.environ.get("M8_FAST_CELLS") == "0" or os.environ.get("RUSTC_WRAPPER")
             or not is_cell_build(args)):
+        if is_analysis_metadata(args):
+            analysis_metadata(args)
         run_real(args)
     try:
         k = key(args)
