@@ -97,7 +97,12 @@ prepare_kernel_slot() {
   local slot="$1" marker="$1/.checkout" me
   mkdir -p "$slot" "$M8_CACHE/.cargo"
   cmp -s "$ROOT/scripts/evcxr-cargo-config.toml" "$M8_CACHE/.cargo/config.toml" || cp "$ROOT/scripts/evcxr-cargo-config.toml" "$M8_CACHE/.cargo/config.toml"
-  cmp -s "$ROOT/Cargo.lock" "$slot/Cargo.lock" || cp "$ROOT/Cargo.lock" "$slot/Cargo.lock"
+  # The workspace's lock file, when it changed since this slot last took it: cargo rewrites the
+  # slot's copy for evcxr's crates (its root and dev-dependencies differ), which is the same
+  # resolution, and the kernel's kept builds (scripts/kernel-cargo.py) are keyed on it.
+  if ! cmp -s "$ROOT/Cargo.lock" "$slot/Cargo.lock.workspace" || [ ! -f "$slot/Cargo.lock" ]; then
+    cp "$ROOT/Cargo.lock" "$slot/Cargo.lock" && cp "$ROOT/Cargo.lock" "$slot/Cargo.lock.workspace"
+  fi
   me="$(cd "$ROOT" && pwd -P)"
   if [ "$(cat "$marker" 2>/dev/null || true)" != "$me" ]; then
     rm -f "$slot/target/$HOST_TRIPLE/debug/deps/libhelpers_dylib.so" "$slot/target/$HOST_TRIPLE/debug/libhelpers_dylib.so"

@@ -6,6 +6,9 @@
 # (cargo not run) and the new code is in the library; a compile error comes back as cargo's JSON
 # message with the error; an edited dependency, a changed Cargo.toml, and a replaced linked
 # library each run cargo again; M8_FAST_CELLS=0 always runs cargo; other commands pass through.
+# And the cargo the kernel's rust-analyzer runs (scripts/kernel-home): its `cargo metadata` for the
+# cell crate comes back cut to the path crates and the crates M8_KERNEL_ANALYSIS names, is kept
+# while the manifests do not change, and every real cargo it runs gets the real CARGO_HOME.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [ -n "$HOST_TRIPLE" ] || die "fast-cells self-test: no Rust toolchain"
 work="$(mktemp -d "${TMPDIR:-/tmp}/m8-fast-cells.XXXXXX")"
@@ -16,6 +19,7 @@ export RUSTC="$(rustup which rustc 2>/dev/null || command -v rustc)"
 cat > "$work/real-cargo" <<EOF
 #!/bin/sh
 echo "\$*" >> "$work/cargo-calls"
+echo "\${CARGO_HOME:-unset}" >> "$work/cargo-homes"
 exec "$real" "\$@"
 EOF
 chmod +x "$work/real-cargo"
@@ -101,6 +105,51 @@ check "M8_FAST_CELLS=0 runs cargo" '[ "$(cat $work/rc)" = 0 ] && [ "$(calls)" = 
 
 (cd "$work/slot" && "$wrapper" metadata --format-version 1 --offline > "$work/out" 2>/dev/null)
 check "other commands go to cargo" '[ "$(calls)" = 6 ] && grep -q "\"workspace_members\"" "$work/out"'
+
+# A kernel builds its start-up crate, then the crate with its `:dep`s: each keeps its record.
+cp "$work/slot/Cargo.toml" "$work/ctx.toml"
+printf '\n[features]\nother = []\n' >> "$work/slot/Cargo.toml"
+before="$(calls)"
+cell '#[unsafe(no_mangle)] pub extern "C" fn cell_eight() -> u32 { lib::answer() }'
+check "another crate in the same directory runs cargo" '[ "$(cat $work/rc)" = 0 ] && [ "$(calls)" = $((before + 1)) ]'
+cp "$work/ctx.toml" "$work/slot/Cargo.toml"
+cell '#[unsafe(no_mangle)] pub extern "C" fn cell_nine() -> u32 { lib::answer() }'
+check "the crate before it replays again" '[ "$(cat $work/rc)" = 0 ] && [ "$(calls)" = $((before + 1)) ] && nm -D "$so" | grep -q cell_nine'
+# evcxr checks a `:dep` by `cargo metadata` on a package of another name in the same directory,
+# which rewrites Cargo.lock with that root: the same resolution, so cells still replay.
+sed 's/^name = "ctx"/name = "evcxr_dummy_validate_dep"/' "$work/ctx.toml" > "$work/slot/Cargo.toml"
+(cd "$work/slot" && "$real" metadata --offline --format-version 1 > /dev/null 2>&1)
+check "(the lock file now names the other root)" 'grep -q evcxr_dummy_validate_dep "$work/slot/Cargo.lock"'
+cp "$work/ctx.toml" "$work/slot/Cargo.toml"
+cell '#[unsafe(no_mangle)] pub extern "C" fn cell_ten() -> u32 { lib::answer() }'
+check "a lock file rewritten for another root still replays" '[ "$(cat $work/rc)" = 0 ] && [ "$(calls)" = $((before + 1)) ] && nm -D "$so" | grep -q cell_ten'
+
+# --- the kernel's rust-analyzer: `cargo metadata` through scripts/kernel-home --------------------
+# lib depends on serde_json (and so on serde, itoa, memchr, ryu …): only what is named stays.
+printf '[package]\nname = "lib"\nversion = "0.1.0"\nedition = "2021"\n[dependencies]\ndep = { workspace = true }\nserde_json = "1"\n' > "$work/ws/lib/Cargo.toml"
+(cd "$work/slot" && "$real" generate-lockfile --offline --quiet)
+analysis() {  # analysis <M8_KERNEL_ANALYSIS> <args…> → rust-analyzer's call; answer in $work/out
+  local patterns="$1"; shift
+  (cd "$work/slot" && CARGO_HOME="$ROOT/scripts/kernel-home" M8_KERNEL_CARGO_HOME="$ROOT/scripts/kernel-home" \
+    M8_REAL_CARGO_HOME="$work/real-home" M8_KERNEL_ANALYSIS="$patterns" \
+    "$ROOT/scripts/kernel-home/bin/cargo" metadata --format-version 1 "$@") > "$work/out" 2>/dev/null
+}
+names() { python3 -c 'import json,sys; print(",".join(sorted(p["name"] for p in json.load(open(sys.argv[1]))["packages"])))' "$work/out"; }
+mkdir -p "$work/real-home" && ln -s "${CARGO_HOME:-$HOME/.cargo}/registry" "$work/real-home/registry"
+before="$(calls)"
+analysis 'itoa,mem*' --offline --manifest-path "$work/slot/Cargo.toml"
+check "rust-analyzer's metadata keeps the path crates and the named ones" '[ "$(names)" = "ctx,dep,itoa,lib,memchr" ]'
+check "… from one run of the real cargo, with the real CARGO_HOME" '[ "$(calls)" = $((before + 1)) ] && [ "$(tail -1 "$work/cargo-homes")" = "$work/real-home" ]'
+check "… and edges to dropped crates are gone" 'python3 -c "import json,sys; m=json.load(open(sys.argv[1])); ids={p[\"id\"] for p in m[\"packages\"]}; sys.exit(any(d[\"pkg\"] not in ids for n in m[\"resolve\"][\"nodes\"] for d in n[\"deps\"]))" "$work/out"'
+analysis 'itoa,mem*' --offline --manifest-path "$work/slot/Cargo.toml"
+check "the same question again is answered without cargo" '[ "$(names)" = "ctx,dep,itoa,lib,memchr" ] && [ "$(calls)" = $((before + 1)) ]'
+printf '\n[features]\nextra = []\n' >> "$work/ws/lib/Cargo.toml"
+analysis 'itoa,mem*' --offline --manifest-path "$work/slot/Cargo.toml"
+check "a changed manifest of a path crate asks cargo again" '[ "$(names)" = "ctx,dep,itoa,lib,memchr" ] && [ "$(calls)" = $((before + 2)) ]'
+analysis '*' --offline --manifest-path "$work/slot/Cargo.toml"
+check "M8_KERNEL_ANALYSIS='*' keeps every package" 'names | grep -q "serde_json" && [ "$(names | tr , "\\n" | wc -l)" -gt 5 ]'
+analysis 'itoa' --offline --no-deps --manifest-path "$work/slot/Cargo.toml"
+check "--no-deps and other commands go to cargo unchanged" '[ "$(names)" = "ctx" ] && [ "$(tail -1 "$work/cargo-homes")" = "$work/real-home" ]'
 
 [ "$fails" = 0 ] && rm -rf "$work" || die "fast-cells self-test: $fails check(s) failed (work dir kept: $work)"
 say "fast-cells self-test: all checks passed"

@@ -33,6 +33,7 @@ except ImportError:  # Python < 3.11: no shortcut, plain cargo
     tomllib = None
 
 CRATE = "ctx"
+ROOTS = (CRATE, "evcxr_dummy_validate_dep")
 STATE = "m8-fast-cells.json"
 RECORD_ENV = "M8_FAST_CELLS_RECORD"
 
@@ -160,7 +161,26 @@ def file_stamp(h, p):
         h.update(f"{p}\0missing\n".encode())
 
 
-def key(args):
+def lock_digest(path):
+    """The lock file without its root package. evcxr writes three crates in turn into the same
+    directory: its start-up crate (no dependencies), a `evcxr_dummy_validate_dep` package for each
+    `:dep` (`cargo metadata` there), then `ctx` with the dependency; cargo rewrites Cargo.lock for
+    each. What they resolve to is the same, so the root's name and edges do not count."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return "missing"
+    try:
+        lock = tomllib.loads(raw.decode())
+        packages = [p for p in lock.get("package", []) if p.get("name") not in ROOTS or "source" in p]
+        return hashlib.sha256(json.dumps(sorted(packages, key=lambda p: (p.get("name"), p.get("version"))),
+                                         sort_keys=True).encode()).hexdigest()
+    except (ValueError, AttributeError, TypeError):
+        return hashlib.sha256(raw).hexdigest()
+
+
+def key(args, lock=True):
     h = hashlib.sha256()
     h.update(json.dumps(args).encode())
     for var in ("RUSTFLAGS", "RUSTC", "CARGO_TARGET_DIR", "CARGO_BUILD_BUILD_DIR", "CARGO_ENCODED_RUSTFLAGS"):
@@ -168,7 +188,9 @@ def key(args):
     for var in sorted(os.environ):
         if var.startswith("CARGO_PROFILE_") or var.startswith("CARGO_BUILD_"):
             h.update(f"{var}={os.environ[var]}\n".encode())
-    for p in ["Cargo.toml", "Cargo.lock"] + config_files("."):
+    if lock:
+        h.update(b"Cargo.lock\0" + lock_digest("Cargo.lock").encode())
+    for p in ["Cargo.toml"] + config_files("."):
         try:
             with open(p, "rb") as f:
                 h.update(p.encode() + b"\0" + hashlib.sha256(f.read()).digest())
@@ -209,7 +231,30 @@ def state_path():
     return os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), STATE)
 
 
+KEPT_RECORDS = 4
+
+
+def load_records():
+    try:
+        with open(state_path()) as f:
+            records = json.load(f)
+    except (FileNotFoundError, ValueError):
+        return {}
+    return records if isinstance(records, dict) and "key" not in records else {}
+
+
+def save_records(records):
+    tmp = state_path() + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(records, f)
+    os.replace(tmp, state_path())
+
+
 def full_build(args, k, started):
+    try:
+        unlocked = key(args, lock=False)
+    except Exception:
+        unlocked = None
     record = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "m8-fast-cells.record")
     try:
         os.remove(record)
@@ -230,24 +275,29 @@ def full_build(args, k, started):
             artifact = msg
     sys.stdout.flush()
     rc = proc.wait()
+    records = {key: r for key, r in load_records().items() if key != k}
+    # Stored only when the build's inputs did not move while it ran (an edit during the build):
+    # then the next cell builds with cargo once more. Cargo.lock alone may move: cargo rewrote it
+    # for this crate (evcxr's start-up crate has no dependencies, and the kernel's lock file holds
+    # the helpers' graph), and this command is what the same inputs build again.
     try:
-        os.remove(state_path())
-    except FileNotFoundError:
-        pass
-    # Stored only when the build's inputs did not move while it ran (a first build writes the
-    # lock file; an edit during the build): then the next cell builds with cargo once more.
-    try:
-        stable = key(args) == k
+        after = key(args)
+        stable = after == k or key(args, lock=False) == unlocked
     except Exception:
-        stable = False
+        after, stable = None, False
     if rc == 0 and artifact and stable and os.path.isfile(record):
         with open(record) as f:
             rec = json.load(f)
-        rec.update(key=k, artifact=artifact, links=link_stamp(rec["argv"]))
-        tmp = state_path() + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(rec, f)
-        os.replace(tmp, state_path())
+        rec.update(artifact=artifact, links=link_stamp(rec["argv"]))
+        for each in {k, after}:
+            records.pop(each, None)
+            records[each] = dict(rec, key=each)
+    elif stable and after != k and after in records:
+        # a failed build (evcxr's first try of a cell) that only rewrote the lock file: what these
+        # inputs build is what was kept for the rewritten ones
+        records[k] = dict(records[after], key=k)
+    # one record per crate evcxr builds here: its start-up crate, then each set of `:dep`s
+    save_records(dict(list(records.items())[-KEPT_RECORDS:]))
     note("cargo" + ("" if rc == 0 else "-failed") + ("" if stable else "-moved"), started)
     sys.exit(rc)
 
@@ -327,7 +377,7 @@ def note(what, started):
 # with what they need). The build is untouched: cargo still compiles and links everything. A
 # value whose type comes from a crate left out needs its type written on the `let`.
 ANALYSIS_ENV = "M8_KERNEL_ANALYSIS"
-ANALYSIS_DEFAULT = "polars*,chrono,serde_json,bson"
+ANALYSIS_DEFAULT = "polars*,chrono,serde_json,bson,mongodb,ndarray"
 
 
 def restore_cargo_home():
@@ -386,8 +436,9 @@ def analysis_key(args, manifest, patterns):
     h = hashlib.sha256()
     h.update(json.dumps([args, sorted(patterns)]).encode())
     d = os.path.dirname(os.path.abspath(manifest))
+    h.update(b"Cargo.lock\0" + lock_digest(os.path.join(d, "Cargo.lock")).encode())
     packages, workspaces = path_packages(d)
-    files = [os.path.join(d, "Cargo.toml"), os.path.join(d, "Cargo.lock")] + config_files(d) + workspaces
+    files = [os.path.join(d, "Cargo.toml")] + config_files(d) + workspaces
     files += [os.path.join(p, "Cargo.toml") for p in packages]
     for p in files:
         try:
@@ -408,17 +459,17 @@ def analysis_metadata(args):
         k = analysis_key(args, manifest, patterns)
     except Exception:
         k = None
-    if k:
-        try:
-            with open(cache) as f:
-                kept = json.load(f)
-            if kept.get("key") == k:
-                sys.stdout.write(kept["output"])
-                sys.stdout.flush()
-                note("analysis-graph kept", STARTED)
-                sys.exit(0)
-        except (OSError, ValueError, KeyError):
-            pass
+    kept = {}
+    try:
+        with open(cache) as f:
+            kept = json.load(f)  # {key: answer}: a kernel asks at start (no dependencies) and after `:dep`
+    except (OSError, ValueError):
+        pass
+    if k and isinstance(kept, dict) and isinstance(kept.get(k), str):
+        sys.stdout.write(kept[k])
+        sys.stdout.flush()
+        note("analysis-graph kept", STARTED)
+        sys.exit(0)
     proc = subprocess.run([real_cargo()] + args, stdout=subprocess.PIPE)
     out = proc.stdout.decode("utf-8", "replace")
     if proc.returncode == 0 and "*" not in patterns:
@@ -428,8 +479,11 @@ def analysis_metadata(args):
             out = json.dumps(prune_metadata(meta, patterns)) + "\n"
             note(f"analysis-graph {before}->{len(meta['packages'])}", STARTED)
             if k and os.path.isdir(os.path.dirname(cache)):
+                kept = {key: v for key, v in (kept.items() if isinstance(kept, dict) else [])
+                        if isinstance(v, str)}
+                kept = dict(list(kept.items())[-3:] + [(k, out)])
                 with open(cache + ".tmp", "w") as f:
-                    json.dump({"key": k, "output": out}, f)
+                    json.dump(kept, f)
                 os.replace(cache + ".tmp", cache)
         except (ValueError, KeyError, TypeError, OSError):
             pass  # an answer we do not understand goes to rust-analyzer unchanged
@@ -453,13 +507,8 @@ def main():
         k = key(args)
     except Exception:  # a manifest we cannot read: let cargo say what is wrong
         run_real(args)
-    rec = None
-    try:
-        with open(state_path()) as f:
-            rec = json.load(f)
-    except (FileNotFoundError, ValueError):
-        pass
-    if rec and rec.get("key") == k and rec.get("links") == link_stamp(rec["argv"]) \
+    rec = load_records().get(k)
+    if isinstance(rec, dict) and rec.get("links") == link_stamp(rec["argv"]) \
             and os.path.isfile(os.path.join(rec["cwd"], "src", "lib.rs")):
         replay(rec, STARTED)
     full_build(args, k, STARTED)
