@@ -151,5 +151,13 @@ check "M8_KERNEL_ANALYSIS='*' keeps every package" 'names | grep -q "serde_json"
 analysis 'itoa' --offline --no-deps --manifest-path "$work/slot/Cargo.toml"
 check "--no-deps and other commands go to cargo unchanged" '[ "$(names)" = "ctx" ] && [ "$(tail -1 "$work/cargo-homes")" = "$work/real-home" ]'
 
+# evcxr's check of a `:dep` (`cargo metadata` on its dummy package in the slot): kept too
+sed 's/^name = "ctx"/name = "evcxr_dummy_validate_dep"/' "$work/ctx.toml" > "$work/slot/Cargo.toml"
+validate() { (cd "$work/slot" && "$wrapper" --offline metadata --format-version=1) > "$work/out" 2>/dev/null; }
+before="$(calls)"
+validate; validate
+check "evcxr's check of a :dep runs cargo once, then is answered from what was kept" '[ "$(calls)" = $((before + 1)) ] && grep -q "\"evcxr_dummy_validate_dep\"" "$work/out"'
+cp "$work/ctx.toml" "$work/slot/Cargo.toml"
+
 [ "$fails" = 0 ] && rm -rf "$work" || die "fast-cells self-test: $fails check(s) failed (work dir kept: $work)"
 say "fast-cells self-test: all checks passed"

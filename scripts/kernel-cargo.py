@@ -450,38 +450,60 @@ def analysis_key(args, manifest, patterns):
 
 
 def analysis_metadata(args):
-    """Answer rust-analyzer's `cargo metadata` for the cell crate with the cut graph; the answer is
-    kept beside the cell crate's build and given again while nothing it depends on changed."""
+    """rust-analyzer's `cargo metadata` for the cell crate: the cut graph."""
     patterns = [n.strip() for n in os.environ.get(ANALYSIS_ENV, ANALYSIS_DEFAULT).split(",") if n.strip()]
-    manifest = option(args, "--manifest-path")
+    kept_metadata(args, option(args, "--manifest-path"), None if "*" in patterns else patterns, "analysis-graph")
+
+
+def is_validate_dep(args):
+    """evcxr's check of a `:dep`: `cargo metadata` on a package it names evcxr_dummy_validate_dep,
+    written over the cell crate's Cargo.toml (cargo_metadata.rs, validate_dep)."""
+    rest = [a for a in args if a != "--offline"]
+    if rest != ["metadata", "--format-version=1"] or tomllib is None:
+        return False
+    try:
+        with open("Cargo.toml", "rb") as f:
+            return tomllib.load(f).get("package", {}).get("name") == "evcxr_dummy_validate_dep"
+    except (OSError, ValueError):
+        return False
+
+
+def kept_metadata(args, manifest, patterns, label):
+    """Run `cargo metadata` (its graph cut to patterns, unless None) and keep the answer beside the
+    cell crate's build; give it again while nothing it depends on changed (analysis_key)."""
     cache = os.path.join(os.path.dirname(os.path.abspath(manifest)), "target", "m8-analysis-metadata.json")
     try:
-        k = analysis_key(args, manifest, patterns)
+        k = analysis_key(args, manifest, ["*"] if patterns is None else patterns)
     except Exception:
         k = None
     kept = {}
     try:
         with open(cache) as f:
-            kept = json.load(f)  # {key: answer}: a kernel asks at start (no dependencies) and after `:dep`
+            kept = json.load(f)  # {key: [stdout, stderr]}: a kernel asks at start, for `:dep` and after it
     except (OSError, ValueError):
         pass
-    if k and isinstance(kept, dict) and isinstance(kept.get(k), str):
-        sys.stdout.write(kept[k])
+    kept = {key: v for key, v in (kept.items() if isinstance(kept, dict) else [])
+            if isinstance(v, list) and len(v) == 2 and all(isinstance(x, str) for x in v)}
+    if k and k in kept:
+        sys.stdout.write(kept[k][0])
         sys.stdout.flush()
-        note("analysis-graph kept", STARTED)
+        sys.stderr.write(kept[k][1])
+        note(f"{label} kept", STARTED)
         sys.exit(0)
-    proc = subprocess.run([real_cargo()] + args, stdout=subprocess.PIPE)
+    proc = subprocess.run([real_cargo()] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = proc.stdout.decode("utf-8", "replace")
-    if proc.returncode == 0 and "*" not in patterns:
+    err = proc.stderr.decode("utf-8", "replace")
+    if proc.returncode == 0:
         try:
-            meta = json.loads(out)
-            before = len(meta["packages"])
-            out = json.dumps(prune_metadata(meta, patterns)) + "\n"
-            note(f"analysis-graph {before}->{len(meta['packages'])}", STARTED)
+            if patterns is not None:
+                meta = json.loads(out)
+                before = len(meta["packages"])
+                out = json.dumps(prune_metadata(meta, patterns)) + "\n"
+                note(f"{label} {before}->{len(meta['packages'])}", STARTED)
+            else:
+                note(label, STARTED)
             if k and os.path.isdir(os.path.dirname(cache)):
-                kept = {key: v for key, v in (kept.items() if isinstance(kept, dict) else [])
-                        if isinstance(v, str)}
-                kept = dict(list(kept.items())[-3:] + [(k, out)])
+                kept = dict(list(kept.items())[-5:] + [(k, [out, err])])
                 with open(cache + ".tmp", "w") as f:
                     json.dump(kept, f)
                 os.replace(cache + ".tmp", cache)
@@ -489,6 +511,7 @@ def analysis_metadata(args):
             pass  # an answer we do not understand goes to rust-analyzer unchanged
     sys.stdout.write(out)
     sys.stdout.flush()
+    sys.stderr.write(err)
     sys.exit(proc.returncode)
 
 
@@ -502,6 +525,8 @@ def main():
             or not is_cell_build(args)):
         if is_analysis_metadata(args):
             analysis_metadata(args)
+        if is_validate_dep(args) and os.environ.get("M8_FAST_CELLS") != "0":
+            kept_metadata(args, "Cargo.toml", None, "validate-dep")
         run_real(args)
     try:
         k = key(args)
