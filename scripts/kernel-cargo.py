@@ -373,9 +373,10 @@ def note(what, started):
 # and resolves names through every crate that `helpers` imports from: ~35 s before a kernel's
 # first result. rust-analyzer runs `$CARGO_HOME/bin/cargo`; scripts/evcxr-kernel.sh points that
 # at this wrapper, which answers rust-analyzer's `cargo metadata` for the cell crate with the
-# graph cut down to the path crates (helpers) and the crates whose types a cell binds (ANALYSIS,
-# with what they need). The build is untouched: cargo still compiles and links everything. A
-# value whose type comes from a crate left out needs its type written on the `let`.
+# graph cut down to the path crates (helpers) and the crates whose types a cell binds (shell
+# patterns in M8_KERNEL_ANALYSIS; their own dependencies are not added). The build is untouched:
+# cargo still compiles and links everything. A value whose type comes from a crate left out
+# needs its type written on the `let`.
 ANALYSIS_ENV = "M8_KERNEL_ANALYSIS"
 ANALYSIS_DEFAULT = "polars*,chrono,serde_json,bson,mongodb,ndarray"
 
