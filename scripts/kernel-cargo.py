@@ -33,7 +33,8 @@ except ImportError:  # Python < 3.11: no shortcut, plain cargo
     tomllib = None
 
 CRATE = "ctx"
-ROOTS = (CRATE, "evcxr_dummy_validate_dep")
+VALIDATE_DEP = "evcxr_dummy_validate_dep"  # the package evcxr writes to check a `:dep`
+ROOT_LINES = {f'name = "{name}"'.encode() for name in (CRATE, VALIDATE_DEP)}
 STATE = "m8-fast-cells.json"
 RECORD_ENV = "M8_FAST_CELLS_RECORD"
 
@@ -52,7 +53,7 @@ def run_real(args):
 # --- recorder: cargo runs `$RUSTC_WRAPPER $RUSTC <args>` for each unit it compiles -------------
 def record_and_run(rustc_args):
     args = rustc_args[1:]
-    if crate_name_arg(args) == CRATE:
+    if option(args, "--crate-name") == CRATE:
         env = {k: v for k, v in os.environ.items()
                if k.startswith("CARGO") or k in ("OUT_DIR", "RUSTC_BOOTSTRAP")}
         with open(os.environ[RECORD_ENV], "w") as f:
@@ -60,10 +61,13 @@ def record_and_run(rustc_args):
     os.execv(rustc_args[0], rustc_args)
 
 
-def crate_name_arg(args):
-    for i, a in enumerate(args[:-1]):
-        if a == "--crate-name":
+def option(args, name):
+    """The value of `name value` or `name=value` in args."""
+    for i, a in enumerate(args):
+        if a == name and i + 1 < len(args):
             return args[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
     return None
 
 
@@ -153,6 +157,14 @@ def tree_stamp(h, top):
             h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
 
 
+def content_stamp(h, p):
+    try:
+        with open(p, "rb") as f:
+            h.update(p.encode() + b"\0" + hashlib.sha256(f.read()).digest())
+    except FileNotFoundError:
+        h.update(p.encode() + b"\0missing")
+
+
 def file_stamp(h, p):
     try:
         st = os.stat(p)
@@ -165,22 +177,19 @@ def lock_digest(path):
     """The lock file without its root package. evcxr writes three crates in turn into the same
     directory: its start-up crate (no dependencies), a `evcxr_dummy_validate_dep` package for each
     `:dep` (`cargo metadata` there), then `ctx` with the dependency; cargo rewrites Cargo.lock for
-    each. What they resolve to is the same, so the root's name and edges do not count."""
+    each. What they resolve to is the same, so the root's entry does not count. Read as text
+    (cargo writes one `[[package]]` block per package, `name` first): every cell pays for this."""
     try:
         with open(path, "rb") as f:
-            raw = f.read()
+            blocks = f.read().split(b"\n[[package]]\n")
     except FileNotFoundError:
         return "missing"
-    try:
-        lock = tomllib.loads(raw.decode())
-        packages = [p for p in lock.get("package", []) if p.get("name") not in ROOTS or "source" in p]
-        return hashlib.sha256(json.dumps(sorted(packages, key=lambda p: (p.get("name"), p.get("version"))),
-                                         sort_keys=True).encode()).hexdigest()
-    except (ValueError, AttributeError, TypeError):
-        return hashlib.sha256(raw).hexdigest()
+    kept = [b for b in blocks if not (b.split(b"\n", 1)[0] in ROOT_LINES and b"\nsource = " not in b)]
+    return hashlib.sha256(b"\n[[package]]\n".join(kept)).hexdigest()
 
 
-def key(args, lock=True):
+def keys(args):
+    """The key of a cell build, and the same without the lock file (which cargo may rewrite)."""
     h = hashlib.sha256()
     h.update(json.dumps(args).encode())
     for var in ("RUSTFLAGS", "RUSTC", "CARGO_TARGET_DIR", "CARGO_BUILD_BUILD_DIR", "CARGO_ENCODED_RUSTFLAGS"):
@@ -188,20 +197,16 @@ def key(args, lock=True):
     for var in sorted(os.environ):
         if var.startswith("CARGO_PROFILE_") or var.startswith("CARGO_BUILD_"):
             h.update(f"{var}={os.environ[var]}\n".encode())
-    if lock:
-        h.update(b"Cargo.lock\0" + lock_digest("Cargo.lock").encode())
     for p in ["Cargo.toml"] + config_files("."):
-        try:
-            with open(p, "rb") as f:
-                h.update(p.encode() + b"\0" + hashlib.sha256(f.read()).digest())
-        except FileNotFoundError:
-            h.update(p.encode() + b"\0missing")
+        content_stamp(h, p)
     packages, workspaces = path_packages(".")
     for p in workspaces:
         file_stamp(h, p)
     for d in packages:
         tree_stamp(h, d)
-    return h.hexdigest()
+    unlocked = h.hexdigest()
+    h.update(b"Cargo.lock\0" + lock_digest("Cargo.lock").encode())
+    return h.hexdigest(), unlocked
 
 
 def linked_files(argv):
@@ -250,11 +255,7 @@ def save_records(records):
     os.replace(tmp, state_path())
 
 
-def full_build(args, k, started):
-    try:
-        unlocked = key(args, lock=False)
-    except Exception:
-        unlocked = None
+def full_build(args, k, unlocked, started):
     record = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "m8-fast-cells.record")
     try:
         os.remove(record)
@@ -281,8 +282,8 @@ def full_build(args, k, started):
     # for this crate (evcxr's start-up crate has no dependencies, and the kernel's lock file holds
     # the helpers' graph), and this command is what the same inputs build again.
     try:
-        after = key(args)
-        stable = after == k or key(args, lock=False) == unlocked
+        after, after_unlocked = keys(args)
+        stable = after == k or after_unlocked == unlocked
     except Exception:
         after, stable = None, False
     if rc == 0 and artifact and stable and os.path.isfile(record):
@@ -300,13 +301,6 @@ def full_build(args, k, started):
     save_records(dict(list(records.items())[-KEPT_RECORDS:]))
     note("cargo" + ("" if rc == 0 else "-failed") + ("" if stable else "-moved"), started)
     sys.exit(rc)
-
-
-def out_dir(argv):
-    for i, a in enumerate(argv[:-1]):
-        if a == "--out-dir":
-            return argv[i + 1]
-    return None
 
 
 def replay(rec, started):
@@ -338,7 +332,7 @@ def replay(rec, started):
     rc = proc.wait()
     if rc == 0:
         # cargo "uplifts" the library from deps/ to its profile folder; do the same
-        deps = out_dir(rec["argv"])
+        deps = option(rec["argv"], "--out-dir")
         for name in art.get("filenames", []):
             if deps and os.path.dirname(os.path.abspath(name)) != os.path.abspath(deps):
                 src = os.path.join(deps, os.path.basename(name))
@@ -393,15 +387,6 @@ def restore_cargo_home():
         os.environ.pop("CARGO_HOME", None)
 
 
-def option(args, name):
-    for i, a in enumerate(args):
-        if a == name and i + 1 < len(args):
-            return args[i + 1]
-        if a.startswith(name + "="):
-            return a.split("=", 1)[1]
-    return None
-
-
 def is_analysis_metadata(args):
     """rust-analyzer's `cargo metadata --manifest-path <cell crate>` (evcxr's own calls name no manifest)."""
     if not args or args[0] != "metadata" or "--no-deps" in args or tomllib is None:
@@ -442,11 +427,7 @@ def analysis_key(args, manifest, patterns):
     files = [os.path.join(d, "Cargo.toml")] + config_files(d) + workspaces
     files += [os.path.join(p, "Cargo.toml") for p in packages]
     for p in files:
-        try:
-            with open(p, "rb") as f:
-                h.update(p.encode() + b"\0" + hashlib.sha256(f.read()).digest())
-        except FileNotFoundError:
-            h.update(p.encode() + b"\0missing")
+        content_stamp(h, p)
     return h.hexdigest()
 
 
@@ -464,7 +445,7 @@ def is_validate_dep(args):
         return False
     try:
         with open("Cargo.toml", "rb") as f:
-            return tomllib.load(f).get("package", {}).get("name") == "evcxr_dummy_validate_dep"
+            return tomllib.load(f).get("package", {}).get("name") == VALIDATE_DEP
     except (OSError, ValueError):
         return False
 
@@ -530,14 +511,14 @@ def main():
             kept_metadata(args, "Cargo.toml", None, "validate-dep")
         run_real(args)
     try:
-        k = key(args)
+        k, unlocked = keys(args)
     except Exception:  # a manifest we cannot read: let cargo say what is wrong
         run_real(args)
     rec = load_records().get(k)
     if isinstance(rec, dict) and rec.get("links") == link_stamp(rec["argv"]) \
             and os.path.isfile(os.path.join(rec["cwd"], "src", "lib.rs")):
         replay(rec, STARTED)
-    full_build(args, k, STARTED)
+    full_build(args, k, unlocked, STARTED)
 
 
 STARTED = time.time()
