@@ -79,6 +79,11 @@ if [ "${M8_KERNEL_ANALYSIS:-}" != off ]; then
   export CARGO_HOME="$M8_KERNEL_CARGO_HOME"
 fi
 export PATH="$ROOT/scripts/kernel-bin:$PATH"
+# evcxr_jupyter allocates with mimalloc, which by default lets the OS back its memory with
+# transparent huge pages: each first touch of a 2 MiB page zeroes all of it (~11% of a kernel's
+# CPU until its first result, in a perf profile). Off unless the user says otherwise; measured
+# in docs/notebook-performance.md.
+export MIMALLOC_ALLOW_THP="${MIMALLOC_ALLOW_THP:-0}"
 # evcxr_jupyter "updates" the kernel spec it finds through JUPYTER_PATH at start-up, which
 # would overwrite ours with a plain one: it needs no JUPYTER_PATH of its own.
 unset JUPYTER_PATH

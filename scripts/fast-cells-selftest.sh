@@ -8,7 +8,8 @@
 # library each run cargo again; M8_FAST_CELLS=0 always runs cargo; other commands pass through.
 # And the cargo the kernel's rust-analyzer runs (scripts/kernel-home): its `cargo metadata` for the
 # cell crate comes back cut to the path crates and the crates M8_KERNEL_ANALYSIS names, is kept
-# while the manifests do not change, and every real cargo it runs gets the real CARGO_HOME.
+# while the manifests do not change, and every real cargo it runs gets the real CARGO_HOME; its
+# other questions are asked of cargo once while what they depend on is unchanged.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [ -n "$HOST_TRIPLE" ] || die "fast-cells self-test: no Rust toolchain"
 work="$(mktemp -d "${TMPDIR:-/tmp}/m8-fast-cells.XXXXXX")"
@@ -131,7 +132,7 @@ printf '[package]\nname = "lib"\nversion = "0.1.0"\nedition = "2021"\n[dependenc
 analysis() {  # analysis <M8_KERNEL_ANALYSIS> <args…> → rust-analyzer's call; answer in $work/out
   local patterns="$1"; shift
   (cd "$work/slot" && CARGO_HOME="$ROOT/scripts/kernel-home" M8_KERNEL_CARGO_HOME="$ROOT/scripts/kernel-home" \
-    M8_REAL_CARGO_HOME="$work/real-home" M8_KERNEL_ANALYSIS="$patterns" \
+    M8_REAL_CARGO_HOME="$work/real-home" M8_KERNEL_ANALYSIS="$patterns" M8_CACHE="$work/cache" \
     "$ROOT/scripts/kernel-home/bin/cargo" metadata --format-version 1 "$@") > "$work/out" 2>/dev/null
 }
 names() { python3 -c 'import json,sys; print(",".join(sorted(p["name"] for p in json.load(open(sys.argv[1]))["packages"])))' "$work/out"; }
@@ -150,6 +151,33 @@ analysis '*' --offline --manifest-path "$work/slot/Cargo.toml"
 check "M8_KERNEL_ANALYSIS='*' keeps every package" 'names | grep -q "serde_json" && [ "$(names | tr , "\\n" | wc -l)" -gt 5 ]'
 analysis 'itoa' --offline --no-deps --manifest-path "$work/slot/Cargo.toml"
 check "--no-deps and other commands go to cargo unchanged" '[ "$(names)" = "ctx" ] && [ "$(tail -1 "$work/cargo-homes")" = "$work/real-home" ]'
+
+# rust-analyzer's other questions (the manifest with --no-deps, the toolchain, the config): kept
+# while what they depend on is unchanged; a copy of the lock file counts by its content.
+before="$(calls)"
+analysis 'itoa' --offline --no-deps --manifest-path "$work/slot/Cargo.toml"
+check "the same --no-deps question again is answered without cargo" '[ "$(names)" = "ctx" ] && [ "$(calls)" = "$before" ]'
+cp "$work/slot/Cargo.lock" "$work/lock-a"; cp "$work/slot/Cargo.lock" "$work/lock-b"
+CARGO_RESOLVER_LOCKFILE_PATH="$work/lock-a" analysis 'itoa' --offline --no-deps --manifest-path "$work/slot/Cargo.toml"
+CARGO_RESOLVER_LOCKFILE_PATH="$work/lock-b" analysis 'itoa' --offline --no-deps --manifest-path "$work/slot/Cargo.toml"
+check "a copy of the lock file in another place is the same question" '[ "$(names)" = "ctx" ] && [ "$(calls)" = $((before + 1)) ]'
+echo '# edited' >> "$work/slot/Cargo.toml"
+analysis 'itoa' --offline --no-deps --manifest-path "$work/slot/Cargo.toml"
+check "an edited manifest asks cargo again" '[ "$(names)" = "ctx" ] && [ "$(calls)" = $((before + 2)) ]'
+cp "$work/ctx.toml" "$work/slot/Cargo.toml"
+query() {
+  local rc=0
+  (cd "$work/slot" && CARGO_HOME="$ROOT/scripts/kernel-home" M8_REAL_CARGO_HOME="$work/real-home" M8_CACHE="$work/cache" \
+    "$ROOT/scripts/kernel-home/bin/cargo" "$@") > "$work/out" 2>/dev/null || rc=$?
+  echo "$rc" > "$work/rc"
+}
+before="$(calls)"
+query --version; query --version
+check "cargo --version is asked once" '[ "$(calls)" = $((before + 1)) ] && grep -q "^cargo " "$work/out"'
+M8_KERNEL_QUERIES=0 query --version
+check "M8_KERNEL_QUERIES=0 asks cargo every time" '[ "$(calls)" = $((before + 2)) ] && grep -q "^cargo " "$work/out"'
+query locate-project --no-such-flag; query locate-project --no-such-flag
+check "a failed answer is not kept (and its status comes back)" '[ "$(calls)" = $((before + 4)) ] && [ "$(cat "$work/rc")" != 0 ]'
 
 # evcxr's check of a `:dep` (`cargo metadata` on its dummy package in the slot): kept too
 sed 's/^name = "ctx"/name = "evcxr_dummy_validate_dep"/' "$work/ctx.toml" > "$work/slot/Cargo.toml"

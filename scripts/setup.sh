@@ -17,6 +17,13 @@ fi
 say "fetching the locked crates (for the offline notebook kernel)"
 (cd "$ROOT" && cargo fetch --locked --quiet)
 
+# evcxr's rust-analyzer reads the standard library's sources; evcxr installs them on the first
+# kernel otherwise, in the first notebook's first result.
+if command -v rustup >/dev/null && ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
+  say "adding the rust-src component (the notebook kernel's rust-analyzer reads it)"
+  rustup component add rust-src >/dev/null
+fi
+
 # The kernel's dependencies compile beside evcxr_jupyter's own install (both take minutes; each
 # leaves part of the 2 cores idle at times). Reuses what is built: seconds when nothing changed.
 mkdir -p "$RUN_DIR"
