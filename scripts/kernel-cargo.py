@@ -372,7 +372,14 @@ def note(what, started):
 # cargo still compiles and links everything. A value whose type comes from a crate left out
 # needs its type written on the `let`.
 ANALYSIS_ENV = "M8_KERNEL_ANALYSIS"
-ANALYSIS_DEFAULT = "polars*,chrono,serde_json,bson,mongodb,ndarray"
+# Of polars, the crates a user's frames, expressions, lazy queries and readers come from; its
+# engines (polars-stream, -expr, -mem-engine, -compute), parquet and SQL layers are left out:
+# ~7 of its ~21 MB of source, ~1 s of a kernel's first result (docs/notebook-performance.md).
+ANALYSIS_DEFAULT = ",".join([
+    "polars", "polars-core", "polars-lazy", "polars-plan", "polars-ops", "polars-io", "polars-time",
+    "polars-arrow", "polars-utils", "polars-error", "polars-schema", "polars-dtype",
+    "chrono", "serde_json", "bson", "mongodb", "ndarray",
+])
 
 
 def restore_cargo_home():
