@@ -178,6 +178,11 @@ M8_KERNEL_QUERIES=0 query --version
 check "M8_KERNEL_QUERIES=0 asks cargo every time" '[ "$(calls)" = $((before + 2)) ] && grep -q "^cargo " "$work/out"'
 query locate-project --no-such-flag; query locate-project --no-such-flag
 check "a failed answer is not kept (and its status comes back)" '[ "$(calls)" = $((before + 4)) ] && [ "$(cat "$work/rc")" != 0 ]'
+before="$(calls)"
+query metadata --offline --format-version 1; query metadata --offline --format-version 1
+check "a whole graph's metadata without the toolchain's manifest is never kept" '[ "$(calls)" = $((before + 2)) ] && names | grep -q "^ctx,"'
+query rustc --offline --lib; query rustc --offline --lib
+check "cargo rustc without --print (a build) is never kept" '[ "$(calls)" = $((before + 4)) ] && [ "$(cat "$work/rc")" = 0 ]'
 
 # evcxr's check of a `:dep` (`cargo metadata` on its dummy package in the slot): kept too
 sed 's/^name = "ctx"/name = "evcxr_dummy_validate_dep"/' "$work/ctx.toml" > "$work/slot/Cargo.toml"
