@@ -109,3 +109,45 @@ prepare_kernel_slot() {
     printf '%s\n' "$me" > "$marker"
   fi
 }
+
+# The standard library's sources as the notebook kernel's rust-analyzer reads them
+# (scripts/evcxr-kernel.sh): a copy of the toolchain's rust-src `library` folder in which the
+# files no cell's value comes from are empty — core::arch's per-architecture intrinsics
+# (stdarch), core::simd (portable-simd) and compiler-builtins, ~25 MB of the ~52 MB. Hard links
+# to the toolchain's files (a plain copy where that fails); emptied files are replaced, never
+# written through a link. Made once per toolchain under $M8_CACHE/rust-src/<key>/ (the key is
+# the sysroot, its sources' lock file and stamps; an older key is removed), in a path that ends like a
+# sysroot's (lib/rustlib/src/rust/library). Prints the folder; fails, printing nothing, when
+# the toolchain has no rust-src.
+trimmed_rust_src() {
+  local sysroot="$1" src key base lib tmp f
+  src="$sysroot/lib/rustlib/src/rust/library"
+  [ -f "$src/core/src/lib.rs" ] || return 1
+  key="$( { printf '%s\n' "$sysroot"; cat "$src/Cargo.lock"; stat -L -c '%n %s %Y' "$src/core/src/lib.rs" "$src/std/src/lib.rs"; } 2>/dev/null | sha256sum | cut -c1-16)"
+  base="$M8_CACHE/rust-src"
+  lib="$base/$key/lib/rustlib/src/rust/library"
+  if [ ! -f "$lib/core/src/lib.rs" ]; then
+    mkdir -p "$base" || return 1
+    tmp="$(mktemp -d "$base/.$key.XXXXXX")" || return 1
+    mkdir -p "$tmp/lib/rustlib/src/rust/library"
+    if ! { cp -al "$src/." "$tmp/lib/rustlib/src/rust/library/" 2>/dev/null || cp -a "$src/." "$tmp/lib/rustlib/src/rust/library/"; }; then
+      rm -rf "$tmp"; return 1
+    fi
+    (
+      cd "$tmp/lib/rustlib/src/rust/library" || exit 1
+      find stdarch/crates/core_arch/src -mindepth 2 -name '*.rs' ! -name mod.rs
+      find portable-simd/crates/core_simd/src compiler-builtins/compiler-builtins/src compiler-builtins/libm/src \
+        -name '*.rs' ! -name mod.rs ! -name lib.rs
+    ) 2>/dev/null | while IFS= read -r f; do
+      f="$tmp/lib/rustlib/src/rust/library/$f"
+      rm -f "$f" && : > "$f"
+    done
+    # Another kernel may have made it meanwhile: keep the first one.
+    if mv -T "$tmp" "$base/$key" 2>/dev/null; then
+      for f in "$base"/*/; do [ "${f%/}" = "$base/$key" ] || rm -rf "${f%/}"; done
+    else
+      rm -rf "$tmp"
+    fi
+  fi
+  [ -f "$lib/core/src/lib.rs" ] && printf '%s\n' "$lib"
+}

@@ -84,6 +84,17 @@ export PATH="$ROOT/scripts/kernel-bin:$PATH"
 # CPU until its first result, in a perf profile). Off unless the user says otherwise; measured
 # in docs/notebook-performance.md.
 export MIMALLOC_ALLOW_THP="${MIMALLOC_ALLOW_THP:-0}"
+# evcxr's rust-analyzer parses the standard library's sources (the rust-src component) before it
+# can type a cell: a third of them are SIMD intrinsics (core::arch, core::simd) and
+# compiler-builtins, which no cell's value comes from. It reads RUST_SRC_PATH when that is set,
+# so the kernel points it at a copy of the library with those files empty (hard links to the
+# toolchain's files otherwise; made once per toolchain, in a folder whose path ends like a
+# sysroot's, lib/rustlib/src/rust/library, as kernel-home/bin/cargo expects): ~1.5 s less to a
+# kernel's first result and ~110 MB less memory (docs/notebook-performance.md, round six). A
+# user's RUST_SRC_PATH wins; M8_KERNEL_RUST_SRC=full gives it the toolchain's sources.
+if [ -z "${RUST_SRC_PATH:-}" ] && [ "${M8_KERNEL_RUST_SRC:-trimmed}" != full ]; then
+  trimmed="$(trimmed_rust_src "$sysroot")" && export RUST_SRC_PATH="$trimmed"
+fi
 # evcxr_jupyter "updates" the kernel spec it finds through JUPYTER_PATH at start-up, which
 # would overwrite ours with a plain one: it needs no JUPYTER_PATH of its own.
 unset JUPYTER_PATH

@@ -192,5 +192,25 @@ validate; validate
 check "evcxr's check of a :dep runs cargo once, then is answered from what was kept" '[ "$(calls)" = $((before + 1)) ] && grep -q "\"evcxr_dummy_validate_dep\"" "$work/out"'
 cp "$work/ctx.toml" "$work/slot/Cargo.toml"
 
+# The standard library's sources for the kernel's rust-analyzer (common.sh, trimmed_rust_src), on
+# a toolchain of our own
+fake="$work/toolchain" lib="$work/toolchain/lib/rustlib/src/rust/library"
+mkdir -p "$lib/core/src" "$lib/std/src" "$lib/stdarch/crates/core_arch/src/x86" "$lib/portable-simd/crates/core_simd/src"
+echo 'pub mod arch;' > "$lib/core/src/lib.rs"; echo 'pub use core::*;' > "$lib/std/src/lib.rs"; echo 'version = 4' > "$lib/Cargo.lock"
+echo 'mod x86;' > "$lib/stdarch/crates/core_arch/src/mod.rs"; echo 'mod avx;' > "$lib/stdarch/crates/core_arch/src/x86/mod.rs"
+echo 'pub fn _mm256_add_ps() {}' > "$lib/stdarch/crates/core_arch/src/x86/avx.rs"
+echo 'mod vector;' > "$lib/portable-simd/crates/core_simd/src/mod.rs"; echo 'pub struct Simd;' > "$lib/portable-simd/crates/core_simd/src/vector.rs"
+trimmed="$(M8_CACHE="$work/cache" trimmed_rust_src "$fake")"
+check "the trimmed sources are a copy under the cache, in a sysroot-like path" '[[ "$trimmed" == "$work/cache/rust-src/"*"/lib/rustlib/src/rust/library" ]] && [ -s "$trimmed/core/src/lib.rs" ] && [ -s "$trimmed/std/src/lib.rs" ]'
+check "the intrinsics and core::simd are empty there, their modules kept" '[ ! -s "$trimmed/stdarch/crates/core_arch/src/x86/avx.rs" ] && [ -f "$trimmed/stdarch/crates/core_arch/src/x86/avx.rs" ] && [ -s "$trimmed/stdarch/crates/core_arch/src/x86/mod.rs" ] && [ ! -s "$trimmed/portable-simd/crates/core_simd/src/vector.rs" ]'
+check "the toolchain's own files are untouched" 'grep -q _mm256_add_ps "$lib/stdarch/crates/core_arch/src/x86/avx.rs" && grep -q "pub struct Simd" "$lib/portable-simd/crates/core_simd/src/vector.rs"'
+again="$(M8_CACHE="$work/cache" trimmed_rust_src "$fake")"
+check "the copy is made once" '[ "$again" = "$trimmed" ]'
+echo 'version = 5' > "$lib/Cargo.lock"
+updated="$(M8_CACHE="$work/cache" trimmed_rust_src "$fake")"
+check "an updated toolchain gets a new copy, and the old one goes" '[ "$updated" != "$trimmed" ] && [ -s "$updated/core/src/lib.rs" ] && [ ! -d "$trimmed" ]'
+rm "$lib/core/src/lib.rs"
+check "without rust-src there is nothing to trim" '! M8_CACHE="$work/cache" trimmed_rust_src "$fake" >/dev/null'
+
 [ "$fails" = 0 ] && rm -rf "$work" || die "fast-cells self-test: $fails check(s) failed (work dir kept: $work)"
 say "fast-cells self-test: all checks passed"
