@@ -4,8 +4,14 @@
 //! runtime (or a pool, or a socket) made in one cell is not usable in the next. [`run`]
 //! builds a small runtime, drives the future to completion and drops everything before the
 //! cell ends; only the plain value it returns crosses into later cells.
+//!
+//! The notebooks load the helpers as one shared library (`helpers-dylib`), which every cell
+//! links: there the helpers' own statics are one copy per kernel. [`run_kept`] uses that for
+//! the few connections worth keeping between calls (PostgreSQL's, in [`crate::sql::SyncDb`]):
+//! they live on one runtime of the process, never in a cell's own code.
 
 use std::future::Future;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -47,6 +53,35 @@ fn block_on_fresh<F: Future>(fut: F) -> F::Output {
     out
 }
 
+/// Runs `fut` to completion on the process's long-lived two-worker runtime, where connections
+/// kept between calls live (a pool made on a runtime that is dropped afterwards, as [`run`]'s
+/// is, cannot serve the next call). Like [`run`], safe where a runtime is already current.
+pub(crate) fn run_kept<F>(fut: F) -> F::Output
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|scope| {
+            scope.spawn(|| kept_runtime().block_on(fut)).join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    } else {
+        kept_runtime().block_on(fut)
+    }
+}
+
+fn kept_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("helpers-kept")
+            .build()
+            .expect("building a Tokio runtime only fails when the OS refuses threads or timers")
+    })
+}
+
 /// Bounds `fut` by `after`; the error names `what` was being waited for.
 ///
 /// Every wait on a service goes through this (or a client's own timeout), so that no
@@ -72,6 +107,20 @@ mod tests {
     async fn run_works_inside_a_running_runtime() {
         let v = run(async { tokio::spawn(async { 7 }).await.unwrap() });
         assert_eq!(v, 7);
+    }
+
+    #[test]
+    fn run_kept_keeps_its_runtime_between_calls() {
+        // A task spawned in one call is still running in the next: the runtime stayed.
+        let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
+        let handle = run_kept(async move { tokio::spawn(async move { rx.await.unwrap_or(0) + 1 }) });
+        run_kept(async move { tx.send(41).unwrap() });
+        assert_eq!(run_kept(handle).unwrap(), 42);
+    }
+
+    #[tokio::test]
+    async fn run_kept_works_inside_a_running_runtime() {
+        assert_eq!(run_kept(async { tokio::spawn(async { 7 }).await.unwrap() }), 7);
     }
 
     #[test]

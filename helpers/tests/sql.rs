@@ -492,3 +492,58 @@ async fn trending_items_and_product_details_agree_with_the_world() {
     })
     .await;
 }
+
+/// `SyncDb` keeps a PostgreSQL pool between calls: twenty calls share at most the pool's four
+/// connections (opening per call gave each its own server process); a server restart in
+/// between (every connection dropped) is survived, at worst by one failed call that names the
+/// server (the next connects afresh); while the server cannot be reached a call
+/// fails within the connect bound and names PostgreSQL; once it can, the next call connects
+/// afresh. The outage is a link of the test's own in front of the shared server, never the
+/// server itself.
+#[test]
+fn a_kept_postgres_pool_is_reused_and_survives_restarts_and_outages() {
+    let links = tokio::runtime::Runtime::new().unwrap();
+    let base = common::postgres_url();
+    let link = links.block_on(helpers::link::CuttableLink::to(&base, 5432)).unwrap();
+    let mut settings = common::settings();
+    settings.database_url = link.url_through(&base);
+    let db = sql::SyncDb::new(&settings);
+    let backend = || db.scalar("SELECT pg_backend_pid()", &[]);
+
+    let before: std::collections::BTreeSet<i64> = (0..20).map(|_| backend().unwrap()).collect();
+    assert!(before.len() <= sql::DEFAULT_POOL_SIZE as usize, "20 calls used {} server processes: the pool was not kept", before.len());
+
+    // A restart as the client sees it; a connection idle for a second is pinged before use.
+    link.interrupt();
+    std::thread::sleep(sql::PING_AFTER_IDLE + Duration::from_millis(200));
+    let after = backend().expect("the call after a restart reconnects");
+    assert!(!before.contains(&after), "a dropped connection was used again");
+
+    // Dropped again and used at once, call after call: a connection that sat idle for less
+    // than a second is not pinged, so a call may fail, naming the server; the call after a
+    // failure connects afresh, so no two fail in a row.
+    link.interrupt();
+    let mut failed_last = false;
+    for _ in 0..sql::DEFAULT_POOL_SIZE + 2 {
+        match backend() {
+            Ok(_) => failed_last = false,
+            Err(e) => {
+                assert!(matches!(e, Error::Unreachable { service: "PostgreSQL", .. }), "{e}");
+                assert!(!failed_last, "two calls in a row failed after one restart: {e}");
+                failed_last = true;
+            }
+        }
+    }
+    assert!(!failed_last, "the last call after a restart failed");
+
+    // Unreachable: a bounded failure that names the server and where it was looked for.
+    link.cut();
+    std::thread::sleep(sql::PING_AFTER_IDLE + Duration::from_millis(200));
+    let started = Instant::now();
+    let e = backend().unwrap_err();
+    assert!(started.elapsed() < sql::CONNECT_TIMEOUT + Duration::from_secs(3), "the failure took {:?}", started.elapsed());
+    assert!(matches!(e, Error::Unreachable { service: "PostgreSQL", .. }), "{e}");
+    assert!(e.to_string().contains(&link.local_addr().port().to_string()), "{e}");
+    link.restore();
+    assert!(backend().is_ok(), "the first call after the server is back connects");
+}

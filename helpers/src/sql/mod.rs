@@ -196,6 +196,11 @@ impl Db {
         self.statements.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Whether `other` is this same pool (a clone of it), not another one to the same place.
+    pub(crate) fn same_pool(&self, other: &Db) -> bool {
+        Arc::ptr_eq(&self.statements, &other.statements)
+    }
+
     /// Closes the pool, waiting for connections to finish their work.
     pub async fn close(&self) {
         match &self.pool {
@@ -351,7 +356,9 @@ fn map_error(backend: Backend, url: &ServiceUrl, e: sqlx::Error) -> Error {
             return Error::Constraint { store: backend.name(), rule: format!("{kind} {name}"), detail };
         }
     }
-    if matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)) {
+    // A connection that could not be made or was lost (a server that closed it mid-handshake
+    // answers with a protocol error), as a kept pool meets it when it connects on demand.
+    if matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_)) {
         return unreachable(backend.name(), url, e);
     }
     Error::Sql { backend: backend.name(), message: crate::check::scrub(&e.to_string(), url) }

@@ -4,8 +4,21 @@
 //! `async` block, `run(with_db(…))`) is code-generated again in that cell, with everything
 //! it inlines: 8–13 s per cell. A call into a function that is already compiled costs about
 //! as much as `let a = 1 + 1;`. So each method here is sync and non-generic: it opens the
-//! database, does its work on its own runtime, closes, and returns rows or a DataFrame.
-//! `SyncDb` itself holds nothing but the settings, so it crosses cells freely.
+//! database, does its work, and returns rows or a DataFrame. `SyncDb` itself holds nothing but
+//! the settings, so it crosses cells freely.
+//!
+//! Opening a database is not free: on PostgreSQL a call opened three TLS connections (the
+//! schema's, the pool's first, and one more while sqlx checked the first on its way back to
+//! the pool), each ~90 ms here because sqlx 0.9.0 leaves Nagle's algorithm on (its
+//! transact-rs/sqlx#4335, fixed upstream, not released), then ran the migrations: ~280 ms
+//! per call for a 1 ms query. So a PostgreSQL pool is **kept between calls**, one per URL and
+//! schema, on the process's long-lived runtime ([`crate::runtime::run_kept`]): the first call
+//! opens and migrates it, the next ones take a connection that is already open (and pinged
+//! when it sat idle for a second, so a server restart in between is survived). A call that
+//! finds the server unreachable or times out drops the kept pool, so the next one connects
+//! afresh and says why if it cannot. Session settings (`SET …`, temporary tables) therefore
+//! last as long as the connection, as with any pool. SQLite opens per call (about a
+//! millisecond), so an in-memory database is new on every call as before.
 
 use polars::prelude::DataFrame;
 
@@ -15,21 +28,69 @@ use super::{Backend, Db, SeedReport, loading, tx};
 use crate::config::Settings;
 use crate::data::World;
 use crate::error::{Error, Result};
-use crate::runtime::run;
+use crate::runtime::{run, run_kept};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
-/// Opens the database, evaluates `$body` with `$db: &Db`, closes, on a runtime of its own.
-/// A macro rather than a generic helper, so that each method's future is concrete (and
-/// checked to be `Send`) where it is written.
+/// Takes the kept pool (PostgreSQL) or opens the database (SQLite), evaluates `$body` with
+/// `$db: &Db`, then closes what was opened for the call (or drops a kept pool that lost its
+/// server). A macro rather than a generic helper, so that each method's future is concrete
+/// (and checked to be `Send`) where it is written.
 macro_rules! with_db {
-    ($self:ident, |$db:ident| $body:expr) => {
-        run(async {
-            let opened = Db::open(&$self.settings).await?;
+    ($self:ident, |$db:ident| $body:expr) => {{
+        let call = async {
+            let (opened, kept) = open_for_call(&$self.settings).await?;
             let $db = &opened;
             let out = $body;
-            opened.close().await;
+            settle(&$self.settings, opened, kept, &out).await;
             out
-        })
-    };
+        };
+        if keeps_pool(&$self.settings) { run_kept(call) } else { run(call) }
+    }};
+}
+
+/// PostgreSQL pools kept between calls, by URL and schema.
+fn kept_pools() -> &'static Mutex<HashMap<String, Db>> {
+    static POOLS: OnceLock<Mutex<HashMap<String, Db>>> = OnceLock::new();
+    POOLS.get_or_init(Default::default)
+}
+
+fn keeps_pool(settings: &Settings) -> bool {
+    matches!(settings.database_url.scheme().as_str(), "postgres" | "postgresql")
+}
+
+fn pool_key(settings: &Settings) -> String {
+    format!("{}\n{}", settings.database_url.expose(), super::configured_schema().unwrap_or_default())
+}
+
+async fn open_for_call(settings: &Settings) -> Result<(Db, bool)> {
+    if !keeps_pool(settings) {
+        return Ok((Db::open(settings).await?, false));
+    }
+    let key = pool_key(settings);
+    if let Some(db) = kept_pools().lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        return Ok((db.clone(), true));
+    }
+    let db = Db::open(settings).await?;
+    // Another thread may have kept one meanwhile: the first one stays, this one closes.
+    let first = kept_pools().lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_insert_with(|| db.clone()).clone();
+    if !first.same_pool(&db) {
+        db.close().await;
+    }
+    Ok((first, true))
+}
+
+async fn settle<T>(settings: &Settings, db: Db, kept: bool, out: &Result<T>) {
+    let lost = matches!(out, Err(Error::Unreachable { .. } | Error::Timeout { .. }));
+    if kept && lost {
+        let mut pools = kept_pools().lock().unwrap_or_else(PoisonError::into_inner);
+        if pools.get(&pool_key(settings)).is_some_and(|k| k.same_pool(&db)) {
+            pools.remove(&pool_key(settings));
+        }
+    }
+    if !kept || lost {
+        let _ = crate::runtime::within("closing the database", std::time::Duration::from_secs(5), db.close()).await;
+    }
 }
 
 /// The SQL database at `DATABASE_URL`, for notebook cells. Holds only the settings: every
