@@ -2,7 +2,7 @@
 //!
 //! Measures each module's figures on this machine, prints them as a markdown table and
 //! writes them to `out/bench.json` (or `M8_OUT_DIR/bench.json`). Modules: `data`, `sql`,
-//! `mongo`, `cache`, `queue`, `analytics`. Every row is measured in this run.
+//! `mongo`, `cache`, `queue`, `analytics`, `notebook`. Every row is measured in this run.
 //!
 //! Where a server's own tool gives a floor for the same work from one client, the row shows it
 //! beside ours, with the ratio (how many times slower than the floor): `redis-benchmark` under
@@ -60,7 +60,7 @@ impl Row {
     }
 }
 
-const MODULES: &[&str] = &["data", "sql", "mongo", "cache", "queue", "analytics"];
+const MODULES: &[&str] = &["data", "sql", "mongo", "cache", "queue", "analytics", "notebook"];
 
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -79,6 +79,7 @@ fn main() -> anyhow::Result<()> {
             "cache" => bench_cache(&settings, &mut rows)?,
             "queue" => bench_queue(&settings, &mut rows)?,
             "analytics" => bench_analytics(&mut rows)?,
+            "notebook" => bench_notebook(&settings, &mut rows)?,
             _ => unreachable!("checked above"),
         }
     }
@@ -139,6 +140,44 @@ fn median_ms<T>(times: usize, mut f: impl FnMut() -> anyhow::Result<T>) -> anyho
     }
     v.sort_by(f64::total_cmp);
     Ok(v[v.len() / 2])
+}
+
+/// What one call of a notebook surface costs beyond its work: the smallest statement each
+/// service has, through `SyncDb`, `SyncRedis` and `SyncBroker` as a cell calls them (each
+/// call connects, works and closes, except `SyncDb` on PostgreSQL, which keeps its pool).
+fn bench_notebook(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    use helpers::ServiceUrl;
+    use helpers::cache::SyncRedis;
+    use helpers::queue::{SyncBroker, Topology};
+    use helpers::sql::SyncDb;
+    let calls = 20;
+    let row = |case: &str, ms: f64, note: String| Row::new("notebook", case, ms, "ms", note);
+
+    let mut sqlite = settings.clone();
+    sqlite.database_url = ServiceUrl::new(format!("sqlite://{}?mode=rwc", settings.out_dir.join("module8-bench.db").display()));
+    let db = SyncDb::new(&sqlite);
+    db.scalar("SELECT 1", &[])?;
+    rows.push(row("SyncDb, SQLite: SELECT 1", median_ms(calls, || Ok(db.scalar("SELECT 1", &[])?))?, format!("median of {calls} calls, each opening the file")));
+
+    let mut pg = settings.clone();
+    pg.database_url = settings.test_postgres_url();
+    let db = SyncDb::new(&pg);
+    let started = Instant::now();
+    db.scalar("SELECT 1", &[])?;
+    rows.push(row("SyncDb, PostgreSQL: first call (opens and keeps the pool)", started.elapsed().as_secs_f64() * 1e3, "TLS connects and migrations".into()));
+    rows.push(row("SyncDb, PostgreSQL: SELECT 1", median_ms(calls, || Ok(db.scalar("SELECT 1", &[])?))?, format!("median of {calls} calls on the kept pool")));
+
+    let redis = SyncRedis::new(settings);
+    redis.command(&["PING"])?;
+    rows.push(row("SyncRedis: PING", median_ms(calls, || Ok(redis.command(&["PING"])?))?, format!("median of {calls} calls, each connecting")));
+
+    let broker = SyncBroker::new(settings, Topology::unique("bench-notebook"));
+    broker.declare()?;
+    let queue = broker.topology().user_data_queue();
+    let depth = median_ms(calls, || Ok(broker.depth(&queue)?));
+    broker.teardown()?;
+    rows.push(row("SyncBroker: a queue's depth", depth?, format!("median of {calls} calls, each connecting")));
+    Ok(())
 }
 
 /// Seeding, deep pages by OFFSET vs keyset, lazy vs eager loading, and repository queries
