@@ -23,6 +23,9 @@ if command -v rustup >/dev/null && ! rustup component list --installed 2>/dev/nu
   say "adding the rust-src component (the notebook kernel's rust-analyzer reads it)"
   rustup component add rust-src >/dev/null
 fi
+# ...and a trimmed copy of them, which the kernel gives it instead (scripts/common.sh,
+# trimmed_rust_src); the first kernel would otherwise make it.
+trimmed_rust_src "$(rustc --print sysroot)" >/dev/null || warn "no rust-src to trim: the kernel's rust-analyzer reads the toolchain's sources"
 
 # The kernel's dependencies compile beside evcxr_jupyter's own install (both take minutes; each
 # leaves part of the 2 cores idle at times). Reuses what is built: seconds when nothing changed.
