@@ -321,7 +321,7 @@ impl Handler for &mut Recommend<'_> {
             return Outcome::Retry(e.to_string());
         }
         let ids: Vec<i64> = picks.iter().map(|p| p.product_id).collect();
-        let profiles = self.mongo.collection::<mongodb::bson::Document>(schema::USERS);
+        let profiles = self.mongo.collection::<bson::Document>(schema::USERS);
         if let Err(e) = profiles.update_one(doc! { "user_id": task.user_id }, doc! { "$set": { "recommendations": ids } }).await {
             return Outcome::Retry(self.mongo.error(e).to_string());
         }
@@ -443,7 +443,7 @@ pub async fn run(db: &Db, mongo: &Mongo, cache: &RedisCache, broker: &Broker, vi
         _ => None,
     };
     let with_recs = mongo
-        .collection::<mongodb::bson::Document>(schema::USERS)
+        .collection::<bson::Document>(schema::USERS)
         .count_documents(doc! { "user_id": { "$in": &created }, "recommendations.0": { "$exists": true } })
         .await
         .map_err(|e| mongo.error(e))? as usize;

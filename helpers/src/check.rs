@@ -252,7 +252,7 @@ async fn check_sql(settings: &Settings) -> ServiceStatus {
 
 #[cfg(feature = "mongo")]
 async fn check_mongo(url: &ServiceUrl) -> ServiceStatus {
-    use mongodb::bson::doc;
+    use bson::doc;
     let attempt = async {
         let mut options = mongodb::options::ClientOptions::parse(url.expose()).await?;
         options.server_selection_timeout = Some(Duration::from_millis(2_500));

@@ -10,7 +10,7 @@ use helpers::data::{EventKind, World, WorldConfig};
 use helpers::mongo::docs::{EventDoc, EventMeta, Geo, GeoPoint, UserProfile, bson_date};
 use helpers::mongo::{self, Mongo, events, explain, export, schema, users};
 use helpers::{Error, Settings};
-use mongodb::bson::doc;
+use bson::doc;
 use polars::prelude::DataType;
 
 /// A fresh database named after the test, with the schema declared. Drop it with `done`.
@@ -167,10 +167,10 @@ async fn invalid_documents_and_duplicates_are_refused_with_the_servers_reason_an
 
     // An event of an unknown type, and one whose point is not a point.
     let event = |kind: &str, coordinates: Vec<f64>| {
-        let mut doc = mongodb::bson::to_document(&EventDoc {
+        let mut doc = bson::to_document(&EventDoc {
             user_id: 1,
             event_type: kind.into(),
-            timestamp: mongodb::bson::DateTime::now(),
+            timestamp: bson::DateTime::now(),
             session_id: None,
             metadata: EventMeta::default(),
             geo: Some(Geo { country: "X".into(), city: "Y".into(), location: GeoPoint::new(0.0, 0.0) }),
@@ -298,9 +298,9 @@ async fn an_event_logged_by_hand_is_counted_by_the_pipelines() {
 #[tokio::test]
 async fn the_server_expires_a_stale_session_by_its_ttl_index_and_keeps_a_fresh_one() {
     let m = fresh("ttl").await;
-    let now = mongodb::bson::DateTime::now();
-    let stale = mongodb::bson::DateTime::from_millis(now.timestamp_millis() - (schema::SESSION_TTL_SECONDS as i64 + 60) * 1000);
-    let sessions = m.collection::<mongodb::bson::Document>(schema::SESSIONS);
+    let now = bson::DateTime::now();
+    let stale = bson::DateTime::from_millis(now.timestamp_millis() - (schema::SESSION_TTL_SECONDS as i64 + 60) * 1000);
+    let sessions = m.collection::<bson::Document>(schema::SESSIONS);
     sessions
         .insert_many(vec![doc! { "session_id": "stale", "user_id": 1, "last_seen": stale }, doc! { "session_id": "fresh", "user_id": 2, "last_seen": now }])
         .await
@@ -337,14 +337,14 @@ async fn an_unreachable_server_is_named_masked_and_bounded() {
 async fn a_bulk_load_refuses_to_drop_documents_it_did_not_write_unless_allowed() {
     let m = Mongo::connect(&common::settings().mongodb_uri, Some("m8test_foreign")).await.unwrap();
     m.drop_database().await.unwrap();
-    m.collection::<mongodb::bson::Document>(schema::USERS).insert_one(doc! { "username": "their_user" }).await.unwrap();
+    m.collection::<bson::Document>(schema::USERS).insert_one(doc! { "username": "their_user" }).await.unwrap();
     let world = World::generate(&WorldConfig::with_users(30));
 
     let err = mongo::docs::load_world(&m, &world).await.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, Error::WouldDestroy { action: "bulk-load", .. }), "{text}");
     assert!(text.contains("m8test_foreign") && text.contains("1 document ") && text.contains("M8_ALLOW_RESET=1"), "{text}");
-    let theirs = m.collection::<mongodb::bson::Document>(schema::USERS).count_documents(doc! {}).await.unwrap();
+    let theirs = m.collection::<bson::Document>(schema::USERS).count_documents(doc! {}).await.unwrap();
     assert_eq!(theirs, 1, "their document must still be there");
 
     let report = mongo::docs::load_world_replacing(&m, &world).await.unwrap();

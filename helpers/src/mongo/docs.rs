@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use chrono::{DateTime, NaiveDateTime};
-use mongodb::bson;
 use serde::{Deserialize, Serialize};
 
 use super::{Mongo, schema};

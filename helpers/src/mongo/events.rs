@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
-use mongodb::bson::Document;
+use bson::Document;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! [`SyncMongo::check_exercise`] runs it and the helpers' own pipeline on the same collection
 //! and compares the documents as frames ([`exercise::compare_frames`]).
 
-use mongodb::bson::{Document, doc};
+use bson::{Document, doc};
 
 use super::SyncMongo;
 use crate::error::{Error, Result};

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use mongodb::bson::{Bson, Document, doc};
+use bson::{Bson, Document, doc};
 use serde::Serialize;
 
 use super::{Mongo, schema};

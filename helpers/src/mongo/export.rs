@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
-use mongodb::bson::{Bson, Document};
+use bson::{Bson, Document};
 use polars::prelude::{Column, CsvWriter, DataFrame, SerWriter};
 
 use super::Mongo;
@@ -111,7 +111,7 @@ pub async fn find_frame(m: &Mongo, collection: &str, filter: Document, limit: i6
     let cursor = m
         .collection::<Document>(collection)
         .find(filter)
-        .sort(mongodb::bson::doc! { "_id": 1 })
+        .sort(bson::doc! { "_id": 1 })
         .limit(limit)
         .await
         .map_err(|e| m.error(e))?;
@@ -124,7 +124,7 @@ pub async fn find_json(m: &Mongo, collection: &str, filter: Document, limit: i64
     let cursor = m
         .collection::<Document>(collection)
         .find(filter)
-        .projection(mongodb::bson::doc! { "_id": 0 })
+        .projection(bson::doc! { "_id": 0 })
         .limit(limit)
         .await
         .map_err(|e| m.error(e))?;
@@ -145,12 +145,12 @@ pub fn write_csv(df: &mut DataFrame, path: impl AsRef<Path>) -> Result<PathBuf> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mongodb::bson::{doc, oid::ObjectId};
+    use bson::{doc, oid::ObjectId};
     use polars::prelude::DataType;
 
     #[test]
     fn nested_fields_become_dotted_typed_columns_with_nulls_where_missing() {
-        let when = mongodb::bson::DateTime::from_millis(1_700_000_000_000);
+        let when = bson::DateTime::from_millis(1_700_000_000_000);
         let docs = vec![
             doc! { "_id": ObjectId::new(), "user_id": 1_i64, "metadata": { "price": 9.5, "category": "books" }, "at": when, "ok": true, "tags": ["a", "b"] },
             doc! { "_id": ObjectId::new(), "user_id": 2_i32, "metadata": { "price": 3_i32 }, "at": when, "ok": false },

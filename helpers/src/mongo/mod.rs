@@ -38,7 +38,7 @@
 
 use std::time::Duration;
 
-use mongodb::bson::Bson;
+use bson::Bson;
 use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database};
@@ -61,7 +61,7 @@ pub use sync::{SyncMongo, date};
 
 /// `doc! { … }`, [`Document`] and [`DateTime`], re-exported so a notebook can build filters without
 /// depending on the driver itself.
-pub use mongodb::bson::{DateTime, Document, doc};
+pub use bson::{DateTime, Document, doc};
 
 /// A document as pretty-printed relaxed extended JSON (what `mongosh` shows and accepts).
 pub fn pretty_json(document: &Document) -> String {

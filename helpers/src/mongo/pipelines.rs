@@ -6,7 +6,7 @@
 //! of them into a DataFrame.
 
 use chrono::NaiveDateTime;
-use mongodb::bson::{Bson, Document, doc};
+use bson::{Bson, Document, doc};
 
 use super::docs::bson_date;
 use super::schema;

@@ -12,7 +12,7 @@
 //! | `metrics_ts` | — | a time-series collection (MongoDB 5+; detected, see [`TimeSeries`]) |
 
 use mongodb::IndexModel;
-use mongodb::bson::{Document, doc};
+use bson::{Document, doc};
 use mongodb::options::{IndexOptions, TimeseriesGranularity, TimeseriesOptions};
 use serde::Serialize;
 
@@ -287,7 +287,7 @@ pub async fn describe(m: &Mongo) -> Result<(Vec<CollectionRow>, Vec<IndexRow>)> 
             indexes.push(IndexRow {
                 collection: c.collection.clone(),
                 name: options.name.unwrap_or_default(),
-                keys: mongodb::bson::Bson::Document(index.keys).into_relaxed_extjson().to_string(),
+                keys: bson::Bson::Document(index.keys).into_relaxed_extjson().to_string(),
                 unique: options.unique.unwrap_or(false),
                 ttl_seconds: options.expire_after.map(|d| d.as_secs() as i64),
             });

@@ -4,7 +4,7 @@
 //! and closes, so a cell compiles a call, not a driver (see `sql::SyncDb` for why). The
 //! filters and pipelines are written in the cell with [`doc!`](super::doc).
 
-use mongodb::bson::{Bson, Document};
+use bson::{Bson, Document};
 use std::time::Instant;
 
 use polars::prelude::DataFrame;

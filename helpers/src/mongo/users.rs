@@ -1,7 +1,7 @@
 //! The UserManager: insert a user, bulk insert users, find users by interest, update a
 //! user's metrics — and lookups that user input cannot turn into operators.
 
-use mongodb::bson::{self, Bson, Document, doc};
+use bson::{Bson, Document, doc};
 use mongodb::error::ErrorKind;
 use serde::Serialize;
 

@@ -231,12 +231,12 @@ struct StoreEvent<'a> {
 impl Handler for StoreEvent<'_> {
     async fn handle(&mut self, r: &Received) -> Outcome {
         let Message::Analytics(e) = &r.message else { return Outcome::Reject("not an analytics event".into()) };
-        let data = match mongodb::bson::to_document(e) {
+        let data = match bson::to_document(e) {
             Ok(d) => d,
             Err(err) => return Outcome::Reject(format!("cannot store the event: {err}")),
         };
-        let record = doc! { "kind": "event", "computed_at": mongodb::bson::DateTime::now(), "data": data, "run": &self.run };
-        match self.mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS).insert_one(record).await {
+        let record = doc! { "kind": "event", "computed_at": bson::DateTime::now(), "data": data, "run": &self.run };
+        match self.mongo.collection::<bson::Document>(schema::ANALYTICS).insert_one(record).await {
             Ok(_) => Outcome::Ack,
             Err(err) => Outcome::Retry(self.mongo.error(err).to_string()),
         }
@@ -323,16 +323,16 @@ pub(crate) async fn downstream(broker: &Broker, mongo: &Mongo, notifications: us
 
 /// Analytics documents this run stored in MongoDB.
 pub(crate) async fn analytics_stored(mongo: &Mongo, run: &str) -> Result<usize> {
-    let analytics = mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS);
+    let analytics = mongo.collection::<bson::Document>(schema::ANALYTICS);
     let n = analytics.count_documents(doc! { "kind": "event", "run": run }).await.map_err(|e| mongo.error(e))?;
     Ok(n as usize)
 }
 
 /// Deletes what a run stored in MongoDB: the profiles named, and its analytics documents.
 pub(crate) async fn forget(mongo: &Mongo, run: &str, usernames: &[String]) -> Result<()> {
-    let profiles = mongo.collection::<mongodb::bson::Document>(schema::USERS);
+    let profiles = mongo.collection::<bson::Document>(schema::USERS);
     profiles.delete_many(doc! { "username": { "$in": usernames } }).await.map_err(|e| mongo.error(e))?;
-    let analytics = mongo.collection::<mongodb::bson::Document>(schema::ANALYTICS);
+    let analytics = mongo.collection::<bson::Document>(schema::ANALYTICS);
     analytics.delete_many(doc! { "run": run }).await.map_err(|e| mongo.error(e))?;
     Ok(())
 }

@@ -365,13 +365,13 @@ fn bench_mongo(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
         }
         // A user with events: the one behind the middle event.
         let user = world.events[world.events.len() / 2].user_id;
-        let events_coll = m.collection::<mongodb::bson::Document>(helpers::mongo::schema::EVENTS);
-        for (label, hint) in [("find one user's events by index", None), ("find one user's events by collection scan", Some(mongodb::bson::doc! { "$natural": 1 }))] {
+        let events_coll = m.collection::<bson::Document>(helpers::mongo::schema::EVENTS);
+        for (label, hint) in [("find one user's events by index", None), ("find one user's events by collection scan", Some(bson::doc! { "$natural": 1 }))] {
             let mut times = Vec::new();
             let mut found = 0;
             for _ in 0..20 {
                 let started = Instant::now();
-                let mut find = events_coll.find(mongodb::bson::doc! { "user_id": user });
+                let mut find = events_coll.find(bson::doc! { "user_id": user });
                 if let Some(h) = &hint {
                     find = find.hint(mongodb::options::Hint::Keys(h.clone()));
                 }
@@ -409,7 +409,7 @@ async fn time_pipeline(m: &helpers::mongo::Mongo, p: &helpers::mongo::pipelines:
     let mut results = 0;
     for _ in 0..repeats {
         let started = Instant::now();
-        results = helpers::mongo::events::aggregate::<mongodb::bson::Document>(m, p).await?.len();
+        results = helpers::mongo::events::aggregate::<bson::Document>(m, p).await?.len();
         times.push(started.elapsed().as_secs_f64() * 1e3);
     }
     Ok((median_of(times), results))
