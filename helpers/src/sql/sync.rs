@@ -41,7 +41,8 @@ macro_rules! with_db {
         let call = async {
             let (opened, kept) = open_for_call(&$self.settings).await?;
             let $db = &opened;
-            let out = $body;
+            // Its own block, so that a `?` in the body still comes back here to be settled.
+            let out = async { $body }.await;
             settle(&$self.settings, opened, kept, &out).await;
             out
         };
