@@ -84,9 +84,10 @@ async fn open_for_call(settings: &Settings) -> Result<(Db, bool)> {
 async fn settle<T>(settings: &Settings, db: Db, kept: bool, out: &Result<T>) {
     let lost = matches!(out, Err(Error::Unreachable { .. } | Error::Timeout { .. }));
     if kept && lost {
+        let key = pool_key(settings);
         let mut pools = kept_pools().lock().unwrap_or_else(PoisonError::into_inner);
-        if pools.get(&pool_key(settings)).is_some_and(|k| k.same_pool(&db)) {
-            pools.remove(&pool_key(settings));
+        if pools.get(&key).is_some_and(|k| k.same_pool(&db)) {
+            pools.remove(&key);
         }
     }
     if !kept || lost {
