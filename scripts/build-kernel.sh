@@ -45,5 +45,5 @@ prepare_kernel_slot "$KERNEL_SLOT"
 say "compiling the notebook kernel's dependencies into $KERNEL_SLOT (once per machine; ~25 min on 2 cores)"
 started=$(date +%s)
 (cd "$KERNEL_SLOT" && CARGO_TARGET_DIR=target CARGO_BUILD_BUILD_DIR=target RUSTFLAGS="$KERNEL_RUSTFLAGS" \
-  cargo build --offline --quiet --target "$HOST_TRIPLE")
+  cargo build --offline --quiet --timings --target "$HOST_TRIPLE")
 say "notebook kernel dependencies ready in $(( $(date +%s) - started )) s"

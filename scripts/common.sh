@@ -8,7 +8,7 @@ EVCXR_VERSION="0.22.0"
 # Compiled notebook dependencies are kept here, outside the checkout, so a fresh clone
 # (and every later run) reuses them. One kernel at a time may use it: the runner is sequential.
 M8_CACHE="${M8_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/module8}"
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 warn() { printf '\033[33mwarning:\033[0m %s\n' "$*" >&2; }

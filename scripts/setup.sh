@@ -5,12 +5,20 @@
 #  - the `rust` Jupyter kernel, registered in the venv
 #  - the kernel's dependencies, compiled (scripts/build-kernel.sh), beside evcxr's install
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+setup_started=$(date +%s)
 
-say "Python tools in $VENV"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-if ! "$VENV/bin/python" -c "import nbclient, nbconvert, jupyterlab, secantus" 2>/dev/null; then
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
-fi
+mkdir -p "$RUN_DIR"
+# The Python tools install in the background, beside the fetch and the two compiles below (on a
+# fresh machine pip takes 1-3 minutes, mostly waiting on downloads); the kernel's registration at
+# the end waits for them.
+say "Python tools in $VENV (in the background; log: $RUN_DIR/python-tools.log)"
+(
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  if ! "$VENV/bin/python" -c "import nbclient, nbconvert, jupyterlab, secantus" 2>/dev/null; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
+  fi
+) > "$RUN_DIR/python-tools.log" 2>&1 &
+python_tools=$!
 
 # The notebook kernel resolves its dependencies offline (scripts/evcxr-kernel.sh): download the
 # workspace's locked crates once, so it finds them.
@@ -29,7 +37,6 @@ trimmed_rust_src "$(rustc --print sysroot)" >/dev/null || warn "no rust-src to t
 
 # The kernel's dependencies compile beside evcxr_jupyter's own install (both take minutes; each
 # leaves part of the 2 cores idle at times). Reuses what is built: seconds when nothing changed.
-mkdir -p "$RUN_DIR"
 "$ROOT/scripts/build-kernel.sh" > "$RUN_DIR/build-kernel.log" 2>&1 &
 kernel_build=$!
 
@@ -37,9 +44,17 @@ if cargo install --list 2>/dev/null | grep -q "^evcxr_jupyter v$EVCXR_VERSION:";
   say "evcxr_jupyter $EVCXR_VERSION is installed"
 else
   say "installing evcxr_jupyter $EVCXR_VERSION (cargo install --locked; about 20 minutes on 2 cores, once)"
-  cargo install --locked --quiet evcxr_jupyter --version "$EVCXR_VERSION"
+  # At a lower priority than the dependency build beside it: that one ends later (its polars
+  # crates compile one after another), so it gets the cores first and evcxr takes what the
+  # chain leaves idle (docs/notebook-performance.md, round seven).
+  nice -n 10 cargo install --locked --quiet evcxr_jupyter --version "$EVCXR_VERSION"
+  say "evcxr_jupyter installed after $(( $(date +%s) - setup_started )) s"
 fi
 
+if ! wait "$python_tools"; then
+  tail -n 30 "$RUN_DIR/python-tools.log" >&2
+  die "installing the Python tools into $VENV failed (log: $RUN_DIR/python-tools.log)"
+fi
 
 # Register the project's `rust` kernel in the venv: evcxr_jupyter behind scripts/evcxr-kernel.sh,
 # which keeps compiled dependencies between kernels. Our scripts put the venv first on
@@ -66,4 +81,4 @@ if ! wait "$kernel_build"; then
   die "compiling the notebook kernel's dependencies failed (log: $RUN_DIR/build-kernel.log)"
 fi
 grep -h "ready in" "$RUN_DIR/build-kernel.log" >&2 || true
-say "setup done"
+say "setup done in $(( $(date +%s) - setup_started )) s"

@@ -205,7 +205,7 @@ async fn check_sql(settings: &Settings) -> ServiceStatus {
             return ServiceStatus::down("SQLite", "DATABASE_URL", url, format!("cannot create {}: {e}", settings.out_dir.display()));
         }
         let attempt = async {
-            let mut conn = sqlx::SqliteConnection::connect(url.expose()).await?;
+            let mut conn = sqlx_sqlite::SqliteConnection::connect(url.expose()).await?;
             let version: String = sqlx::query_scalar("select sqlite_version()").fetch_one(&mut conn).await?;
             let started = Instant::now();
             let _: i64 = sqlx::query_scalar("select 1").fetch_one(&mut conn).await?;
@@ -219,7 +219,7 @@ async fn check_sql(settings: &Settings) -> ServiceStatus {
         };
     }
     let attempt = async {
-        let mut conn = sqlx::PgConnection::connect(url.expose()).await?;
+        let mut conn = sqlx_postgres::PgConnection::connect(url.expose()).await?;
         let version: String = sqlx::query_scalar("show server_version").fetch_one(&mut conn).await?;
         let started = Instant::now();
         let _: i32 = sqlx::query_scalar("select 1").fetch_one(&mut conn).await?;

@@ -34,7 +34,7 @@ async fn fresh_dbs(test: &str) -> Vec<Db> {
 
 async fn drop_schema(schema: &str) {
     use sqlx::Connection as _;
-    let mut conn = sqlx::PgConnection::connect(common::postgres_url().expose()).await.expect("PostgreSQL must run for these tests");
+    let mut conn = sqlx_postgres::PgConnection::connect(common::postgres_url().expose()).await.expect("PostgreSQL must run for these tests");
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))).execute(&mut conn).await.unwrap();
 }
 

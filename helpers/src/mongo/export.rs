@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
 use bson::{Bson, Document};
-use polars::prelude::{Column, CsvWriter, DataFrame, SerWriter};
+use polars::prelude::{Column, DataFrame, DataType};
 
 use super::Mongo;
 use super::docs::naive;
@@ -131,14 +131,32 @@ pub async fn find_json(m: &Mongo, collection: &str, filter: Document, limit: i64
     Ok(m.drain(cursor).await?.iter().map(super::pretty_json).collect())
 }
 
-/// Writes `df` as CSV (with a header) to `path`, creating its folder. Returns the path.
-pub fn write_csv(df: &mut DataFrame, path: impl AsRef<Path>) -> Result<PathBuf> {
+/// Writes `df` as CSV to `path`, creating its folder, and returns the path: a header of the
+/// column names, then one line per row. Each value is written as Polars shows it cast to text
+/// (a datetime as `2023-11-14 22:13:20.000`); a null is an empty field. Fields are quoted where
+/// CSV needs it (the `csv` crate's rules: commas, quotes, line breaks).
+///
+/// Polars' own CSV writer is not used: its feature pulls in the whole streaming engine, Parquet
+/// and an object-store client (~50 crates), which every notebook kernel would compile
+/// (docs/notebook-performance.md, round seven).
+pub fn write_csv(df: &DataFrame, path: impl AsRef<Path>) -> Result<PathBuf> {
     let path = path.as_ref();
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     }
-    let mut file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
-    CsvWriter::new(&mut file).include_header(true).finish(df)?;
+    let texts = df.columns().iter().map(|c| c.cast(&DataType::String)).collect::<polars::prelude::PolarsResult<Vec<Column>>>()?;
+    let texts = texts.iter().map(|c| c.str()).collect::<polars::prelude::PolarsResult<Vec<_>>>()?;
+    let file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
+    let mut out = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let written = (|| -> csv::Result<()> {
+        out.write_record(df.get_column_names().iter().map(|n| n.as_str()))?;
+        for row in 0..df.height() {
+            out.write_record(texts.iter().map(|c| c.get(row).unwrap_or("")))?;
+        }
+        out.flush()?;
+        Ok(())
+    })();
+    written.map_err(|e| Error::io("write", path, std::io::Error::other(e)))?;
     Ok(path.to_path_buf())
 }
 
@@ -169,13 +187,28 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_round_trips_through_csv() {
-        let docs = vec![doc! { "a": 1_i64, "b": "x,y" }, doc! { "a": 2_i64, "b": "z" }];
-        let mut df = documents_to_frame(&docs).unwrap();
-        let path = std::env::temp_dir().join(format!("helpers-export-{}.csv", std::process::id()));
-        write_csv(&mut df, &path).unwrap();
+    fn a_frame_is_written_as_csv_with_quoting_nulls_numbers_and_dates() {
+        let when = bson::DateTime::from_millis(1_700_000_000_000);
+        let docs = vec![
+            doc! { "a": 1_i64, "b": "x,y", "price": 9.5, "at": when, "ok": true },
+            doc! { "a": 2_i64, "b": "say \"hi\"\nthen go", "price": 3_i32 },
+        ];
+        let df = documents_to_frame(&docs).unwrap();
+        let path = std::env::temp_dir().join(format!("helpers-export-{}", std::process::id())).join("out.csv");
+        let written = write_csv(&df, &path).unwrap();
+        assert_eq!(written, path);
         let text = std::fs::read_to_string(&path).unwrap();
-        std::fs::remove_file(&path).ok();
-        assert_eq!(text, "a,b\n1,\"x,y\"\n2,z\n");
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
+        assert_eq!(text, "a,b,price,at,ok\n1,\"x,y\",9.5,2023-11-14 22:13:20.000,true\n2,\"say \"\"hi\"\"\nthen go\",3.0,,\n");
+    }
+
+    #[test]
+    fn a_csv_that_cannot_be_created_names_its_path() {
+        let df = documents_to_frame(&[doc! { "a": 1_i64 }]).unwrap();
+        let blocker = std::env::temp_dir().join(format!("helpers-export-file-{}", std::process::id()));
+        std::fs::write(&blocker, b"a file, not a folder").unwrap();
+        let err = write_csv(&df, blocker.join("out.csv")).unwrap_err().to_string();
+        std::fs::remove_file(&blocker).ok();
+        assert!(err.contains("helpers-export-file-"), "{err}");
     }
 }

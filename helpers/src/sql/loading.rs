@@ -182,7 +182,7 @@ async fn load_batched(db: &Db, n: usize) -> Result<Vec<UserWithAddress>> {
 /// `head` + `(id, id, …)`, one statement; nothing is sent for no ids.
 async fn by_ids<T>(db: &Db, head: &'static str, ids: &[i64]) -> Result<Vec<T>>
 where
-    T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    T: Send + Unpin + for<'r> sqlx::FromRow<'r, sqlx_sqlite::SqliteRow> + for<'r> sqlx::FromRow<'r, sqlx_postgres::PgRow>,
 {
     if ids.is_empty() {
         return Ok(Vec::new());

@@ -43,8 +43,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx_postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx_sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _};
 
 use crate::check::how_to_start;
@@ -300,7 +300,7 @@ async fn connect_postgres(url: &ServiceUrl, schema: &str, pool_size: u32) -> Res
         .map_err(|e| Error::Config { var: "DATABASE_URL", reason: crate::check::scrub(&e.to_string(), url) })?
         .disable_statement_logging();
     // The schema must exist before connections put it on their search path.
-    let mut first = crate::runtime::within("connecting to PostgreSQL", CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&base))
+    let mut first = crate::runtime::within("connecting to PostgreSQL", CONNECT_TIMEOUT, sqlx_postgres::PgConnection::connect_with(&base))
         .await?
         .map_err(|e| unreachable("PostgreSQL", url, e))?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
@@ -349,7 +349,7 @@ fn map_error(backend: Backend, url: &ServiceUrl, e: sqlx::Error) -> Error {
                 .map(str::to_string)
                 .or_else(|| db.message().split_once("failed: ").map(|(_, cols)| cols.to_string()))
                 .unwrap_or_else(|| "(unnamed)".into());
-            let detail = match db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            let detail = match db.try_downcast_ref::<sqlx_postgres::PgDatabaseError>() {
                 Some(pg) => pg.detail().unwrap_or(pg.message()).to_string(),
                 None => db.message().to_string(),
             };

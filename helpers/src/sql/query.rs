@@ -242,7 +242,7 @@ fn decode_error(column: &str, ty: &str, e: impl std::fmt::Display) -> Error {
     Error::InvalidInput(format!("column `{column}` ({ty}) could not be read: {e}; CAST it to a number or TEXT in the query"))
 }
 
-fn sqlite_cell(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Cell> {
+fn sqlite_cell(row: &sqlx_sqlite::SqliteRow, i: usize) -> Result<Cell> {
     let raw = row.try_get_raw(i).map_err(|e| decode_error(row.column(i).name(), "?", e))?;
     if raw.is_null() {
         return Ok(Cell::Null);
@@ -269,7 +269,7 @@ fn sqlite_cell(row: &sqlx::sqlite::SqliteRow, i: usize) -> Result<Cell> {
     })
 }
 
-fn postgres_cell(row: &sqlx::postgres::PgRow, i: usize) -> Result<Cell> {
+fn postgres_cell(row: &sqlx_postgres::PgRow, i: usize) -> Result<Cell> {
     let raw = row.try_get_raw(i).map_err(|e| decode_error(row.column(i).name(), "?", e))?;
     if raw.is_null() {
         return Ok(Cell::Null);

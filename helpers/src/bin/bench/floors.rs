@@ -69,7 +69,7 @@ pub fn with_database(url: &str, database: &str) -> String {
 pub async fn pgbench_select_tps(url: &ServiceUrl, seconds: u32) -> Found {
     use sqlx::Connection as _;
     const SCRATCH: &str = "module8_bench_floor";
-    let mut admin = sqlx::PgConnection::connect(url.expose()).await.map_err(|e| format!("connecting to {url}: {e}"))?;
+    let mut admin = sqlx_postgres::PgConnection::connect(url.expose()).await.map_err(|e| format!("connecting to {url}: {e}"))?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {SCRATCH} WITH (FORCE)"))).execute(&mut admin).await.map_err(|e| format!("dropping an old {SCRATCH}: {e}"))?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {SCRATCH}"))).execute(&mut admin).await.map_err(|e| format!("this role cannot create the scratch database {SCRATCH} ({e})"))?;
     let scratch = with_database(url.expose(), SCRATCH);
