@@ -67,6 +67,13 @@ for part in (user, unquote(password), unquote(db) or user):
 PY
 }
 
+# The project's Python venv ($VENV), created when missing; the notebook tools (setup.sh) and
+# SecantusDB (services.sh) are installed into it.
+ensure_venv() {
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" \
+    || die "python3 -m venv failed: install python3-venv (sudo apt-get install -y python3-venv)"
+}
+
 # true when something accepts TCP connections on host port (bounded: 2 s)
 port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
 

@@ -179,8 +179,7 @@ up_mongo() {
   is_local "$host" || die "MongoDB at $(mask "$MONGODB_URI") does not answer and is not local: start it there"
   if [ "$MODE" = docker ]; then docker_up mongo "$host" "$port"; return 0; fi
   say "nothing answers on $host:$port: starting SecantusDB (a MongoDB wire-compatible server) in memory"
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV" \
-    || die "python3 -m venv failed: install python3-venv (sudo apt-get install -y python3-venv)"
+  ensure_venv
   if ! "$VENV/bin/python" -c "import secantus" 2>/dev/null; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "secantusdb==$SECANTUS_VERSION" \
       || die "could not install secantusdb from PyPI; or run MongoDB yourself (docker compose up -d mongo)"

@@ -7,13 +7,22 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 setup_started=$(date +%s)
 
+# Waits for a background job of this script; if it failed, shows the end of its log and stops.
+wait_for() {
+  local job="$1" log="$2" what="$3"
+  if ! wait "$job"; then
+    tail -n 30 "$log" >&2
+    die "$what failed (log: $log)"
+  fi
+}
+
 mkdir -p "$RUN_DIR"
 # The Python tools install in the background, beside the fetch and the two compiles below (on a
 # fresh machine pip takes 1-3 minutes, mostly waiting on downloads); the kernel's registration at
 # the end waits for them.
 say "Python tools in $VENV (in the background; log: $RUN_DIR/python-tools.log)"
 (
-  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  ensure_venv
   if ! "$VENV/bin/python" -c "import nbclient, nbconvert, jupyterlab, secantus" 2>/dev/null; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
   fi
@@ -51,10 +60,7 @@ else
   say "evcxr_jupyter installed after $(( $(date +%s) - setup_started )) s"
 fi
 
-if ! wait "$python_tools"; then
-  tail -n 30 "$RUN_DIR/python-tools.log" >&2
-  die "installing the Python tools into $VENV failed (log: $RUN_DIR/python-tools.log)"
-fi
+wait_for "$python_tools" "$RUN_DIR/python-tools.log" "installing the Python tools into $VENV"
 
 # Register the project's `rust` kernel in the venv: evcxr_jupyter behind scripts/evcxr-kernel.sh,
 # which keeps compiled dependencies between kernels. Our scripts put the venv first on
@@ -76,9 +82,6 @@ cat > "$KERNEL_DIR/kernel.json" <<JSON
 }
 JSON
 
-if ! wait "$kernel_build"; then
-  tail -n 30 "$RUN_DIR/build-kernel.log" >&2
-  die "compiling the notebook kernel's dependencies failed (log: $RUN_DIR/build-kernel.log)"
-fi
+wait_for "$kernel_build" "$RUN_DIR/build-kernel.log" "compiling the notebook kernel's dependencies"
 grep -h "ready in" "$RUN_DIR/build-kernel.log" >&2 || true
 say "setup done in $(( $(date +%s) - setup_started )) s"

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
 use bson::{Bson, Document};
-use polars::prelude::{Column, DataFrame, DataType};
+use polars::prelude::{Column, DataFrame, DataType, PolarsResult};
 
 use super::Mongo;
 use super::docs::naive;
@@ -144,8 +144,8 @@ pub fn write_csv(df: &DataFrame, path: impl AsRef<Path>) -> Result<PathBuf> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create directory", dir, e))?;
     }
-    let texts = df.columns().iter().map(|c| c.cast(&DataType::String)).collect::<polars::prelude::PolarsResult<Vec<Column>>>()?;
-    let texts = texts.iter().map(|c| c.str()).collect::<polars::prelude::PolarsResult<Vec<_>>>()?;
+    let texts = df.columns().iter().map(|c| c.cast(&DataType::String)).collect::<PolarsResult<Vec<Column>>>()?;
+    let texts = texts.iter().map(|c| c.str()).collect::<PolarsResult<Vec<_>>>()?;
     let file = std::fs::File::create(path).map_err(|e| Error::io("create", path, e))?;
     let mut out = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let written = (|| -> csv::Result<()> {
