@@ -56,7 +56,15 @@ else
   # At a lower priority than the dependency build beside it: that one ends later (its polars
   # crates compile one after another), so it gets the cores first and evcxr takes what the
   # chain leaves idle (docs/notebook-performance.md, round seven).
-  nice -n 10 cargo install --locked --quiet evcxr_jupyter --version "$EVCXR_VERSION"
+  # rust-analyzer's IDE features (completion, assists, diagnostics, structural search) are
+  # compiled at opt-level 1: evcxr runs them only for Tab completion and hover, while a cell's
+  # types come from `hir`, which keeps the release profile (docs/notebook-performance.md,
+  # round eight).
+  ide_opt=()
+  for crate in ra_ap_ide ra_ap_ide_assists ra_ap_ide_completion ra_ap_ide_diagnostics ra_ap_ide_ssr; do
+    ide_opt+=(--config "profile.release.package.$crate.opt-level=1")
+  done
+  nice -n 10 cargo install --locked --quiet "${ide_opt[@]}" evcxr_jupyter --version "$EVCXR_VERSION"
   say "evcxr_jupyter installed after $(( $(date +%s) - setup_started )) s"
 fi
 
