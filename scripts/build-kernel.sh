@@ -42,7 +42,7 @@ helpers = { path = "$(cd "$ROOT/helpers-dylib" && pwd -P)", package = "helpers-d
 TOML
 : > "$KERNEL_SLOT/src/lib.rs"
 prepare_kernel_slot "$KERNEL_SLOT"
-say "compiling the notebook kernel's dependencies into $KERNEL_SLOT (once per machine; ~25 min on 2 cores)"
+say "compiling the notebook kernel's dependencies into $KERNEL_SLOT (once per machine; 12–22 min on 2 cores)"
 started=$(date +%s)
 (cd "$KERNEL_SLOT" && CARGO_TARGET_DIR=target CARGO_BUILD_BUILD_DIR=target RUSTFLAGS="$KERNEL_RUSTFLAGS" \
   cargo build --offline --quiet --timings --target "$HOST_TRIPLE")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what running the notebooks needs, once; reuses what is there.
 #  - a Python venv (.venv) with JupyterLab, nbclient, nbconvert (scripts/requirements.txt)
-#  - evcxr_jupyter $EVCXR_VERSION via `cargo install --locked` (~20 min on 2 cores, once)
+#  - evcxr_jupyter $EVCXR_VERSION via `cargo install --locked` (15–30 min on 2 cores, once)
 #  - the `rust` Jupyter kernel, registered in the venv
 #  - the kernel's dependencies, compiled (scripts/build-kernel.sh), beside evcxr's install
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -52,7 +52,7 @@ kernel_build=$!
 if cargo install --list 2>/dev/null | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; then
   say "evcxr_jupyter $EVCXR_VERSION is installed"
 else
-  say "installing evcxr_jupyter $EVCXR_VERSION (cargo install --locked; about 20 minutes on 2 cores, once)"
+  say "installing evcxr_jupyter $EVCXR_VERSION (cargo install --locked; 15–30 minutes on 2 cores beside the dependencies, once)"
   # At a lower priority than the dependency build beside it: that one ends later (its polars
   # crates compile one after another), so it gets the cores first and evcxr takes what the
   # chain leaves idle (docs/notebook-performance.md, round seven).
