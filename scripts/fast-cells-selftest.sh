@@ -9,7 +9,8 @@
 # And the cargo the kernel's rust-analyzer runs (scripts/kernel-home): its `cargo metadata` for the
 # cell crate comes back cut to the path crates and the crates M8_KERNEL_ANALYSIS names, is kept
 # while the manifests do not change, and every real cargo it runs gets the real CARGO_HOME; its
-# other questions are asked of cargo once while what they depend on is unchanged.
+# other questions are asked of cargo once while what they depend on is unchanged. And the kernel's
+# cargo settings agree with the workspace's profile for dependencies, key by key.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [ -n "$HOST_TRIPLE" ] || die "fast-cells self-test: no Rust toolchain"
 work="$(mktemp -d "${TMPDIR:-/tmp}/m8-fast-cells.XXXXXX")"
@@ -211,6 +212,26 @@ updated="$(M8_CACHE="$work/cache" trimmed_rust_src "$fake")"
 check "an updated toolchain gets a new copy, and the old one goes" '[ "$updated" != "$trimmed" ] && [ -s "$updated/core/src/lib.rs" ] && [ ! -d "$trimmed" ]'
 rm "$lib/core/src/lib.rs"
 check "without rust-src there is nothing to trim" '! M8_CACHE="$work/cache" trimmed_rust_src "$fake" >/dev/null'
+
+# The kernel's cargo settings (scripts/evcxr-cargo-config.toml) and the workspace's profile for
+# dependencies (Cargo.toml) are one setting written twice: `cargo test` in the kernel's build slot
+# reuses the kernel's dependencies only while every key agrees (docs/evcxr.md).
+profiles_agree() { python3 - "$ROOT/scripts/evcxr-cargo-config.toml" "$ROOT/Cargo.toml" <<'PY'
+import sys, tomllib
+kernel, workspace = (tomllib.load(open(path, "rb"))["profile"]["dev"] for path in sys.argv[1:])
+differ = [f"[profile.dev] {key}" for key, value in kernel.items()
+          if key not in ("package", "build-override") and workspace.get(key) != value]
+if kernel.get("build-override") != workspace.get("build-override"):
+    differ.append("[profile.dev.build-override]")
+# ctx is the kernel's cell crate, helpers the workspace's own: each profile has its own.
+packages = lambda profile, own: {name: keys for name, keys in profile.get("package", {}).items() if name != own}
+k, w = packages(kernel, "ctx"), packages(workspace, "helpers")
+differ += [f"[profile.dev.package.{name}]" for name in sorted(k.keys() | w.keys()) if k.get(name) != w.get(name)]
+for d in differ: print(f"     differs: {d}", file=sys.stderr)
+sys.exit(1 if differ else 0)
+PY
+}
+check "the workspace's profile for dependencies is the kernel's" profiles_agree
 
 [ "$fails" = 0 ] && rm -rf "$work" || die "fast-cells self-test: $fails check(s) failed (work dir kept: $work)"
 say "fast-cells self-test: all checks passed"
