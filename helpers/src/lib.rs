@@ -24,7 +24,7 @@
 //! | [`trace`] | what the helpers do, as it happens: SQL statements, MongoDB calls, Redis commands, messages and consumer decisions as `tracing` events, shown when `RUST_LOG` asks |
 //! | [`link`] | [`link::CuttableLink`]: a TCP link to any server that can be cut, restored or interrupted, for lessons and tests about faults |
 //! | [`check`] | the service check: reachable, server version, round-trip latency, masked URL, how to start it |
-//! | [`analytics`] | module 5 (feature `analytics`): features with Polars, churn (linfa-logistic) and LTV (linfa-linear) scored against baselines and the planted truth, segments, recommendations with hit rate, insights, the model manager and integrated flow |
+//! | [`analytics`] | module 5 (feature `analytics`): features with Polars, churn (logistic regression by Newton–Cholesky) and LTV (linfa-linear) scored against baselines and the planted truth, segments, recommendations with hit rate, insights, the model manager and integrated flow |
 //! | [`cache`] | module 3 (feature `cache`): memoisation, moka TTL cache, Redis cache-aside / write-through / SCAN invalidation, tiered cache, degradation, latency percentiles |
 //! | [`mongo`] | module 2 (feature `mongo`): `$jsonSchema` validators, unique / compound / 2dsphere / TTL indexes, time-series detection, bulk writes with per-document reports, aggregation pipelines with their SQL, geo queries, cohorts, `explain`, export to Polars and CSV |
 //! | [`queue`] | module 4 (feature `queue`): RabbitMQ topology (direct, topic, fanout, dead-letter, priority, delay queues), confirmed publishing, consumers with retry / backoff / DLQ, DLQ inspect and replay, throughput and latency, the signup pipeline (with `mongo`) |

@@ -5,7 +5,7 @@
 //! | where | what |
 //! |---|---|
 //! | [`features`] | per-user features with Polars (lazy) from users, orders and events, cut at an observation date; labels from the days after it |
-//! | [`churn`] | seeded train/test split, scaler, logistic regression (linfa-logistic), accuracy / precision / recall / AUC / confusion matrix / ROC / calibration, the original heuristic as baseline |
+//! | [`churn`] | seeded train/test split, scaler, logistic regression (Newton–Cholesky, checked against linfa-logistic), accuracy / precision / recall / AUC / confusion matrix / ROC / calibration, the original heuristic as baseline |
 //! | [`value`] | 12-month lifetime value by linear regression (linfa-linear) against the planted truth, MAE / RMSE, the original estimate as baseline; days to next purchase |
 //! | [`segments`] | DORMANT / VIP / AT_RISK / ACTIVE with documented thresholds; per-segment profiles and insight sentences |
 //! | [`recommend`] | co-purchase ("bought X, also bought Y") plus segment popularity, relevance scores, hit rate on later purchases |
@@ -160,7 +160,7 @@ impl Study {
         let pick = |v: &[bool], rows: &[usize]| rows.iter().map(|i| v[*i]).collect::<Vec<_>>();
         let pickf = |v: &[f64], rows: &[usize]| rows.iter().map(|i| v[*i]).collect::<Vec<_>>();
         let model = churn::ChurnModel::fit(&churn::take_rows(&x, &split.train), &pick(&churned, &split.train), config.seed)?;
-        lap("fit churn model (linfa-logistic)", &mut timings);
+        lap("fit churn model (Newton–Cholesky)", &mut timings);
         let p_all = model.predict_proba(&x);
         let (p_test, y_test) = (pickf(&p_all, &split.test), pick(&churned, &split.test));
         let base_test = churn::baseline_proba(&pickf(&recency, &split.test));

@@ -526,7 +526,7 @@ fn bench_analytics(rows: &mut Vec<Row>) -> anyhow::Result<()> {
         let p = scaling::measure_world(&world)?;
         let at = format!("{users} users");
         rows.push(Row::new("analytics", format!("feature pipeline, {at}"), p.features_ms, "ms", format!("Polars lazy: filters, group-bys, 4 joins over {} events → {} rows", p.events, p.rows)));
-        rows.push(Row::new("analytics", format!("fit churn (linfa-logistic, 9 features), {at}"), p.fit_ms, "ms", format!("{} rows, AUC {:.4} on them{}", p.rows, p.fit_auc, if users == 100_000 { "; target ≤ 200 ms" } else { "" })));
+        rows.push(Row::new("analytics", format!("fit churn (Newton–Cholesky, 9 features), {at}"), p.fit_ms, "ms", format!("{} rows, AUC {:.4} on them{}", p.rows, p.fit_auc, if users == 100_000 { "; target ≤ 200 ms" } else { "" })));
         rows.push(Row::new("analytics", format!("score churn + LTV, {at}"), p.scored_per_second, "users/s", format!("{} rows in {:.2} ms, best of 3; target ≥ 20 M/s", p.rows, p.score_ms)));
         if users == 100_000 {
             rows.push(Row::new("analytics", format!("fit LTV (linfa-linear), {at}"), p.ltv_fit_ms, "ms", format!("{} rows", p.rows)));
