@@ -142,27 +142,36 @@ fn objective(xs: ArrayView2<f64>, y: &[bool], beta: &Array1<f64>) -> Objective {
     Objective { loss, gradient: Array1::from(gradient), hessian: Array2::from_shape_vec((k, k), hessian).expect("k × k") }
 }
 
+/// A Newton step being taken: where it started, the loss there, the direction, the loss's
+/// predicted fall along it (`g·d`), and the share of it tried.
+struct Step {
+    from: Array1<f64>,
+    loss: f64,
+    direction: Array1<f64>,
+    fall: f64,
+    share: f64,
+}
+
 /// Minimises [`objective`] by Newton's method — the solver scikit-learn calls `newton-cholesky`,
 /// for many rows and few features: each step is one pass over the rows plus a (features + 1)²
 /// system solved by Cholesky, and the steps converge quadratically, so 4–6 passes reach what a
-/// first-order method (linfa-logistic's L-BFGS) takes dozens for. A step that does not lower the
-/// loss enough (Armijo) is halved. Returns the coefficients, the intercept and the passes over
-/// the rows.
+/// first-order method (linfa-logistic's L-BFGS) takes dozens for. Returns the coefficients, the
+/// intercept and the passes over the rows.
 fn newton(xs: ArrayView2<f64>, y: &[bool]) -> Result<(Array1<f64>, f64, usize)> {
     let (n, p) = xs.dim();
     let mut beta = Array1::<f64>::zeros(p + 1);
-    // The last accepted point, its loss, the Newton direction from it, the loss's slope along
-    // that direction, and the share of the step being tried.
-    let mut last: Option<(Array1<f64>, f64, Array1<f64>, f64, f64)> = None;
-    for step in 0..MAX_NEWTON_STEPS {
+    let mut step: Option<Step> = None;
+    for pass in 1..=MAX_NEWTON_STEPS {
         let f = objective(xs, y, &beta);
-        if let Some((from, loss, direction, slope, share)) = &mut last
-            && f.loss > *loss + 1e-4 * *share * *slope
+        // The loss did not fall by enough of what the step predicted (Armijo): half as far.
+        if let Some(s) = &mut step
+            && f.loss > s.loss - 1e-4 * s.share * s.fall
         {
-            *share /= 2.0;
-            beta = &*from - &(&*direction * *share);
+            s.share /= 2.0;
+            beta = &s.from - &(&s.direction * s.share);
             continue;
         }
+        // The Newton direction: the Hessian's system H·d = g, solved by Cholesky.
         let mut hessian = f.hessian;
         let direction = hessian
             .solvec(&f.gradient.view().insert_axis(Axis(1)).to_owned())
@@ -172,12 +181,12 @@ fn newton(xs: ArrayView2<f64>, y: &[bool]) -> Result<(Array1<f64>, f64, usize)> 
         let next = &beta - &direction;
         let largest = f.gradient.iter().fold(0.0f64, |m, g| m.max(g.abs()));
         if largest / n as f64 <= GRADIENT_TOLERANCE_PER_ROW {
-            // Within tolerance: one last Newton step, which costs a solve and no pass, squares
-            // the remaining error (a step this close to the minimum is not checked).
-            return Ok((next.slice(s![..p]).to_owned(), next[p], step + 1));
+            // Within tolerance: the last step costs a solve and no pass, and squares the error
+            // left (a step this close to the minimum is not checked).
+            return Ok((next.slice(s![..p]).to_owned(), next[p], pass));
         }
-        let slope = -f.gradient.dot(&direction);
-        last = Some((std::mem::replace(&mut beta, next), f.loss, direction, slope, 1.0));
+        let fall = f.gradient.dot(&direction);
+        step = Some(Step { from: std::mem::replace(&mut beta, next), loss: f.loss, direction, fall, share: 1.0 });
     }
     Err(Error::InvalidInput(format!("churn model did not converge in {MAX_NEWTON_STEPS} Newton steps (are the features finite and not constant?)")))
 }
