@@ -120,7 +120,7 @@ fn objective(xs: ArrayView2<f64>, y: &[bool], beta: &Array1<f64>) -> Objective {
         let z = b + row.dot(&w);
         // log(1 + eᶻ) without overflow either way.
         loss += if z > 0.0 { z + (-z).exp().ln_1p() } else { z.exp().ln_1p() } - if yi { z } else { 0.0 };
-        let mu = 1.0 / (1.0 + (-z).exp());
+        let mu = logistic(z);
         let (r, weight) = (mu - f64::from(u8::from(yi)), mu * (1.0 - mu));
         for a in 0..k {
             gradient[a] += r * u[a];
