@@ -454,11 +454,17 @@ fn queue_version(v: i32) -> lapin::types::FieldTable {
 
 #[tokio::test]
 async fn queues_are_declared_with_storage_version_2_and_an_existing_version_1_queue_is_kept() {
-    // A queue of the topology that exists already, as version 1 storage, holding a message.
+    // Two queues of the topology exist already: one declared as the helpers did before (no
+    // version given: the broker's default, version 1 on RabbitMQ 3.10–3.12), one declared as
+    // version 1 explicitly, which refuses a declare that gives no version.
     let other = broker("qvother").await;
     let topology = Topology::unique("tqv");
     let dead_letters = topology.dead_letter_queue();
+    let email = topology.email_queue();
     redeclare(&other, &dead_letters, queue_version(1)).await.expect("a version 1 queue can be declared");
+    let mut legacy = lapin::types::FieldTable::default();
+    legacy.insert("x-dead-letter-exchange".into(), lapin::types::AMQPValue::LongString(topology.dlx().into_bytes().into()));
+    redeclare(&other, &email, legacy).await.expect("a queue can be declared as the helpers did before");
     let ch = other.channel().await.unwrap();
     ch.confirm_select(Default::default()).await.unwrap();
     ch.basic_publish("".into(), dead_letters.as_str().into(), Default::default(), b"kept", Default::default()).await.unwrap().await.unwrap();
@@ -468,6 +474,10 @@ async fn queues_are_declared_with_storage_version_2_and_an_existing_version_1_qu
     assert_eq!(b.queue_depth(&dead_letters).await.unwrap(), 1, "the existing queue and its message are kept");
     let refused = redeclare(&b, &dead_letters, queue_version(2)).await.unwrap_err();
     assert!(refused.contains("x-queue-version"), "still version 1: {refused}");
+    let mut email_v2 = queue_version(2);
+    email_v2.insert("x-dead-letter-exchange".into(), lapin::types::AMQPValue::LongString(b.topology().dlx().into_bytes().into()));
+    let refused = redeclare(&b, &email, email_v2).await.unwrap_err();
+    assert!(refused.contains("x-queue-version"), "the queue declared as before is kept as it was: {refused}");
 
     // Every queue it created is version 2: asking for version 1 is refused by that argument.
     let mut v1 = queue_version(1);

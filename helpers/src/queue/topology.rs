@@ -274,24 +274,31 @@ impl Topology {
 }
 
 /// Declares `queue` durable with `args` and [`QUEUE_VERSION`], on `ch`. A queue that already
-/// exists with another storage version — declared by an earlier version of these helpers, by
-/// another client, or on a broker that refuses the argument — makes the broker close the
-/// channel (`PRECONDITION_FAILED`, "inequivalent arg 'x-queue-version'"); it is then declared
-/// on a new channel without the argument and used as it is. Any other refusal is an error.
-/// Returns the channel to go on with.
-async fn declare_queue(broker: &Broker, ch: lapin::Channel, queue: &str, args: FieldTable) -> Result<lapin::Channel> {
-    let mut versioned = args.clone();
-    versioned.insert("x-queue-version".into(), AMQPValue::LongInt(QUEUE_VERSION));
-    match ch.queue_declare(queue.into(), QueueDeclareOptions::durable(), versioned).await {
-        Ok(_) => Ok(ch),
-        Err(e) if names_queue_version(&e) => {
-            tracing::info!(target: "helpers::queue", queue, "the queue exists with another storage version; used as it is");
-            let ch = broker.channel().await?;
-            ch.queue_declare(queue.into(), QueueDeclareOptions::durable(), args).await.map_err(|e| broker.error(e))?;
-            Ok(ch)
+/// exists with other storage — declared by an earlier version of these helpers (no version
+/// given), with version 1 asked for explicitly, or on a broker that refuses the argument —
+/// makes the broker close the channel (`PRECONDITION_FAILED`, "inequivalent arg
+/// 'x-queue-version'"); it is then declared again on a new channel, without the argument and,
+/// failing that, as version 1, and used as it is. The other arguments are checked each time;
+/// any other refusal is an error. Returns the channel to go on with.
+async fn declare_queue(broker: &Broker, mut ch: lapin::Channel, queue: &str, args: FieldTable) -> Result<lapin::Channel> {
+    let attempts = [Some(QUEUE_VERSION), None, Some(1)];
+    for (i, version) in attempts.into_iter().enumerate() {
+        let mut asked = args.clone();
+        if let Some(v) = version {
+            asked.insert("x-queue-version".into(), AMQPValue::LongInt(v));
         }
-        Err(e) => Err(broker.error(e)),
+        match ch.queue_declare(queue.into(), QueueDeclareOptions::durable(), asked).await {
+            Ok(_) => {
+                if i > 0 {
+                    tracing::info!(target: "helpers::queue", queue, ?version, "the queue exists with other storage; used as it is");
+                }
+                return Ok(ch);
+            }
+            Err(e) if names_queue_version(&e) && i + 1 < attempts.len() => ch = broker.channel().await?,
+            Err(e) => return Err(broker.error(e)),
+        }
     }
+    unreachable!("the last attempt returns")
 }
 
 /// Whether the broker refused a declare because of `x-queue-version`.
