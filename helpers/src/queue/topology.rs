@@ -38,10 +38,11 @@ pub const MAX_PRIORITY: u8 = 10;
 /// The classic-queue storage every queue here is declared with (`x-queue-version`). Version 2
 /// (RabbitMQ 3.10 and later; recommended for every new deployment from 3.13, the only one
 /// left in 4.3) is a faster on-disk format for persistent messages than version 1, which 3.x
-/// brokers such as Debian 12's 3.10 use unless asked. On this project's 2-core machine, 20 alternating rounds of a minimal publisher: 1.15x
-/// (134 B) and 1.20x (300 B) more confirmed persistent publishes per second, faster in every
-/// round; consuming unchanged (docs/bench.md). What a client sees does not change: the same
-/// durability, acks and dead letters.
+/// brokers such as Debian 12's 3.10 use unless asked. On this project's 2-core machine, 20
+/// alternating rounds of a minimal publisher: 1.15x (134 B) and 1.20x (300 B) more confirmed
+/// persistent publishes per second, faster in every round; consuming unchanged
+/// (docs/bench.md). What a client sees does not change: the same durability, acks and dead
+/// letters.
 pub const QUEUE_VERSION: i32 = 2;
 
 /// Names of the lesson's exchanges and queues under one prefix.
