@@ -9,6 +9,7 @@ use helpers::Error;
 use helpers::queue::consumer::Stop;
 use helpers::queue::message::{self, Message, UserData};
 use helpers::queue::{Broker, ConsumeLimits, Outcome, Received, RetryPolicy, Topology, consume, dlq, lessons, measure};
+use lapin::types::{AMQPValue, FieldTable};
 
 async fn broker(test: &str) -> Broker {
     Broker::connect(&common::settings().amqp_addr, Topology::unique(&format!("t{test}"))).await.expect("RabbitMQ must answer at AMQP_ADDR")
@@ -438,7 +439,7 @@ async fn the_architecture_answers_at_once_and_every_service_gets_its_part() {
 
 /// What the broker says to a declare of `queue` with `args` on a fresh channel of `b`:
 /// `Ok(())` or the refusal's text.
-async fn redeclare(b: &Broker, queue: &str, args: lapin::types::FieldTable) -> Result<(), String> {
+async fn redeclare(b: &Broker, queue: &str, args: FieldTable) -> Result<(), String> {
     let ch = b.channel().await.unwrap();
     let opts = lapin::options::QueueDeclareOptions::durable();
     let out = ch.queue_declare(queue.into(), opts, args).await.map(|_| ()).map_err(|e| e.to_string());
@@ -446,10 +447,21 @@ async fn redeclare(b: &Broker, queue: &str, args: lapin::types::FieldTable) -> R
     out
 }
 
-fn queue_version(v: i32) -> lapin::types::FieldTable {
-    let mut t = lapin::types::FieldTable::default();
-    t.insert("x-queue-version".into(), lapin::types::AMQPValue::LongInt(v));
+/// Queue arguments: `x-queue-version` when `version` is given, then `pairs`.
+fn queue_args(version: Option<i32>, pairs: &[(&str, AMQPValue)]) -> FieldTable {
+    let mut t = FieldTable::default();
+    if let Some(v) = version {
+        t.insert("x-queue-version".into(), AMQPValue::LongInt(v));
+    }
+    for (k, v) in pairs {
+        t.insert((*k).into(), v.clone());
+    }
     t
+}
+
+/// An AMQP long string argument.
+fn text(s: &str) -> AMQPValue {
+    AMQPValue::LongString(s.as_bytes().to_vec().into())
 }
 
 #[tokio::test]
@@ -461,10 +473,9 @@ async fn queues_are_declared_with_storage_version_2_and_an_existing_version_1_qu
     let topology = Topology::unique("tqv");
     let dead_letters = topology.dead_letter_queue();
     let email = topology.email_queue();
-    redeclare(&other, &dead_letters, queue_version(1)).await.expect("a version 1 queue can be declared");
-    let mut legacy = lapin::types::FieldTable::default();
-    legacy.insert("x-dead-letter-exchange".into(), lapin::types::AMQPValue::LongString(topology.dlx().into_bytes().into()));
-    redeclare(&other, &email, legacy).await.expect("a queue can be declared as the helpers did before");
+    let dlx = [("x-dead-letter-exchange", text(&topology.dlx()))];
+    redeclare(&other, &dead_letters, queue_args(Some(1), &[])).await.expect("a version 1 queue can be declared");
+    redeclare(&other, &email, queue_args(None, &dlx)).await.expect("a queue can be declared as the helpers did before");
     let ch = other.channel().await.unwrap();
     ch.confirm_select(Default::default()).await.unwrap();
     ch.basic_publish("".into(), dead_letters.as_str().into(), Default::default(), b"kept", Default::default()).await.unwrap().await.unwrap();
@@ -472,34 +483,29 @@ async fn queues_are_declared_with_storage_version_2_and_an_existing_version_1_qu
 
     let b = Broker::connect(&common::settings().amqp_addr, topology).await.expect("the topology is declared over a version 1 queue");
     assert_eq!(b.queue_depth(&dead_letters).await.unwrap(), 1, "the existing queue and its message are kept");
-    let refused = redeclare(&b, &dead_letters, queue_version(2)).await.unwrap_err();
+    let refused = redeclare(&b, &dead_letters, queue_args(Some(2), &[])).await.unwrap_err();
     assert!(refused.contains("x-queue-version"), "still version 1: {refused}");
-    let mut email_v2 = queue_version(2);
-    email_v2.insert("x-dead-letter-exchange".into(), lapin::types::AMQPValue::LongString(b.topology().dlx().into_bytes().into()));
-    let refused = redeclare(&b, &email, email_v2).await.unwrap_err();
+    let refused = redeclare(&b, &email, queue_args(Some(2), &dlx)).await.unwrap_err();
     assert!(refused.contains("x-queue-version"), "the queue declared as before is kept as it was: {refused}");
 
     // Every queue it created is version 2: asking for version 1 is refused by that argument.
-    let mut v1 = queue_version(1);
-    v1.insert("x-dead-letter-exchange".into(), lapin::types::AMQPValue::LongString(b.topology().dlx().into_bytes().into()));
-    let refused = redeclare(&b, &b.topology().user_data_queue(), v1.clone()).await.unwrap_err();
+    let user_data = b.topology().user_data_queue();
+    let refused = redeclare(&b, &user_data, queue_args(Some(1), &dlx)).await.unwrap_err();
     assert!(refused.contains("x-queue-version") && refused.contains('2'), "{refused}");
-    let mut v2 = v1;
-    v2.insert("x-queue-version".into(), lapin::types::AMQPValue::LongInt(2));
-    redeclare(&b, &b.topology().user_data_queue(), v2).await.expect("the queue is version 2");
-    let delay = b.delay_queue(&b.topology().user_data_queue(), Duration::from_millis(250)).await.unwrap();
-    let mut delay_v1 = queue_version(1);
-    let text = |s: String| lapin::types::AMQPValue::LongString(s.into_bytes().into());
-    delay_v1.insert("x-message-ttl".into(), lapin::types::AMQPValue::LongLongInt(250));
-    delay_v1.insert("x-dead-letter-exchange".into(), text(String::new()));
-    delay_v1.insert("x-dead-letter-routing-key".into(), text(b.topology().user_data_queue()));
-    delay_v1.insert("x-expires".into(), lapin::types::AMQPValue::LongLongInt(60_250));
-    let refused = redeclare(&b, &delay, delay_v1).await.unwrap_err();
+    redeclare(&b, &user_data, queue_args(Some(2), &dlx)).await.expect("the queue is version 2");
+    let delay = b.delay_queue(&user_data, Duration::from_millis(250)).await.unwrap();
+    let delay_args = [
+        ("x-message-ttl", AMQPValue::LongLongInt(250)),
+        ("x-dead-letter-exchange", text("")),
+        ("x-dead-letter-routing-key", text(&user_data)),
+        ("x-expires", AMQPValue::LongLongInt(60_250)),
+    ];
+    let refused = redeclare(&b, &delay, queue_args(Some(1), &delay_args)).await.unwrap_err();
     assert!(refused.contains("x-queue-version"), "a delay queue is version 2 too: {refused}");
 
     // Work goes through the version 2 queues as before.
     b.publish_user_data_event("ada", "ada@example.com").await.unwrap();
-    let r = consume(&b, &b.topology().user_data_queue(), quick(1), RetryPolicy::default(), |_: &Received| Outcome::Ack).await.unwrap();
+    let r = consume(&b, &user_data, quick(1), RetryPolicy::default(), |_: &Received| Outcome::Ack).await.unwrap();
     assert_eq!((r.acked, r.stopped), (1, Stop::Count));
     done(b).await;
     other.teardown().await.unwrap();
