@@ -40,13 +40,13 @@ if command -v rustup >/dev/null && ! rustup component list --installed 2>/dev/nu
   say "adding the rust-src component (the notebook kernel's rust-analyzer reads it)"
   rustup component add rust-src >/dev/null
 fi
-# ...and a trimmed copy of them, which the kernel gives it instead (scripts/common.sh,
+# ...and a trimmed copy of them, which the kernel gives it instead (scripts/kernel/builds.py,
 # trimmed_rust_src); the first kernel would otherwise make it.
-trimmed_rust_src "$(rustc --print sysroot)" >/dev/null || warn "no rust-src to trim: the kernel's rust-analyzer reads the toolchain's sources"
+kernel_py builds.py rust-src "$(rustc --print sysroot)" >/dev/null || warn "no rust-src to trim: the kernel's rust-analyzer reads the toolchain's sources"
 
 # The kernel's dependencies compile beside evcxr_jupyter's own install (both take minutes; each
 # leaves part of the 2 cores idle at times). Reuses what is built: seconds when nothing changed.
-"$ROOT/scripts/build-kernel.sh" > "$RUN_DIR/build-kernel.log" 2>&1 &
+kernel_py builds.py build > "$RUN_DIR/build-kernel.log" 2>&1 &
 kernel_build=$!
 
 if cargo install --list 2>/dev/null | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; then
@@ -70,8 +70,8 @@ fi
 
 wait_for "$python_tools" "$RUN_DIR/python-tools.log" "installing the Python tools into $VENV"
 
-# Register the project's `rust` kernel in the venv: evcxr_jupyter behind scripts/evcxr-kernel.sh,
-# which keeps compiled dependencies between kernels. Our scripts put the venv first on
+# Register the project's `rust` kernel in the venv: evcxr_jupyter behind scripts/kernel/start.py,
+# which starts every kernel from the shared build (scripts/kernel/README.md). Our scripts put the venv first on
 # JUPYTER_PATH, so this spec wins over a user-wide `rust` kernel.
 KERNEL_DIR="$VENV/share/jupyter/kernels/rust"
 mkdir -p "$KERNEL_DIR"
@@ -83,7 +83,7 @@ cp "$evcxr_spec/kernels/rust/"* "$KERNEL_DIR/"
 rm -rf "$evcxr_spec"
 cat > "$KERNEL_DIR/kernel.json" <<JSON
 {
-  "argv": ["bash", "$ROOT/scripts/evcxr-kernel.sh", "--control_file", "{connection_file}"],
+  "argv": ["$(python3 -c 'import sys; print(sys.executable)')", "-S", "$ROOT/scripts/kernel/start.py", "--control_file", "{connection_file}"],
   "display_name": "Rust",
   "language": "rust",
   "interrupt_mode": "message"

@@ -6,13 +6,14 @@ cd "$ROOT"
 load_env
 started=$(date +%s)
 # Test builds live outside the checkout too, so a fresh clone on this machine reuses them: in
-# the notebook kernel's build directory, with its RUSTFLAGS and --target, so that every
-# dependency is compiled once for both (see common.sh).
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KERNEL_SLOT/target}"
+# the directory where the notebook kernel's graph is compiled, with its RUSTFLAGS and --target,
+# so that every dependency is compiled once for both (see common.sh). Open notebooks never wait
+# for it: their kernels run on clones of the published build (scripts/kernel/README.md).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KERNEL_BUILD/target}"
 say "services.sh self-test (the install path on a fake fresh machine; never touches this one's servers)"
 "$ROOT/scripts/services-selftest.sh"
 say "fast-cells self-test (the kernel's cargo: a cell replays rustc only when nothing else changed)"
-"$ROOT/scripts/fast-cells-selftest.sh"
+"$ROOT/scripts/kernel/selftest.sh"
 "$ROOT/scripts/services.sh" up
 "$ROOT/scripts/setup.sh"
 

@@ -27,6 +27,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import builds  # noqa: E402
+
 try:
     import tomllib
 except ImportError:  # Python < 3.11: no shortcut, plain cargo
@@ -36,6 +39,7 @@ CRATE = "ctx"
 VALIDATE_DEP = "evcxr_dummy_validate_dep"  # the package evcxr writes to check a `:dep`
 ROOT_LINES = {f'name = "{name}"'.encode() for name in (CRATE, VALIDATE_DEP)}
 STATE = "m8-fast-cells.json"
+ANALYSIS_FILE = "m8-analysis-metadata.json"
 RECORD_ENV = "M8_FAST_CELLS_RECORD"
 
 
@@ -154,23 +158,32 @@ def tree_stamp(h, top):
                 st = os.stat(p)
             except FileNotFoundError:
                 continue
-            h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(f"{named(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+
+
+# The build directory this cargo runs for (evcxr's crate directory): keys and records write it as
+# builds.SLOT, so what one kernel's directory kept serves every clone of it (builds.py).
+SLOT_ROOT = os.getcwd()
+
+
+def named(p):
+    return builds.portable(p, SLOT_ROOT)
 
 
 def content_stamp(h, p):
     try:
         with open(p, "rb") as f:
-            h.update(p.encode() + b"\0" + hashlib.sha256(f.read()).digest())
+            h.update(named(p).encode() + b"\0" + hashlib.sha256(f.read()).digest())
     except FileNotFoundError:
-        h.update(p.encode() + b"\0missing")
+        h.update(named(p).encode() + b"\0missing")
 
 
 def file_stamp(h, p):
     try:
         st = os.stat(p)
-        h.update(f"{p}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        h.update(f"{named(p)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     except FileNotFoundError:
-        h.update(f"{p}\0missing\n".encode())
+        h.update(f"{named(p)}\0missing\n".encode())
 
 
 def lock_digest(path):
@@ -193,10 +206,10 @@ def keys(args):
     h = hashlib.sha256()
     h.update(json.dumps(args).encode())
     for var in ("RUSTFLAGS", "RUSTC", "CARGO_TARGET_DIR", "CARGO_BUILD_BUILD_DIR", "CARGO_ENCODED_RUSTFLAGS"):
-        h.update(f"{var}={os.environ.get(var)}\n".encode())
+        h.update(f"{var}={named(str(os.environ.get(var)))}\n".encode())
     for var in sorted(os.environ):
         if var.startswith("CARGO_PROFILE_") or var.startswith("CARGO_BUILD_"):
-            h.update(f"{var}={os.environ[var]}\n".encode())
+            h.update(f"{var}={named(os.environ[var])}\n".encode())
     for p in ["Cargo.toml"] + config_files("."):
         content_stamp(h, p)
     packages, workspaces = path_packages(".")
@@ -242,7 +255,7 @@ KEPT_RECORDS = 4
 def load_records():
     try:
         with open(state_path()) as f:
-            records = json.load(f)
+            records = json.loads(builds.local(f.read(), SLOT_ROOT))
     except (FileNotFoundError, ValueError):
         return {}
     return records if isinstance(records, dict) and "key" not in records else {}
@@ -251,29 +264,127 @@ def load_records():
 def save_records(records):
     tmp = state_path() + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(records, f)
+        f.write(named(json.dumps(records)))
     os.replace(tmp, state_path())
 
 
+def kernel_dir():
+    """True when this build is a kernel's own directory under $M8_CACHE/kernels (start.py)."""
+    kernels = builds.paths()["kernels"]
+    return os.path.dirname(os.path.realpath(SLOT_ROOT)) == os.path.realpath(kernels)
+
+
+def has_dependencies():
+    """False for evcxr's start-up crate (no `[dependencies]`), which it builds before the kernel
+    answers Jupyter at all: that build must never wait for anyone."""
+    try:
+        with open("Cargo.toml", "rb") as f:
+            return bool(tomllib.load(f).get("dependencies"))
+    except (OSError, ValueError):
+        return True
+
+
+def progress(text):
+    """A line for the learner while a cell waits. evcxr shows nothing of cargo's output while it
+    builds (module.rs, run_cargo: cargo's `Compiling` lines go to the server's log); the one thing
+    it passes on to the cell as it comes is the stderr of its runtime process, the sibling of this
+    cargo that runs the cells (child_process.rs). So the line goes there, shaped like cargo's
+    progress (which the headless runner accepts), and to cargo's stderr for the server's log."""
+    line = f"   Compiling helpers ({text})\n"
+    sys.stderr.write(line)
+    sys.stderr.flush()
+    runtime = runtime_process()
+    if runtime:
+        try:
+            with open(f"/proc/{runtime}/fd/2", "a") as f:
+                f.write(line)
+        except OSError:
+            pass
+
+
+def runtime_process():
+    """The pid of evcxr's runtime process (EVCXR_IS_RUNTIME=1) beside this cargo, or None."""
+    parent = str(os.getppid())
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[1] != parent:
+                    continue
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if b"EVCXR_IS_RUNTIME=1\0" in f.read():
+                    return pid
+        except (OSError, IndexError):
+            continue
+    return None
+
+
 def full_build(args, k, unlocked, started):
+    """The real cargo, recording the cell crate's rustc command. In a kernel's own directory it
+    runs under the build lock (builds.py): a kernel that finds another kernel or scripts/setup.sh
+    compiling the graph waits for it and says so in the cell, takes the newer build once it is
+    published, and publishes what it compiled itself (an edited helpers crate) for the others."""
+    if not kernel_dir() or not has_dependencies():
+        sys.exit(cargo_and_record(args, k, unlocked, started)[0])
+    waited = []
+
+    def waiting(who, seconds):
+        if not waited:
+            progress(f"waiting for {who} to finish compiling the notebooks' dependencies; "
+                     "this cell goes on by itself when it is done")
+        else:
+            progress(f"still waiting: {seconds / 60:.1f} min")
+        waited.append(seconds)
+
+    with builds.build_lock(f"the notebook kernel in {SLOT_ROOT}", on_wait=waiting, every=30):
+        if builds.refresh(SLOT_ROOT):
+            progress("took the build published meanwhile")
+        rc, compiled = cargo_and_record(args, k, unlocked, started)
+        if rc == 0 and compiled:
+            builds.publish(SLOT_ROOT, f"the notebook kernel in {SLOT_ROOT}", skip=evcxr_own_files())
+    if rc == 0:
+        builds.donate(SLOT_ROOT, STATE)
+    sys.exit(rc)
+
+
+def evcxr_own_files():
+    """evcxr's copies of the cells it loaded (code_<n>.so) stay with their kernel."""
+    deps = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), option(sys.argv[1:], "--target") or "", "debug", "deps")
+    try:
+        return {os.path.relpath(os.path.join(deps, n), "target") for n in os.listdir(deps)
+                if n.startswith("libcode_") or n.startswith("code_")}
+    except OSError:
+        return set()
+
+
+def cargo_and_record(args, k, unlocked, started):
+    """Runs the real cargo as evcxr asked, recording the cell crate's rustc command; returns its
+    exit status and whether it compiled anything but the cell crate."""
     record = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "m8-fast-cells.record")
     try:
         os.remove(record)
     except FileNotFoundError:
         pass
     env = dict(os.environ)
-    env["RUSTC_WRAPPER"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel-bin", "cargo")
+    env["RUSTC_WRAPPER"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "cargo")
     env[RECORD_ENV] = os.path.abspath(record)
     proc = subprocess.Popen([real_cargo()] + args, env=env, stdout=subprocess.PIPE)
     artifact = None
+    compiled = False
     for line in proc.stdout:
         sys.stdout.buffer.write(line)
         try:
             msg = json.loads(line)
         except ValueError:
             continue
-        if msg.get("reason") == "compiler-artifact" and msg.get("target", {}).get("name") == CRATE:
-            artifact = msg
+        if msg.get("reason") == "compiler-artifact":
+            if msg.get("target", {}).get("name") == CRATE:
+                artifact = msg
+            elif not msg.get("fresh", True):
+                compiled = True
     sys.stdout.flush()
     rc = proc.wait()
     records = {key: r for key, r in load_records().items() if key != k}
@@ -300,7 +411,7 @@ def full_build(args, k, unlocked, started):
     # one record per crate evcxr builds here: its start-up crate, then each set of `:dep`s
     save_records(dict(list(records.items())[-KEPT_RECORDS:]))
     note("cargo" + ("" if rc == 0 else "-failed") + ("" if stable else "-moved"), started)
-    sys.exit(rc)
+    return rc, compiled
 
 
 def replay(rec, started):
@@ -428,7 +539,7 @@ def analysis_key(args, manifest, patterns):
     """What the answer depends on: the arguments, the manifests of the cell crate and of every
     path crate it reaches, the lock file and cargo's configuration."""
     h = hashlib.sha256()
-    h.update(json.dumps([args, sorted(patterns)]).encode())
+    h.update(named(json.dumps([args, sorted(patterns)])).encode())
     d = os.path.dirname(os.path.abspath(manifest))
     h.update(b"Cargo.lock\0" + lock_digest(os.path.join(d, "Cargo.lock")).encode())
     packages, workspaces = path_packages(d)
@@ -460,8 +571,11 @@ def is_validate_dep(args):
 
 def kept_metadata(args, manifest, patterns, label):
     """Run `cargo metadata` (its graph cut to patterns, unless None) and keep the answer beside the
-    cell crate's build; give it again while nothing it depends on changed (analysis_key)."""
-    cache = os.path.join(os.path.dirname(os.path.abspath(manifest)), "target", "m8-analysis-metadata.json")
+    cell crate's build; give it again while nothing it depends on changed (analysis_key). Kept
+    with the crate's directory written as builds.SLOT, so a clone of the build gives it too."""
+    global SLOT_ROOT
+    SLOT_ROOT = os.path.dirname(os.path.abspath(manifest))
+    cache = os.path.join(SLOT_ROOT, "target", ANALYSIS_FILE)
     try:
         k = analysis_key(args, manifest, ["*"] if patterns is None else patterns)
     except Exception:
@@ -469,7 +583,7 @@ def kept_metadata(args, manifest, patterns, label):
     kept = {}
     try:
         with open(cache) as f:
-            kept = json.load(f)  # {key: [stdout, stderr]}: a kernel asks at start, for `:dep` and after it
+            kept = json.loads(builds.local(f.read(), SLOT_ROOT))  # {key: [stdout, stderr]}: asked at start, for `:dep` and after it
     except (OSError, ValueError):
         pass
     kept = {key: v for key, v in (kept.items() if isinstance(kept, dict) else [])
@@ -495,8 +609,10 @@ def kept_metadata(args, manifest, patterns, label):
             if k and os.path.isdir(os.path.dirname(cache)):
                 kept = dict(list(kept.items())[-5:] + [(k, [out, err])])
                 with open(cache + ".tmp", "w") as f:
-                    json.dump(kept, f)
+                    f.write(named(json.dumps(kept)))
                 os.replace(cache + ".tmp", cache)
+                if kernel_dir():
+                    builds.donate(SLOT_ROOT, ANALYSIS_FILE)
         except (ValueError, KeyError, TypeError, OSError):
             pass  # an answer we do not understand goes to rust-analyzer unchanged
     sys.stdout.write(out)
@@ -505,7 +621,99 @@ def kept_metadata(args, manifest, patterns, label):
     sys.exit(proc.returncode)
 
 
+# --- rust-analyzer's other questions --------------------------------------------------------------
+# rust-analyzer runs `$CARGO_HOME/bin/cargo` (home/bin/cargo, which runs this with --analyzer):
+#  - its `cargo metadata` for the cell crate: the cut graph above;
+#  - its questions about the toolchain and the manifests (`--version`, `locate-project`,
+#    `config get`, `metadata --no-deps`, the standard library's `metadata`, `rustc --print`;
+#    ~7 cargo runs, ~1 s of a kernel's first result) are answered from what the real cargo said
+#    before, while everything the answer depends on is unchanged (query_key). Kept in
+#    $M8_CACHE/kernel-queries (only answers with exit status 0); M8_KERNEL_QUERIES=0 asks cargo
+#    every time;
+#  - everything else goes to the real cargo, with the real CARGO_HOME.
+def is_query(args):
+    """A question whose answer query_key covers: a whole graph's `metadata` depends on every path
+    dependency's manifest, which it does not cover, except the standard library's (under the
+    toolchain, keyed by its binaries); `cargo rustc` is a question only with `--print`."""
+    first = args[0] if args else ""
+    manifest = option(args, "--manifest-path") or ""
+    if first == "metadata":
+        return "--no-deps" in args or "/lib/rustlib/src/" in manifest
+    if first == "rustc":
+        return "--print" in args
+    if first == "-Z":
+        return " config get " in " " + " ".join(args) + " "
+    return first in ("--version", "locate-project")
+
+
+def query_key(args):
+    cwd = os.getcwd()
+    global SLOT_ROOT
+    SLOT_ROOT = cwd
+    h = hashlib.sha256()
+    h.update(named(json.dumps(args)).encode())
+    h.update(f"pwd={named(cwd)}\0real={real_cargo()}\0home={os.environ.get('M8_REAL_CARGO_HOME', '')}\0"
+             f"rustflags={os.environ.get('RUSTFLAGS', '')}\0".encode())
+    for var in sorted(os.environ):
+        if (var.startswith("CARGO_") or var.startswith("RUSTC") or var == "RUSTUP_TOOLCHAIN") \
+                and var not in ("CARGO_HOME", "CARGO_RESOLVER_LOCKFILE_PATH"):
+            h.update(f"{var}={named(os.environ[var])}\0".encode())
+    # rust-analyzer hands cargo a copy of the lock file in a temporary directory of its own: what
+    # counts is the copy's content, not where it is.
+    lockfile = os.environ.get("CARGO_RESOLVER_LOCKFILE_PATH")
+    if lockfile:
+        try:
+            with open(lockfile, "rb") as f:
+                h.update(b"lockfile\0" + hashlib.sha256(f.read()).digest())
+        except OSError:
+            h.update(b"lockfile\0missing")
+    for tool in (real_cargo(), os.path.join(os.path.dirname(real_cargo()), "rustc")):
+        file_stamp(h, tool)
+    manifest = option(args, "--manifest-path") or os.path.join(cwd, "Cargo.toml")
+    for p in [manifest, os.path.join(os.path.dirname(manifest), "Cargo.lock")] + config_files(cwd):
+        content_stamp(h, p)
+    return h.hexdigest()
+
+
+def answer_query(args):
+    folder = os.path.join(builds.cache_dir(), "kernel-queries")
+    key = query_key(args)
+    out_path, err_path = os.path.join(folder, key + ".out"), os.path.join(folder, key + ".err")
+    try:
+        with open(out_path) as fo, open(err_path) as fe:
+            out, err = fo.read(), fe.read()
+        sys.stdout.write(builds.local(out, SLOT_ROOT))
+        sys.stderr.write(builds.local(err, SLOT_ROOT))
+        sys.exit(0)
+    except OSError:
+        pass
+    proc = subprocess.run([real_cargo()] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out, err = proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    if proc.returncode == 0:
+        os.makedirs(folder, exist_ok=True)
+        for path, text in ((err_path, err), (out_path, out)):
+            with open(f"{path}.{os.getpid()}", "w") as f:
+                f.write(named(text))
+            os.replace(f"{path}.{os.getpid()}", path)
+    sys.exit(proc.returncode)
+
+
+def analyzer_main(args):
+    """rust-analyzer's cargo (home/bin/cargo): every cargo it runs gets the real CARGO_HOME."""
+    os.environ.setdefault("M8_KERNEL_CARGO_HOME", os.environ.get("CARGO_HOME", ""))
+    restore_cargo_home()
+    if is_analysis_metadata(args):
+        analysis_metadata(args)
+    if is_query(args) and os.environ.get("M8_KERNEL_QUERIES", "1") != "0":
+        answer_query(args)
+    run_real(args)
+
+
 def main():
+    if sys.argv[1:2] == ["--analyzer"]:
+        analyzer_main(sys.argv[2:])
     restore_cargo_home()
     if os.environ.get(RECORD_ENV) and len(sys.argv) > 1 and not sys.argv[1].startswith("-") \
             and os.path.basename(sys.argv[1]).startswith("rustc"):
