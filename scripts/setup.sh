@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what running the notebooks needs, once; reuses what is there.
 #  - a Python venv (.venv) with JupyterLab, nbclient, nbconvert (scripts/requirements.txt)
-#  - evcxr_jupyter $EVCXR_VERSION via `cargo install --locked` (15–30 min on 2 cores, once)
+#  - evcxr_jupyter $EVCXR_VERSION with the project's fixes (scripts/kernel/evcxr_install.py;
+#    `cargo install --locked`, 15–30 min on 2 cores, once)
 #  - the `rust` Jupyter kernel, registered in the venv
-#  - the kernel's dependencies, compiled (scripts/build-kernel.sh), beside evcxr's install
+#  - the kernel's dependencies, compiled and published (scripts/kernel/builds.py build), beside
+#    evcxr's install
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 setup_started=$(date +%s)
 
@@ -49,22 +51,15 @@ kernel_py builds.py rust-src "$(rustc --print sysroot)" >/dev/null || warn "no r
 kernel_py builds.py build > "$RUN_DIR/build-kernel.log" 2>&1 &
 kernel_build=$!
 
-if cargo install --list 2>/dev/null | grep -q "^evcxr_jupyter v$EVCXR_VERSION:"; then
-  say "evcxr_jupyter $EVCXR_VERSION is installed"
+# evcxr_jupyter with the project's two fixes (scripts/kernel/evcxr_install.py: a restart that no
+# longer hangs, an interrupt that says what it lost), at a lower priority than the dependency
+# build beside it: that one ends later (its polars crates compile one after another), so it gets
+# the cores first and evcxr takes what the chain leaves idle (docs/notebook-performance.md,
+# round seven).
+if kernel_py evcxr_install.py --check; then
+  say "evcxr_jupyter $EVCXR_VERSION (with the project's fixes) is installed"
 else
-  say "installing evcxr_jupyter $EVCXR_VERSION (cargo install --locked; 15–30 minutes on 2 cores beside the dependencies, once)"
-  # At a lower priority than the dependency build beside it: that one ends later (its polars
-  # crates compile one after another), so it gets the cores first and evcxr takes what the
-  # chain leaves idle (docs/notebook-performance.md, round seven).
-  # rust-analyzer's IDE features (completion, assists, diagnostics, structural search) are
-  # compiled at opt-level 1: evcxr runs them only for Tab completion and hover, while a cell's
-  # types come from `hir`, which keeps the release profile (docs/notebook-performance.md,
-  # round eight).
-  ide_opt=()
-  for crate in ra_ap_ide ra_ap_ide_assists ra_ap_ide_completion ra_ap_ide_diagnostics ra_ap_ide_ssr; do
-    ide_opt+=(--config "profile.release.package.$crate.opt-level=1")
-  done
-  nice -n 10 cargo install --locked --quiet "${ide_opt[@]}" evcxr_jupyter --version "$EVCXR_VERSION"
+  kernel_py evcxr_install.py
   say "evcxr_jupyter installed after $(( $(date +%s) - setup_started )) s"
 fi
 

@@ -140,7 +140,7 @@ impl Table {
         if let Some(caption) = &self.caption {
             html.push_str(&format!(
                 "<caption style=\"text-align:left;font-weight:bold;padding:4px 0\">{}</caption>",
-                escape(caption)
+                inline_html(caption)
             ));
         }
         html.push_str("<thead><tr>");
@@ -272,6 +272,33 @@ pub fn thousands(n: usize) -> String {
 
 pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// A line of text as HTML: escaped, with its Markdown code spans (`` `a.b` ``) as `<code>`.
+/// An unpaired backtick stays as it is.
+pub(crate) fn inline_html(s: &str) -> String {
+    let mut out = String::new();
+    let mut parts = s.split('`').peekable();
+    let mut inside = false;
+    while let Some(part) = parts.next() {
+        if inside {
+            if parts.peek().is_none() {
+                out.push('`'); // the last span never closed
+                out.push_str(&escape(part));
+            } else {
+                out.push_str(&format!("<code>{}</code>", escape(part)));
+            }
+        } else {
+            out.push_str(&escape(part));
+        }
+        inside = !inside;
+    }
+    out
+}
+
+/// A title drawn into a figure: code spans lose their backticks (a picture has no monospace span).
+pub(crate) fn plain_title(s: &str) -> String {
+    s.replace('`', "")
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -439,7 +466,7 @@ pub mod charts {
     ) -> std::result::Result<ChartBuilder<'a, 'b, DB>, DrawingAreaErrorKind<DB::ErrorType>> {
         area.fill(&WHITE)?;
         let mut builder = ChartBuilder::on(area);
-        builder.caption(title, ("sans-serif", 26)).margin(16).x_label_area_size(x_labels).y_label_area_size(y_labels);
+        builder.caption(super::plain_title(title), ("sans-serif", 26)).margin(16).x_label_area_size(x_labels).y_label_area_size(y_labels);
         Ok(builder)
     }
 
@@ -944,6 +971,14 @@ mod tests {
     fn axis_labels_are_short() {
         let labels: Vec<String> = [2_000.0, 10_000.0, 50_000.0, 1_500_000.0, 1_000.0, 1_500.0, 250.0, 12.0, 0.25, 0.1, 0.0125, 0.0, -3.5].iter().map(|v| compact_number(*v)).collect();
         assert_eq!(labels, ["2k", "10k", "50k", "1.5M", "1k", "1500", "250", "12", "0.25", "0.1", "0.0125", "0", "-3.5"]);
+    }
+
+    #[test]
+    fn code_spans_become_code_elements_and_everything_else_is_escaped() {
+        assert_eq!(inline_html("use `db.query(…)` on <users>"), "use <code>db.query(…)</code> on &lt;users&gt;");
+        assert_eq!(inline_html("`a<b>` and `c`"), "<code>a&lt;b&gt;</code> and <code>c</code>");
+        assert_eq!(inline_html("one ` alone"), "one ` alone");
+        assert_eq!(plain_title("Hit rate of `get_or_compute`"), "Hit rate of get_or_compute");
     }
 
     fn frame(n: i64) -> DataFrame {

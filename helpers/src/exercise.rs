@@ -55,16 +55,12 @@ impl NotebookDisplay for Verdict {
             "text/html",
             &format!(
                 "<p><b>Exercise {}</b> — <b style=\"color:{colour}\">{mark}</b>: {}</p>",
-                html_escape(&self.exercise),
-                html_escape(&self.feedback)
+                crate::display::inline_html(&self.exercise),
+                crate::display::inline_html(&self.feedback)
             ),
         );
         emit("text/plain", &self.to_string());
     }
-}
-
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// One cell, normalised for comparing: numbers (any width, integer or float) as `f64`,

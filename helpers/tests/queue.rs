@@ -470,7 +470,8 @@ async fn queues_are_declared_with_storage_version_2_and_an_existing_version_1_qu
     // version given: the broker's default, version 1 on RabbitMQ 3.10–3.12), one declared as
     // version 1 explicitly, which refuses a declare that gives no version.
     let other = broker("qvother").await;
-    let topology = Topology::unique("tqv");
+    // (queues that last: the queues declared by hand above have no expiry to match)
+    let topology = Topology::unique("tqv").expiring(None);
     let dead_letters = topology.dead_letter_queue();
     let email = topology.email_queue();
     let dlx = [("x-dead-letter-exchange", text(&topology.dlx()))];
@@ -510,4 +511,52 @@ async fn queues_are_declared_with_storage_version_2_and_an_existing_version_1_qu
     done(b).await;
     other.teardown().await.unwrap();
     other.close().await;
+}
+
+/// Whether the broker still has `queue` (`exists(…, true)`) or `exchange`: a passive declare on
+/// a channel of its own (a missing one closes the channel with 404).
+async fn exists(b: &Broker, name: &str, queue: bool) -> bool {
+    let ch = b.channel().await.unwrap();
+    let found = if queue {
+        let opts = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+        ch.queue_declare(name.into(), opts, FieldTable::default()).await.is_ok()
+    } else {
+        let opts = lapin::options::ExchangeDeclareOptions { passive: true, ..Default::default() };
+        ch.exchange_declare(name.into(), lapin::ExchangeKind::Direct, opts, FieldTable::default()).await.is_ok()
+    };
+    let _ = ch.close(200, "OK".into()).await;
+    found
+}
+
+#[tokio::test]
+async fn a_runs_own_topology_leaves_nothing_behind_soon_after_its_last_use_without_a_teardown() {
+    // A lesson cell interrupted halfway: its topology declared, messages in a queue, no teardown.
+    let topology = Topology::unique("texp").expiring(Some(Duration::from_secs(2)));
+    let b = Broker::connect(&common::settings().amqp_addr, topology.clone()).await.unwrap();
+    b.topology().declare_architecture(&b).await.unwrap();
+    b.publish_user_data_event("ada", "ada@example.com").await.unwrap();
+    let observer = broker("expobserver").await;
+    assert!(exists(&observer, &topology.user_data_queue(), true).await, "declared");
+    b.close().await;
+    let queues = [topology.user_data_queue(), topology.priority_queue(), topology.email_queue(), topology.audit_queue(),
+        topology.dead_letter_queue(), topology.recommendations_queue(), topology.dashboard_queue()]
+        .into_iter()
+        .chain(topology.analytics_queues());
+    let exchanges = [topology.data_processing(), topology.notifications(), topology.analytics(), topology.dlx()];
+    let names: Vec<(String, bool)> = queues.map(|q| (q, true)).chain(exchanges.into_iter().map(|x| (x, false))).collect();
+    let started = Instant::now();
+    let mut left = names.clone();
+    while !left.is_empty() && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut still = Vec::new();
+        for (name, queue) in left {
+            if exists(&observer, &name, queue).await {
+                still.push((name, queue));
+            }
+        }
+        left = still;
+    }
+    assert!(left.is_empty(), "still on the broker {:?} after the 2 s expiry: {left:?}", started.elapsed());
+    assert!(started.elapsed() >= Duration::from_secs(1), "not before the expiry ({:?})", started.elapsed());
+    done(observer).await;
 }

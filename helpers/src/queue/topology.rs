@@ -15,6 +15,10 @@
 //!
 //! Every name starts with the topology's prefix (`module8.` by default, a run namespace in
 //! tests), so runs never collide and [`Topology::delete`] removes exactly what was declared.
+//! A run's own topology ([`Topology::unique`]: the notebooks', the tests') also cleans up after
+//! itself when nobody does: its queues expire ([`LESSON_EXPIRY`] after their last use,
+//! `x-expires`) and its exchanges are auto-delete, gone with their last queue — so a cell
+//! interrupted halfway, whose clean-up never ran, leaves nothing on the broker for long.
 //! Exchanges and queues are durable, messages persistent; every work queue dead-letters into
 //! `dlx`, so a message the broker drops (rejected, expired, over a length limit) still lands
 //! in `dead_letters`. Every queue asks for the second version of classic-queue storage
@@ -45,10 +49,18 @@ pub const MAX_PRIORITY: u8 = 10;
 /// letters.
 pub const QUEUE_VERSION: i32 = 2;
 
+/// How long a run's own queues outlive their last use ([`Topology::unique`]): a queue nobody
+/// consumes from, reads with `basic.get` or declares again for this long is deleted by the
+/// broker with its messages, and an exchange goes when its last queue has. Every
+/// [`super::SyncBroker`] call declares the topology again, which starts the clock anew, so a
+/// lesson keeps its queues while a learner works through it; left alone five minutes, they go.
+pub const LESSON_EXPIRY: Duration = Duration::from_secs(300);
+
 /// Names of the lesson's exchanges and queues under one prefix.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Topology {
     prefix: String,
+    expires: Option<Duration>,
 }
 
 /// One exchange, queue or binding, for the notebook's table.
@@ -73,12 +85,33 @@ impl Topology {
         if !ok {
             return Err(Error::InvalidInput(format!("topology prefix `{prefix}` must be 1–100 characters of letters, digits, `-`, `_` or `.`")));
         }
-        Ok(Topology { prefix: prefix.to_string() })
+        Ok(Topology { prefix: prefix.to_string(), expires: None })
     }
 
-    /// A topology of its own for one run or test: `prefix-<pid>-<nanos>`.
+    /// A topology of its own for one run or test: `prefix-<pid>-<nanos>`, whose queues expire
+    /// [`LESSON_EXPIRY`] after their last use and whose exchanges go with them.
     pub fn unique(prefix: &str) -> Topology {
-        Topology { prefix: super::run_namespace(prefix) }
+        Topology { prefix: super::run_namespace(prefix), expires: Some(LESSON_EXPIRY) }
+    }
+
+    /// The same names with queues that expire `after` their last use (and auto-delete
+    /// exchanges), or, with `None`, that last until they are deleted. Default: [`LESSON_EXPIRY`]
+    /// for [`Topology::unique`], `None` for [`Topology::new`].
+    pub fn expiring(self, after: Option<Duration>) -> Topology {
+        Topology { expires: after, ..self }
+    }
+
+    /// How long the queues outlive their last use (`None`: until deleted).
+    pub fn expires(&self) -> Option<Duration> {
+        self.expires
+    }
+
+    /// A queue's arguments with this topology's expiry added.
+    fn expiring_args(&self, mut args: FieldTable) -> FieldTable {
+        if let Some(after) = self.expires {
+            args.insert("x-expires".into(), AMQPValue::LongLongInt(after.as_millis() as i64));
+        }
+        args
     }
 
     /// The prefix.
@@ -146,7 +179,7 @@ impl Topology {
     }
 
     fn work_queues(&self) -> Vec<(String, Option<(String, Vec<&'static str>)>, FieldTable)> {
-        let dead_letter = table(&[("x-dead-letter-exchange", text(&self.dlx()))]);
+        let dead_letter = self.expiring_args(table(&[("x-dead-letter-exchange", text(&self.dlx()))]));
         let mut priority = dead_letter.clone();
         priority.insert("x-max-priority".into(), AMQPValue::ShortShortUInt(MAX_PRIORITY));
         let mut queues = vec![
@@ -158,14 +191,14 @@ impl Topology {
         for q in self.analytics_queues() {
             queues.push((q, Some((self.analytics(), vec![""])), dead_letter.clone()));
         }
-        queues.push((self.dead_letter_queue(), Some((self.dlx(), vec![""])), FieldTable::default()));
+        queues.push((self.dead_letter_queue(), Some((self.dlx(), vec![""])), self.expiring_args(FieldTable::default())));
         queues
     }
 
     /// The two queues only the whole-architecture flow uses (`crate::architecture`): they are
     /// declared when it runs, so a lesson that never runs it leaves no queue unconsumed.
     fn architecture_queues(&self) -> Vec<(String, Option<(String, Vec<&'static str>)>, FieldTable)> {
-        let dead_letter = table(&[("x-dead-letter-exchange", text(&self.dlx()))]);
+        let dead_letter = self.expiring_args(table(&[("x-dead-letter-exchange", text(&self.dlx()))]));
         vec![
             (self.recommendations_queue(), Some((self.data_processing(), vec!["task.recommendations"])), dead_letter.clone()),
             (self.dashboard_queue(), Some((self.analytics(), vec![""])), dead_letter),
@@ -197,7 +230,7 @@ impl Topology {
     /// Declares every exchange, queue and binding (idempotent).
     pub async fn declare(&self, broker: &Broker) -> Result<()> {
         let ch = broker.channel().await?;
-        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        let durable = ExchangeDeclareOptions { durable: true, auto_delete: self.expires.is_some(), ..Default::default() };
         for (name, kind) in [
             (self.data_processing(), ExchangeKind::Direct),
             (self.notifications(), ExchangeKind::Topic),
@@ -237,12 +270,16 @@ impl Topology {
             (self.dlx(), "fanout (dead letters)"),
         ]
         .into_iter()
-        .map(|(name, kind)| Declared { kind: "exchange".into(), name, detail: format!("{kind}, durable"), bound: String::new() })
+        .map(|(name, kind)| {
+            let detail = if self.expires.is_some() { format!("{kind}, durable, auto-delete") } else { format!("{kind}, durable") };
+            Declared { kind: "exchange".into(), name, detail, bound: String::new() }
+        })
         .collect();
         for (queue, binding, args) in self.work_queues() {
             let args = args.inner().iter().map(|(k, v)| match v {
                 AMQPValue::LongString(s) => format!("{k}={}", String::from_utf8_lossy(s.as_bytes())),
                 AMQPValue::ShortShortUInt(n) => format!("{k}={n}"),
+                AMQPValue::LongLongInt(n) => format!("{k}={n}"),
                 other => format!("{k}={other:?}"),
             });
             let detail = ["durable".to_string(), format!("x-queue-version={QUEUE_VERSION}")].into_iter().chain(args).collect::<Vec<_>>().join(", ");
@@ -343,5 +380,17 @@ mod tests {
         assert_eq!(dead_letters.detail, "durable, x-queue-version=2");
         assert!(queues.iter().all(|q| q.detail.starts_with("durable, x-queue-version=2, ")), "{queues:?}");
         assert_eq!(t.delay_queue("t.user_data", Duration::from_millis(250)), "t.user_data.retry.250ms");
+    }
+
+    #[test]
+    fn a_runs_own_topology_expires_and_a_named_one_lasts() {
+        let run = Topology::unique("t").describe();
+        assert!(run.iter().filter(|r| r.kind == "queue").all(|q| q.detail.ends_with("x-expires=300000")), "{run:?}");
+        assert!(run.iter().filter(|r| r.kind == "exchange").all(|x| x.detail.ends_with("auto-delete")), "{run:?}");
+        let lasting = Topology::new("t").unwrap().describe();
+        assert!(lasting.iter().all(|r| !r.detail.contains("x-expires") && !r.detail.contains("auto-delete")), "{lasting:?}");
+        let shorter = Topology::unique("t").expiring(Some(Duration::from_secs(2)));
+        assert!(shorter.describe().iter().filter(|r| r.kind == "queue").all(|q| q.detail.ends_with("x-expires=2000")));
+        assert_eq!(Topology::unique("t").expiring(None).expires(), None);
     }
 }
