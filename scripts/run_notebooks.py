@@ -21,7 +21,7 @@ A notebook FAILS when any cell
   - shows the password of a configured service URL.
 
 Compiled dependencies are shared between notebooks and runs: the kernel is
-scripts/evcxr-kernel.sh, which gives evcxr a kept build directory under $M8_CACHE (by default
+scripts/kernel/start.py, which gives evcxr a clone of the shared build under $M8_CACHE (by default
 ~/.cache/module8). Set EVCXR_TMPDIR to a fresh directory to measure a kernel without it.
 
 It measures every cell (wall time from execute request to reply) and prints, per notebook,
@@ -291,7 +291,7 @@ def write_outputs(nb, stem: str, out: Path) -> None:
 def run(paths: list[Path], out: Path, first_timeout: int, cell_timeout: int, quiet=False) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("M8_OUT_DIR", str(out))
-    # The project's kernel spec (scripts/evcxr-kernel.sh, registered by setup.sh) comes first.
+    # The project's kernel spec (scripts/kernel/start.py, registered by setup.sh) comes first.
     venv_share = Path(sys.prefix) / "share" / "jupyter"
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(venv_share), os.environ.get("JUPYTER_PATH")]))
     reports = []

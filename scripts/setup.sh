@@ -31,7 +31,7 @@ say "Python tools in $VENV (in the background; log: $RUN_DIR/python-tools.log)"
 ) > "$RUN_DIR/python-tools.log" 2>&1 &
 python_tools=$!
 
-# The notebook kernel resolves its dependencies offline (scripts/evcxr-kernel.sh): download the
+# The notebook kernel resolves its dependencies offline (scripts/kernel/start.py): download the
 # workspace's locked crates once, so it finds them.
 say "fetching the locked crates (for the offline notebook kernel)"
 (cd "$ROOT" && cargo fetch --locked --quiet)

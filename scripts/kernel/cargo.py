@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`cargo` as the notebook kernel sees it (through scripts/kernel-bin/cargo): cargo, minus its check of the whole graph per cell.
+"""`cargo` as the notebook kernel sees it (through scripts/kernel/bin/cargo): cargo, minus its check of the whole graph per cell.
 
 evcxr compiles every cell with `cargo build`: cargo first checks the fingerprints of the ~580
 units of the dependency graph (0.35–0.8 s on 2 cores, with nothing to build), then runs rustc
@@ -17,7 +17,7 @@ from there; RUSTFLAGS, RUSTC and the arguments; every file of each path dependen
 through their Cargo.toml files (the helpers' sources: edit one and the next cell runs cargo);
 and the size and mtime of every library the recorded command links (another build that replaced
 one makes the next cell run cargo). Anything unexpected runs the real cargo. M8_FAST_CELLS=0
-turns the shortcut off. docs/evcxr.md explains it; scripts/fast-cells-selftest.sh tests it.
+turns the shortcut off. docs/evcxr.md explains it; scripts/kernel/selftest.sh tests it.
 """
 import fnmatch
 import hashlib
@@ -46,7 +46,7 @@ RECORD_ENV = "M8_FAST_CELLS_RECORD"
 def real_cargo():
     path = os.environ.get("M8_REAL_CARGO")
     if not path:
-        sys.exit("scripts/kernel-bin/cargo: M8_REAL_CARGO is not set (scripts/evcxr-kernel.sh sets it)")
+        sys.exit("scripts/kernel/bin/cargo: M8_REAL_CARGO is not set (scripts/kernel/start.py sets it)")
     return path
 
 
@@ -476,7 +476,7 @@ def note(what, started):
 # evcxr types every cell's top-level `let`s with its built-in rust-analyzer, which loads the cell
 # crate's whole dependency graph from `cargo metadata` (~500 packages, ~150 MB of source here)
 # and resolves names through every crate that `helpers` imports from: ~35 s before a kernel's
-# first result. rust-analyzer runs `$CARGO_HOME/bin/cargo`; scripts/evcxr-kernel.sh points that
+# first result. rust-analyzer runs `$CARGO_HOME/bin/cargo`; scripts/kernel/start.py points that
 # at this wrapper, which answers rust-analyzer's `cargo metadata` for the cell crate with the
 # graph cut down to the path crates (helpers) and the crates whose types a cell binds (shell
 # patterns in M8_KERNEL_ANALYSIS; their own dependencies are not added). The build is untouched:

@@ -5,6 +5,7 @@
 
 use super::SyncDb;
 use super::query::Value;
+use super::sandbox::{Limits, Outcome};
 use crate::error::{Error, Result};
 use crate::exercise::{self, Verdict};
 
@@ -72,9 +73,11 @@ pub fn ids() -> Vec<&'static str> {
 
 impl SyncDb {
     /// Checks the learner's SQL for exercise `id` (`"01.1"`, …): runs it with the exercise's
-    /// parameters bound and compares its rows with the helpers' answer on this database. A
-    /// query the database refuses is a verdict quoting the database, not an error; an error is
-    /// only the helpers' own query failing (the database is down, say).
+    /// parameters bound — read-only, alone, at most [`Limits::default`]'s 5 s and 10,000 rows
+    /// ([`sandbox::read_only`]) — and compares its rows with the helpers' answer on this
+    /// database. A statement that would change data, runs away, returns too much or is refused
+    /// is a verdict that says so; an error is only the helpers' own query failing (the
+    /// database is down, say).
     pub fn check_exercise(&self, id: &str, your_sql: &str) -> Result<Verdict> {
         let ex = EXERCISES
             .iter()
@@ -82,9 +85,23 @@ impl SyncDb {
             .ok_or_else(|| Error::InvalidInput(format!("there is no exercise {id} in notebook 01 (there are {})", ids().join(", "))))?;
         let params = (ex.params)();
         let expected = self.query(ex.answer, &params)?;
-        Ok(match self.query(your_sql, &params) {
-            Ok(yours) => exercise::compare_frames(id, &yours, &expected, ex.ordered),
-            Err(e) => exercise::refused(id, self.backend().name(), &e),
+        let limits = Limits::default();
+        Ok(match self.read_only(your_sql, &params, limits)? {
+            Outcome::Rows(yours) => exercise::compare_frames(id, &yours, &expected, ex.ordered),
+            Outcome::Writes(said) => Verdict::not_yet(
+                id,
+                format!("your statement tries to change data — an answer only reads, so it ran read-only and nothing changed ({} said: {said}).", self.backend().name()),
+            ),
+            Outcome::TimedOut(after) => Verdict::not_yet(
+                id,
+                format!("your statement ran past {} s and was stopped; a join without its condition multiplies the rows (every order with every user).", after.as_secs()),
+            ),
+            Outcome::TooManyRows(n) => Verdict::not_yet(
+                id,
+                format!("your statement returned more than {} rows and was stopped; the answer has {} — check the joins and the WHERE.", crate::display::thousands(n), expected.height()),
+            ),
+            Outcome::NotOneStatement(n) => Verdict::not_yet(id, format!("your answer holds {n} statements; an answer is one `SELECT`, so none of them ran.")),
+            Outcome::Refused(said) => exercise::refused(id, self.backend().name(), &said),
         })
     }
 }

@@ -16,6 +16,7 @@
 //! | [`tx`] | transactions: commit, rollback on error, a savepoint rolled back inside a committed transaction |
 //! | [`pool`] | the connection pool measured: pool size against concurrent clients, the wait for a connection vs the wait in the server |
 //! | [`query`] | SQL text in, a DataFrame out: any statement with bound [`Value`]s, and its plan (`EXPLAIN`) |
+//! | [`sandbox`] | a learner's statement run read-only, alone and bounded in time and rows (the exercise checks) |
 //! | [`exercises`] | notebook 01's exercises: the learner's SQL checked against the helpers' answer ([`SyncDb::check_exercise`]) |
 //! | `sync.rs` | [`SyncDb`]: the notebook surface — sync, non-generic calls that open, work and close |
 //!
@@ -57,6 +58,7 @@ pub mod exercises;
 pub mod loading;
 pub mod pool;
 pub mod query;
+pub mod sandbox;
 mod seed;
 mod sync;
 pub mod tx;

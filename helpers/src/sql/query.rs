@@ -57,7 +57,7 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 
 /// One decoded cell of a result row, before its column's type is chosen.
 #[derive(Clone, Debug, PartialEq)]
-enum Cell {
+pub(super) enum Cell {
     Null,
     Bool(bool),
     Int(i64),
@@ -84,6 +84,7 @@ macro_rules! bind_all {
         q
     }};
 }
+pub(super) use bind_all;
 
 /// Runs `sql` with `params` bound to `$1`, `$2`, … and returns the rows as a DataFrame.
 ///
@@ -242,7 +243,7 @@ fn decode_error(column: &str, ty: &str, e: impl std::fmt::Display) -> Error {
     Error::InvalidInput(format!("column `{column}` ({ty}) could not be read: {e}; CAST it to a number or TEXT in the query"))
 }
 
-fn sqlite_cell(row: &sqlx_sqlite::SqliteRow, i: usize) -> Result<Cell> {
+pub(super) fn sqlite_cell(row: &sqlx_sqlite::SqliteRow, i: usize) -> Result<Cell> {
     let raw = row.try_get_raw(i).map_err(|e| decode_error(row.column(i).name(), "?", e))?;
     if raw.is_null() {
         return Ok(Cell::Null);
@@ -269,7 +270,7 @@ fn sqlite_cell(row: &sqlx_sqlite::SqliteRow, i: usize) -> Result<Cell> {
     })
 }
 
-fn postgres_cell(row: &sqlx_postgres::PgRow, i: usize) -> Result<Cell> {
+pub(super) fn postgres_cell(row: &sqlx_postgres::PgRow, i: usize) -> Result<Cell> {
     let raw = row.try_get_raw(i).map_err(|e| decode_error(row.column(i).name(), "?", e))?;
     if raw.is_null() {
         return Ok(Cell::Null);
@@ -294,7 +295,7 @@ fn postgres_cell(row: &sqlx_postgres::PgRow, i: usize) -> Result<Cell> {
 }
 
 /// Chooses each column's type from its cells and builds the frame.
-fn frame(names: Vec<String>, rows: Vec<Vec<Cell>>) -> Result<DataFrame> {
+pub(super) fn frame(names: Vec<String>, rows: Vec<Vec<Cell>>) -> Result<DataFrame> {
     let mut columns = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
         let cells: Vec<&Cell> = rows.iter().map(|r| &r[i]).collect();

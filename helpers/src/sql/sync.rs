@@ -24,7 +24,7 @@ use polars::prelude::DataFrame;
 
 use super::query::{self, Value};
 use super::users::NewUser;
-use super::{Backend, Db, SeedReport, loading, tx};
+use super::{Backend, Db, SeedReport, loading, sandbox, tx};
 use crate::config::Settings;
 use crate::data::World;
 use crate::error::{Error, Result};
@@ -133,6 +133,12 @@ impl SyncDb {
     /// (see [`query::query_frame`] for the column types).
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<DataFrame> {
         with_db!(self, |db| query::query_frame(db, sql, params).await)
+    }
+
+    /// Runs what a learner typed read-only, alone and bounded ([`sandbox::read_only`]): the
+    /// rows, or what stopped it.
+    pub fn read_only(&self, sql: &str, params: &[Value], limits: sandbox::Limits) -> Result<sandbox::Outcome> {
+        with_db!(self, |db| sandbox::read_only(db, sql, params, limits).await)
     }
 
     /// Runs a statement that returns no rows and says how many rows it changed.
