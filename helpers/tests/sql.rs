@@ -374,6 +374,49 @@ fn exercise_checks_accept_any_right_query_and_explain_wrong_ones() {
     let _ = std::fs::remove_file(&file);
 }
 
+/// What a learner types as an answer runs read-only, alone and bounded, on both backends: a
+/// statement that would delete, drop or update is told so and leaves every row and table in
+/// place; two statements run neither; a runaway statement stops at the time limit and a huge
+/// result at the row limit, each with a verdict that says which.
+#[test]
+fn exercise_checks_run_the_answer_read_only_alone_and_bounded() {
+    let file = std::env::temp_dir().join(format!("helpers-sandbox-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let mut sqlite = common::settings();
+    sqlite.database_url = ServiceUrl::new(format!("sqlite://{}?mode=rwc", file.display()));
+    let mut pg = common::settings();
+    pg.database_url = common::postgres_url();
+    for settings in [sqlite, pg] {
+        let db = sql::SyncDb::new(&settings);
+        db.seed(&small_world()).unwrap();
+        let backend = db.backend().name();
+        let counts = || (db.scalar("SELECT COUNT(*) FROM users", &[]).unwrap(), db.scalar("SELECT COUNT(*) FROM orders", &[]).unwrap());
+        let before = counts();
+        assert!(before.0 > 0 && before.1 > 0, "{backend}: {before:?}");
+        for destructive in ["DELETE FROM users", "DROP TABLE orders; --", "UPDATE users SET email = 'x@example.com'", "delete from orders where 1 = 1"] {
+            let v = db.check_exercise("01.1", destructive).unwrap();
+            assert!(!v.correct && v.feedback.contains("tries to change data"), "{backend}, {destructive}: {v}");
+            assert_eq!(counts(), before, "{backend}: `{destructive}` changed rows");
+        }
+        let v = db.check_exercise("01.1", "SELECT 1; DELETE FROM orders").unwrap();
+        assert!(!v.correct && v.feedback.contains("2 statements"), "{backend}: {v}");
+        assert_eq!(counts(), before, "{backend}: two statements changed rows");
+
+        let started = Instant::now();
+        let runaway = "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000000000) SELECT COUNT(*) AS orders FROM c";
+        let v = db.check_exercise("01.1", runaway).unwrap();
+        let took = started.elapsed();
+        assert!(!v.correct && v.feedback.contains("ran past 5 s"), "{backend}: {v}");
+        assert!(took < Duration::from_secs(15), "{backend}: stopped after {took:?}");
+        let v = db.check_exercise("01.1", "SELECT a.id, b.id FROM orders a, orders b, orders c").unwrap();
+        assert!(!v.correct && v.feedback.contains("more than 10,000 rows"), "{backend}: {v}");
+        // …and the database is still there for a right answer.
+        let right = "SELECT ci.name AS city, co.code AS country, COUNT(o.id) AS orders FROM orders o JOIN users u ON u.id = o.user_id JOIN addresses a ON a.id = u.address_id JOIN cities ci ON ci.id = a.city_id JOIN countries co ON co.id = ci.country_id WHERE o.status = 'completed' GROUP BY ci.id, ci.name, co.code HAVING COUNT(o.id) >= $1 ORDER BY orders DESC, city, country";
+        assert!(db.check_exercise("01.1", right).unwrap().correct, "{backend}");
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
 /// Update and delete on both backends: an e-mail change is checked and lower-cased, a taken
 /// address is refused by the unique constraint with nothing changed, an unknown id changes
 /// nothing; deleting a user takes their orders with them and leaves everyone else's.

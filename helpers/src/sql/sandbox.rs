@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt as _;
 use polars::prelude::DataFrame;
-use sqlx::{Connection as _, Executor as _, Row as _};
+use sqlx::{Connection as _, Executor as _};
 
 use super::query::{self, Cell, Value};
 use super::{Db, Pool};
@@ -99,7 +99,7 @@ async fn postgres(db: &Db, pool: &sqlx_postgres::PgPool, sql: &str, params: &[Va
     })
     .await;
     let Ok(fetched) = fetched else {
-        let _ = conn.close_hard().await; // in an unknown state: never back into the pool
+        let _ = conn.detach().close_hard().await; // in an unknown state: never back into the pool
         return Ok(Outcome::TimedOut(limits.timeout));
     };
     let _ = conn.execute("ROLLBACK").await;
