@@ -18,7 +18,8 @@ A notebook FAILS when any cell
   - runs past its time limit (the first code cell: --first-cell-timeout, others: --cell-timeout),
   - lacks an output its metadata promises: a cell tagged `expect-html`, `expect-image` or
     `expect-output` must produce text/html, an image, or any output,
-  - shows the password of a configured service URL.
+  - shows the password of a configured service URL,
+  - shows a stray `()` (a cell that ends in a loop or block without `;`).
 
 Compiled dependencies are shared between notebooks and runs: the kernel is
 scripts/kernel/start.py, which gives evcxr a clone of the shared build under $M8_CACHE (by default
@@ -149,6 +150,9 @@ def check_cell(index: int, cell, secrets: list[str]) -> list[str]:
         for secret in secrets:
             if f":{secret}@" in text or f"password={secret}" in text:
                 problems.append("an output shows a service password")
+        # a cell whose last line is a loop or a block shows its value, `()`: end it with `;`
+        if out.get("data", {}).get("text/plain", "").strip() == "()":
+            problems.append("shows a stray `()` (end the cell's last statement with `;`)")
     tags = set(cell.get("metadata", {}).get("tags", []))
     mimes = {m for out in outputs for m in out.get("data", {})}
     if "expect-html" in tags and "text/html" not in mimes:
