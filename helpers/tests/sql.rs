@@ -417,6 +417,39 @@ fn exercise_checks_run_the_answer_read_only_alone_and_bounded() {
     let _ = std::fs::remove_file(&file);
 }
 
+/// `db.query` keeps writes but is bounded: a runaway statement stops at the time limit with
+/// [`Error::Timeout`], a long result comes back cut at the row limit (and says so), and
+/// `QueryLimits::none()` gives every row; on both backends.
+#[test]
+fn a_query_stops_at_its_time_limit_and_cuts_at_its_row_limit() {
+    let file = std::env::temp_dir().join(format!("helpers-limits-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let mut sqlite = common::settings();
+    sqlite.database_url = ServiceUrl::new(format!("sqlite://{}?mode=rwc", file.display()));
+    let mut pg = common::settings();
+    pg.database_url = common::postgres_url();
+    for settings in [sqlite, pg] {
+        let db = sql::SyncDb::new(&settings);
+        db.seed(&small_world()).unwrap();
+        let backend = db.backend().name();
+        let bounded = db.with_limits(sql::QueryLimits { timeout: Some(Duration::from_secs(2)), max_rows: Some(50) });
+        let started = Instant::now();
+        let out = bounded.query("WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 1000000000) SELECT COUNT(*) FROM c", &[]);
+        assert!(matches!(out, Err(Error::Timeout { .. })), "{backend}: {out:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{backend}: stopped after {:?}", started.elapsed());
+        let started = Instant::now();
+        let cut = bounded.query("SELECT a.id AS a, b.id AS b FROM orders a, orders b, orders c", &[]).unwrap();
+        assert_eq!(cut.height(), 50, "{backend}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{backend}: the cut took {:?}", started.elapsed());
+        let orders = db.scalar("SELECT COUNT(*) FROM orders", &[]).unwrap() as usize;
+        let all = db.with_limits(sql::QueryLimits::none()).query("SELECT a.id FROM orders a, orders b", &[]).unwrap();
+        assert_eq!(all.height(), orders * orders, "{backend}");
+        // writes still work, and the pool is usable after a cut and a timeout
+        assert_eq!(db.execute("UPDATE users SET username = username WHERE id = $1", &[1.into()]).unwrap(), 1, "{backend}");
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
 /// Update and delete on both backends: an e-mail change is checked and lower-cased, a taken
 /// address is refused by the unique constraint with nothing changed, an unknown id changes
 /// nothing; deleting a user takes their orders with them and leaves everyone else's.

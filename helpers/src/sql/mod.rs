@@ -64,7 +64,7 @@ mod sync;
 pub mod tx;
 pub mod users;
 
-pub use query::Value;
+pub use query::{QueryLimits, Value};
 pub use seed::{SeedReport, seed, seed_replacing};
 pub use sync::SyncDb;
 

@@ -4,6 +4,8 @@
 //! statement is written in the cell, its parameters are bound (never pasted into the text),
 //! and the rows come back as a Polars DataFrame whose column types follow the values.
 
+use std::time::Duration;
+
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::{Column, DataFrame};
 use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
@@ -237,6 +239,128 @@ async fn fetch_cells_untraced(db: &Db, sql: &str, params: &[Value]) -> Result<(V
             Ok((names, cells))
         }
     }
+}
+
+/// Rows until a cap, or what ended them.
+pub(super) enum Fetched {
+    /// Every row (column names, cells).
+    Rows(Vec<String>, Vec<Vec<Cell>>),
+    /// The first `max_rows` rows; there were more.
+    TooMany(Vec<String>, Vec<Vec<Cell>>),
+    /// The statement failed.
+    Failed(sqlx::Error),
+}
+
+/// Reads rows from `stream` until it ends, fails, or passes `max_rows` (the rows past it are
+/// never decoded).
+pub(super) async fn collect<R, S>(stream: &mut S, max_rows: usize, cell: fn(&R, usize) -> Result<Cell>) -> Result<Fetched>
+where
+    R: sqlx::Row,
+    S: futures_util::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
+{
+    use futures_util::TryStreamExt as _;
+    let (mut names, mut cells) = (Vec::new(), Vec::new());
+    loop {
+        match stream.try_next().await {
+            Ok(Some(row)) => {
+                if names.is_empty() {
+                    names = row.columns().iter().map(|c| c.name().to_string()).collect();
+                }
+                if cells.len() == max_rows {
+                    return Ok(Fetched::TooMany(names, cells));
+                }
+                cells.push((0..row.len()).map(|i| cell(&row, i)).collect::<Result<Vec<_>>>()?);
+            }
+            Ok(None) => return Ok(Fetched::Rows(names, cells)),
+            Err(e) => return Ok(Fetched::Failed(e)),
+        }
+    }
+}
+
+/// How far [`super::SyncDb::query`] lets a learner's statement go. Default: 60 s, 1,000,000 rows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QueryLimits {
+    /// The statement is stopped after this long (`None`: never). PostgreSQL's
+    /// `statement_timeout`; on SQLite, a progress handler.
+    pub timeout: Option<Duration>,
+    /// At most this many rows are fetched (`None`: all); a cut is announced, never silent.
+    pub max_rows: Option<usize>,
+}
+
+impl Default for QueryLimits {
+    fn default() -> QueryLimits {
+        QueryLimits { timeout: Some(Duration::from_secs(60)), max_rows: Some(1_000_000) }
+    }
+}
+
+impl QueryLimits {
+    /// No time limit and every row.
+    pub fn none() -> QueryLimits {
+        QueryLimits { timeout: None, max_rows: None }
+    }
+}
+
+/// [`query_frame`] within `limits`: the frame, and `true` when it holds only the first
+/// `max_rows` rows of a longer result. A statement stopped at the time limit is
+/// [`Error::Timeout`].
+pub async fn query_limited(db: &Db, sql: &str, params: &[Value], limits: QueryLimits) -> Result<(DataFrame, bool)> {
+    check_params(params)?;
+    db.count_statements(1);
+    let started = std::time::Instant::now();
+    let max_rows = limits.max_rows.unwrap_or(usize::MAX);
+    let text = sqlx::AssertSqlSafe(sql.to_string());
+    let fetched = match &db.pool {
+        Pool::Postgres(p) => {
+            use sqlx::Executor as _;
+            let mut conn = p.acquire().await.map_err(|e| db.error(e))?;
+            if let Some(t) = limits.timeout {
+                let ms = t.as_millis().max(1);
+                conn.execute(sqlx::AssertSqlSafe(format!("SET statement_timeout = {ms}"))).await.map_err(|e| db.error(e))?;
+            }
+            let fetched = {
+                let mut rows = bind_all!(sqlx::query(text), params).fetch(&mut *conn);
+                collect(&mut rows, max_rows, postgres_cell).await?
+            };
+            if matches!(fetched, Fetched::TooMany(..)) {
+                // the rest is never read: a closed connection stops the server's work at once
+                use sqlx::Connection as _;
+                let _ = conn.detach().close_hard().await;
+            } else if limits.timeout.is_some() {
+                conn.execute("RESET statement_timeout").await.map_err(|e| db.error(e))?;
+            }
+            fetched
+        }
+        Pool::Sqlite(p) => {
+            let mut conn = p.acquire().await.map_err(|e| db.error(e))?;
+            if let Some(t) = limits.timeout {
+                let deadline = std::time::Instant::now() + t;
+                conn.lock_handle().await.map_err(|e| db.error(e))?.set_progress_handler(1_000, move || std::time::Instant::now() < deadline);
+            }
+            let fetched = {
+                let mut rows = bind_all!(sqlx::query(text), params).fetch(&mut *conn);
+                collect(&mut rows, max_rows, sqlite_cell).await?
+            };
+            if limits.timeout.is_some() {
+                conn.lock_handle().await.map_err(|e| db.error(e))?.remove_progress_handler();
+            }
+            fetched
+        }
+    };
+    let outcome = match fetched {
+        Fetched::Rows(names, cells) => Ok((frame(names, cells)?, false)),
+        Fetched::TooMany(names, cells) => Ok((frame(names, cells)?, true)),
+        Fetched::Failed(e) if timed_out(&e) => Err(Error::Timeout { what: "the statement".into(), after: limits.timeout.unwrap_or_default() }),
+        Fetched::Failed(e) => Err(db.error(e)),
+    };
+    trace_statement(db, sql, params, started, outcome.as_ref().map(|(f, _)| f.height() as u64));
+    outcome
+}
+
+/// Whether a driver error is a statement stopped by its time limit: PostgreSQL's
+/// `query_canceled` (57014), SQLite's `SQLITE_INTERRUPT` (9).
+pub(super) fn timed_out(e: &sqlx::Error) -> bool {
+    let Some(code) = e.as_database_error().and_then(|d| d.code()).map(|c| c.to_string()) else { return false };
+    code == "57014" || code.parse::<i32>().is_ok_and(|n| n & 0xff == 9)
 }
 
 fn decode_error(column: &str, ty: &str, e: impl std::fmt::Display) -> Error {

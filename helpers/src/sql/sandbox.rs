@@ -9,11 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use futures_util::TryStreamExt as _;
 use polars::prelude::DataFrame;
 use sqlx::{Connection as _, Executor as _};
 
-use super::query::{self, Cell, Value};
+use super::query::{self, Fetched, Value};
 use super::{Db, Pool};
 use crate::error::Result;
 
@@ -79,13 +78,6 @@ impl Outcome {
     }
 }
 
-/// Rows until the cap, or the outcome that ended them.
-enum Fetched {
-    Rows(Vec<String>, Vec<Vec<Cell>>),
-    TooMany,
-    Failed(sqlx::Error),
-}
-
 async fn postgres(db: &Db, pool: &sqlx_postgres::PgPool, sql: &str, params: &[Value], limits: Limits) -> Result<Outcome> {
     let mut conn = pool.acquire().await.map_err(|e| db.error(e))?;
     conn.execute("BEGIN READ ONLY").await.map_err(|e| db.error(e))?;
@@ -95,7 +87,7 @@ async fn postgres(db: &Db, pool: &sqlx_postgres::PgPool, sql: &str, params: &[Va
     let fetched = tokio::time::timeout(limits.timeout + Duration::from_secs(5), async {
         let text = sqlx::AssertSqlSafe(sql.to_string());
         let mut rows = query::bind_all!(sqlx::query(text), params).fetch(&mut *conn);
-        collect(&mut rows, limits.max_rows, |r: &sqlx_postgres::PgRow, i| query::postgres_cell(r, i), |r| names(r)).await
+        query::collect(&mut rows, limits.max_rows, query::postgres_cell).await
     })
     .await;
     let Ok(fetched) = fetched else {
@@ -105,7 +97,7 @@ async fn postgres(db: &Db, pool: &sqlx_postgres::PgPool, sql: &str, params: &[Va
     let _ = conn.execute("ROLLBACK").await;
     Ok(match fetched? {
         Fetched::Rows(names, cells) => Outcome::Rows(query::frame(names, cells)?),
-        Fetched::TooMany => Outcome::TooManyRows(limits.max_rows),
+        Fetched::TooMany(..) => Outcome::TooManyRows(limits.max_rows),
         Fetched::Failed(e) => match e.as_database_error().and_then(|d| d.code()).as_deref() {
             Some("25006") => Outcome::Writes(message(&e)),  // read_only_sql_transaction
             Some("57014") => Outcome::TimedOut(limits.timeout), // query_canceled (statement_timeout)
@@ -125,12 +117,12 @@ async fn sqlite(db: &Db, pool: &sqlx_sqlite::SqlitePool, sql: &str, params: &[Va
     let fetched = {
         let text = sqlx::AssertSqlSafe(sql.to_string());
         let mut rows = query::bind_all!(sqlx::query(text), params).fetch(&mut conn);
-        collect(&mut rows, limits.max_rows, |r: &sqlx_sqlite::SqliteRow, i| query::sqlite_cell(r, i), |r| names(r)).await?
+        query::collect(&mut rows, limits.max_rows, query::sqlite_cell).await?
     };
     let _ = conn.close().await;
     Ok(match fetched {
         Fetched::Rows(names, cells) => Outcome::Rows(query::frame(names, cells)?),
-        Fetched::TooMany => Outcome::TooManyRows(limits.max_rows),
+        Fetched::TooMany(..) => Outcome::TooManyRows(limits.max_rows),
         Fetched::Failed(e) => {
             let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.to_string());
             let text = message(&e);
@@ -144,35 +136,6 @@ async fn sqlite(db: &Db, pool: &sqlx_sqlite::SqlitePool, sql: &str, params: &[Va
             }
         }
     })
-}
-
-fn names<R: sqlx::Row>(r: &R) -> Vec<String> {
-    use sqlx::Column as _;
-    r.columns().iter().map(|c| c.name().to_string()).collect()
-}
-
-/// Reads rows from `stream` until it ends, fails, or passes `max_rows`.
-async fn collect<R, S>(stream: &mut S, max_rows: usize, cell: impl Fn(&R, usize) -> Result<Cell>, names_of: impl Fn(&R) -> Vec<String>) -> Result<Fetched>
-where
-    R: sqlx::Row,
-    S: futures_util::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
-{
-    let (mut names, mut cells) = (Vec::new(), Vec::new());
-    loop {
-        match stream.try_next().await {
-            Ok(Some(row)) => {
-                if cells.len() == max_rows {
-                    return Ok(Fetched::TooMany);
-                }
-                if names.is_empty() {
-                    names = names_of(&row);
-                }
-                cells.push((0..row.len()).map(|i| cell(&row, i)).collect::<Result<Vec<_>>>()?);
-            }
-            Ok(None) => return Ok(Fetched::Rows(names, cells)),
-            Err(e) => return Ok(Fetched::Failed(e)),
-        }
-    }
 }
 
 fn message(e: &sqlx::Error) -> String {

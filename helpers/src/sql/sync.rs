@@ -22,7 +22,7 @@
 
 use polars::prelude::DataFrame;
 
-use super::query::{self, Value};
+use super::query::{self, QueryLimits, Value};
 use super::users::NewUser;
 use super::{Backend, Db, SeedReport, loading, sandbox, tx};
 use crate::config::Settings;
@@ -113,12 +113,20 @@ async fn settle<T>(settings: &Settings, db: Db, kept: bool, out: &Result<T>) {
 #[derive(Clone, Debug)]
 pub struct SyncDb {
     settings: Settings,
+    limits: QueryLimits,
 }
 
 impl SyncDb {
-    /// The database `settings.database_url` names (nothing is opened yet).
+    /// The database `settings.database_url` names (nothing is opened yet), with
+    /// [`QueryLimits::default`] for [`SyncDb::query`]: 60 s and 1,000,000 rows.
     pub fn new(settings: &Settings) -> SyncDb {
-        SyncDb { settings: settings.clone() }
+        SyncDb { settings: settings.clone(), limits: QueryLimits::default() }
+    }
+
+    /// The same database with other limits for [`SyncDb::query`] (`QueryLimits::none()`: no
+    /// time limit, every row).
+    pub fn with_limits(&self, limits: QueryLimits) -> SyncDb {
+        SyncDb { settings: self.settings.clone(), limits }
     }
 
     /// SQLite or PostgreSQL, from the URL's scheme.
@@ -130,9 +138,21 @@ impl SyncDb {
     }
 
     /// Runs `sql` with `params` bound to `$1`, `$2`, … and returns the rows as a DataFrame
-    /// (see [`query::query_frame`] for the column types).
+    /// (see [`query::query_frame`] for the column types), within this `SyncDb`'s limits: a
+    /// statement that runs past the time limit is stopped ([`Error::Timeout`]); a result
+    /// longer than the row limit comes back cut, and a line above the table says so and how
+    /// to get every row.
     pub fn query(&self, sql: &str, params: &[Value]) -> Result<DataFrame> {
-        with_db!(self, |db| query::query_frame(db, sql, params).await)
+        let limits = self.limits;
+        let (frame, cut) = with_db!(self, |db| query::query_limited(db, sql, params, limits).await)?;
+        if cut {
+            let n = crate::display::thousands(frame.height());
+            println!(
+                "⚠ the first {n} rows only — the statement returns more, and a query stops at {n} rows. \
+                 Aggregate or add a LIMIT in the SQL, or take every row with `db.with_limits(sql::QueryLimits::none()).query(…)`."
+            );
+        }
+        Ok(frame)
     }
 
     /// Runs what a learner typed read-only, alone and bounded ([`sandbox::read_only`]): the
