@@ -53,9 +53,14 @@ def cache_dir():
     return os.environ.get("M8_CACHE") or os.path.join(base, "module8")
 
 
+def toolchain():
+    """(sysroot, host triple) of the `rustc` on PATH, from one run of it."""
+    out = subprocess.run(["rustc", "--print", "sysroot", "--print", "host-tuple"], stdout=subprocess.PIPE, text=True, check=True).stdout.split()
+    return out[0], out[1]
+
+
 def host_triple():
-    out = subprocess.run(["rustc", "-vV"], stdout=subprocess.PIPE, text=True, check=True).stdout
-    return next(l.split(": ", 1)[1] for l in out.splitlines() if l.startswith("host: "))
+    return toolchain()[1]
 
 
 KERNEL_RUSTFLAGS = "-Cprefer-dynamic"  # what evcxr passes; the tests build with it too
@@ -88,10 +93,18 @@ def local(text, root):
 
 
 # --- the clone -----------------------------------------------------------------------------------
-# Files that cargo, rustc or a build script may write *into* (truncate and rewrite), rather than
-# replace: a clone gets copies of these, so no write in one directory reaches another.
+# Files that cargo or a build script may write *into* (truncate and rewrite), rather than
+# replace, and that cargo reads again to decide what is fresh: a clone gets copies of these, so
+# no write in one directory reaches another. (rustc's dep-info `.d` files are rewritten in place
+# too, but cargo reads them only right after the compile that wrote them: links.)
 COPIED_NAMES = {"output", "stderr", "root-output", "invoked.timestamp", ".cargo-lock", "CACHEDIR.TAG"}
-COPIED_SUFFIXES = (".d", ".json", ".lock", ".timestamp", ".tmp")
+COPIED_SUFFIXES = (".json", ".lock", ".timestamp", ".tmp")
+# rustc's incremental caches: a kernel's cells need none to start (its own grow as it goes), and
+# they are most of a clone's files and half its bytes.
+NOT_CLONED = ("incremental",)
+# and the cells a kernel compiled (evcxr's crate is `ctx`, its loaded copies `libcode_<n>.so`)
+# stay with it.
+KERNEL_OWN = ("libctx.", "ctx-", "libcode_")
 
 
 def copied(rel):
@@ -103,19 +116,20 @@ def copied(rel):
     return "build" in parts and "out" in parts[parts.index("build"):]
 
 
-def clone_tree(src, dst, skip=()):
+def clone_tree(src, dst, skip=(), link_all=False):
     """Makes dst a clone of src: artifacts hard-linked, files written in place copied (mtimes
-    kept, as cargo's freshness checks compare them). Files already in dst are replaced. Returns
-    (linked, copied, bytes copied)."""
+    kept, as cargo's freshness checks compare them) — or, with link_all, every file linked, to be
+    made private by private_copies before anything may write into them. Files already in dst
+    are replaced. Returns (linked, copied, bytes copied)."""
     linked = n_copied = copied_bytes = 0
     for dirpath, dirnames, filenames in os.walk(src):
         rel_dir = os.path.relpath(dirpath, src)
-        dirnames[:] = [d for d in dirnames if os.path.normpath(os.path.join(rel_dir, d)) not in skip]
+        dirnames[:] = [d for d in dirnames if d not in NOT_CLONED and os.path.normpath(os.path.join(rel_dir, d)) not in skip]
         target_dir = os.path.normpath(os.path.join(dst, rel_dir))
         os.makedirs(target_dir, exist_ok=True)
         for name in filenames:
             rel = os.path.normpath(os.path.join(rel_dir, name))
-            if rel in skip:
+            if rel in skip or name.startswith(KERNEL_OWN):
                 continue
             s, d = os.path.join(dirpath, name), os.path.join(target_dir, name)
             tmp = d + ".m8clone"
@@ -123,7 +137,7 @@ def clone_tree(src, dst, skip=()):
                 os.remove(tmp)
             if os.path.islink(s):
                 os.symlink(os.readlink(s), tmp)
-            elif copied(rel):
+            elif copied(rel) and not link_all:
                 shutil.copy2(s, tmp)
                 n_copied += 1
                 copied_bytes += os.path.getsize(tmp)
@@ -142,6 +156,36 @@ def clone_tree(src, dst, skip=()):
 
 
 # --- locks ---------------------------------------------------------------------------------------
+def private_copies(d):
+    """Replaces each file of d/target that cargo or a build script may write into (`copied`) and
+    that d still shares with another directory by a copy of its own (mtimes kept). A kernel's
+    clone shares all of them at first (a second to make, instead of several: creating a file
+    costs ~1 ms of CPU here, and there are ~3,000 of them); its cargo calls this before the real
+    cargo may build (cargo.py), which most kernels never need: their cells replay. Returns how
+    many files it copied."""
+    marker = os.path.join(d, "target", ".m8-private")
+    if os.path.exists(marker):
+        return 0
+    n = 0
+    top = os.path.join(d, "target")
+    for dirpath, dirnames, filenames in os.walk(top):
+        rel_dir = os.path.relpath(dirpath, top)
+        for name in filenames:
+            rel = os.path.normpath(os.path.join(rel_dir, name))
+            p = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(p)
+            except FileNotFoundError:
+                continue
+            if st.st_nlink > 1 and copied(rel) and not os.path.islink(p):
+                tmp = p + ".m8private"
+                shutil.copy2(p, tmp)
+                os.replace(tmp, p)
+                n += 1
+    open(marker, "w").close()
+    return n
+
+
 def holder(p):
     try:
         with open(p["lock"] + ".json") as f:
@@ -225,6 +269,8 @@ def publish(src, what, p=None, skip=()):
     shutil.rmtree(tmp, ignore_errors=True)
     started = time.time()
     linked, n_copied, nbytes = clone_tree(os.path.join(src, "target"), os.path.join(tmp, "target"), skip)
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(tmp, "target", ".m8-private"))
     for kept in ("m8-fast-cells.json", "m8-analysis-metadata.json"):
         relocate_file(os.path.join(tmp, "target", kept), src)
     with open(os.path.join(tmp, "published.json"), "w") as f:
@@ -287,7 +333,9 @@ def clone_current(dst, p=None):
         try:
             if not os.path.isfile(os.path.join(src, "published.json")):
                 continue
-            clone_tree(os.path.join(src, "target"), os.path.join(dst, "target"))
+            clone_tree(os.path.join(src, "target"), os.path.join(dst, "target"), link_all=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(dst, "target", ".m8-private"))  # shared again
             with open(os.path.join(dst, "cloned-from"), "w") as f:
                 f.write(os.path.basename(src))
             return src

@@ -50,7 +50,13 @@ def real_cargo():
     return path
 
 
+BUILDS = ("build", "check", "test", "bench", "run", "rustc", "doc", "clean", "fix", "install")
+
+
 def run_real(args):
+    # a kernel's clone shares the files cargo writes into until it may build (builds.private_copies)
+    if any(a in BUILDS for a in args[:3]) and kernel_dir():
+        builds.private_copies(SLOT_ROOT)
     os.execv(real_cargo(), [real_cargo()] + args)
 
 
@@ -327,8 +333,13 @@ def full_build(args, k, unlocked, started):
     runs under the build lock (builds.py): a kernel that finds another kernel or scripts/setup.sh
     compiling the graph waits for it and says so in the cell, takes the newer build once it is
     published, and publishes what it compiled itself (an edited helpers crate) for the others."""
-    if not kernel_dir() or not has_dependencies():
+    if not kernel_dir():
         sys.exit(cargo_and_record(args, k, unlocked, started)[0])
+    if not has_dependencies():
+        builds.private_copies(SLOT_ROOT)
+        rc = cargo_and_record(args, k, unlocked, started)[0]
+        builds.donate(SLOT_ROOT, STATE)
+        sys.exit(rc)
     waited = []
 
     def waiting(who, seconds):
@@ -342,11 +353,11 @@ def full_build(args, k, unlocked, started):
     with builds.build_lock(f"the notebook kernel in {SLOT_ROOT}", on_wait=waiting, every=30):
         if builds.refresh(SLOT_ROOT):
             progress("took the build published meanwhile")
+        builds.private_copies(SLOT_ROOT)
         rc, compiled = cargo_and_record(args, k, unlocked, started)
         if rc == 0 and compiled:
             builds.publish(SLOT_ROOT, f"the notebook kernel in {SLOT_ROOT}", skip=evcxr_own_files())
-    if rc == 0:
-        builds.donate(SLOT_ROOT, STATE)
+    builds.donate(SLOT_ROOT, STATE)
     sys.exit(rc)
 
 

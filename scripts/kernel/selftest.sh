@@ -223,7 +223,10 @@ rlib="$(cd "$work/slot/target/$HOST_TRIPLE/debug/deps" && ls liblib-*.rlib | hea
 fp="$(cd "$work/slot/target/$HOST_TRIPLE/debug/.fingerprint" && ls -d lib-* | head -1)"
 same_inode() { [ "$(stat -c %i "$1")" = "$(stat -c %i "$2")" ]; }
 check "a kernel's clone links the compiled libraries" "same_inode '$cache/published/1/target/$HOST_TRIPLE/debug/deps/$rlib' '$one/target/$HOST_TRIPLE/debug/deps/$rlib'"
-check "… and copies the files cargo writes in place (fingerprints)" "! same_inode '$cache/published/1/target/$HOST_TRIPLE/debug/.fingerprint/$fp/lib-lib' '$one/target/$HOST_TRIPLE/debug/.fingerprint/$fp/lib-lib' && cmp -s '$cache/published/1/target/$HOST_TRIPLE/debug/.fingerprint/$fp/lib-lib' '$one/target/$HOST_TRIPLE/debug/.fingerprint/$fp/lib-lib'"
+fpfile="$HOST_TRIPLE/debug/.fingerprint/$fp/lib-lib"
+check "… and at first the files cargo writes in place too (fingerprints: a clone costs links only)" "same_inode '$cache/published/1/target/$fpfile' '$one/target/$fpfile'"
+echo "print(builds.private_copies('$one'))" | b > "$work/private"
+check "… which become its own copies before cargo may build there" "[ \"\$(cat $work/private)\" -gt 0 ] && ! same_inode '$cache/published/1/target/$fpfile' '$one/target/$fpfile' && cmp -s '$cache/published/1/target/$fpfile' '$one/target/$fpfile' && same_inode '$cache/published/1/target/$HOST_TRIPLE/debug/deps/$rlib' '$one/target/$HOST_TRIPLE/debug/deps/$rlib'"
 check "what the kernel's cargo kept is stored without the directory's path" '! grep -q "$work/slot" "$cache/published/1/target/m8-fast-cells.json" && grep -q "@M8_SLOT@" "$cache/published/1/target/m8-fast-cells.json"'
 before="$(calls)"
 in_dir "$one" '#[unsafe(no_mangle)] pub extern "C" fn cell_clone() -> u32 { lib::answer() }'

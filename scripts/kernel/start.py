@@ -25,10 +25,6 @@ import builds  # noqa: E402
 HERE = builds.HERE
 
 
-def sysroot():
-    return subprocess.run(["rustc", "--print", "sysroot"], stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
-
-
 def main():
     p = builds.paths()
     env = os.environ
@@ -46,8 +42,7 @@ def main():
     write_if_changed(os.path.join(config, "prelude.rs"), "Ok::<(), String>(())?;\n")
     env["EVCXR_CONFIG_DIR"] = config
 
-    root = sysroot()
-    triple = builds.host_triple()
+    root, triple = builds.toolchain()
     # evcxr links each cell against libstd with a *relative* rpath that misses when the build
     # directory shares a prefix with the toolchain ("dlopen failed"): the loader gets the path.
     loader = [os.path.join(root, "lib", "rustlib", triple, "lib")]
@@ -68,13 +63,11 @@ def main():
 
     # evcxr asks `rustup which cargo` for its cargo: bin/rustup answers with bin/cargo (cargo.py),
     # which replays a cell's rustc command while nothing the graph depends on changed.
+    # The real cargo is the toolchain's own (what `rustup which cargo` answers).
     real_rustup = shutil.which("rustup") or ""
-    real_cargo = ""
-    if real_rustup:
-        r = subprocess.run([real_rustup, "which", "cargo"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        real_cargo = r.stdout.strip() if r.returncode == 0 else ""
+    toolchain_cargo = os.path.join(root, "bin", "cargo")
     env["M8_REAL_RUSTUP"] = real_rustup
-    env["M8_REAL_CARGO"] = real_cargo or shutil.which("cargo") or "cargo"
+    env["M8_REAL_CARGO"] = toolchain_cargo if os.path.isfile(toolchain_cargo) else shutil.which("cargo") or "cargo"
     env["M8_PYTHON"] = sys.executable
     # evcxr's rust-analyzer runs `$CARGO_HOME/bin/cargo metadata` and loads every package of the
     # answer (~500): home/bin/cargo gives it the graph cut to what cells bind. Off: no cut.
