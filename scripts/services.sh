@@ -231,5 +231,10 @@ case "${1:-up}" in
       rm -f "$RUN_DIR/docker.started"; say "stopped the docker compose services this script started"
     fi
     ;;
-  *) die "usage: scripts/services.sh up|check|down" ;;
+  browser)
+    # the real-browser test's Chromium (scripts/browser_test.py drives it through Playwright,
+    # whose own browser download is not used): installed like a server, with apt-get
+    [ -x "${M8_CHROMIUM:-/usr/bin/chromium}" ] || install_packages Chromium chromium
+    ;;
+  *) die "usage: scripts/services.sh up|check|down|browser" ;;
 esac

@@ -25,7 +25,7 @@ mkdir -p "$RUN_DIR"
 say "Python tools in $VENV (in the background; log: $RUN_DIR/python-tools.log)"
 (
   ensure_venv
-  if ! "$VENV/bin/python" -c "import nbclient, nbconvert, jupyterlab, secantus" 2>/dev/null; then
+  if ! "$VENV/bin/python" -c "import nbclient, nbconvert, jupyterlab, secantus, playwright" 2>/dev/null; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/requirements.txt"
   fi
 ) > "$RUN_DIR/python-tools.log" 2>&1 &

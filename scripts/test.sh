@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test command: the services script's and the kernel cargo's self-tests, services up, tools installed, unit + integration tests against the real
-# services, the notebook runner's self-test, then every notebook executed headless into out/.
+# The test command: the services script's and the kernel's self-tests, services up, tools
+# installed, unit + integration tests against the real services, the notebook runner's
+# self-test, every notebook executed headless into out/, then the real-browser test
+# (JupyterLab in Chromium: several notebooks open, an interrupt, restarts; out/lab-report.json).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 load_env
@@ -12,7 +14,7 @@ started=$(date +%s)
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$KERNEL_BUILD/target}"
 say "services.sh self-test (the install path on a fake fresh machine; never touches this one's servers)"
 "$ROOT/scripts/services-selftest.sh"
-say "fast-cells self-test (the kernel's cargo: a cell replays rustc only when nothing else changed)"
+say "kernel self-test (scripts/kernel: a cell replays rustc only when nothing else changed; clones, publishing, waits)"
 "$ROOT/scripts/kernel/selftest.sh"
 "$ROOT/scripts/services.sh" up
 "$ROOT/scripts/setup.sh"
@@ -25,4 +27,8 @@ say "notebook runner self-test (it must fail notebooks that panic, print errors 
 
 say "executing every notebook headless into $OUT_DIR"
 "$VENV/bin/python" "$ROOT/scripts/run_notebooks.py" --out "$OUT_DIR"
+
+say "real-browser test: JupyterLab (scripts/lab.sh) in Chromium, five notebooks open, an interrupt, 20 restarts"
+"$ROOT/scripts/services.sh" browser
+"$VENV/bin/python" "$ROOT/scripts/browser_test.py" --out "$OUT_DIR" --restarts 20
 say "all tests passed in $(( $(date +%s) - started )) s"
