@@ -345,6 +345,11 @@ impl Handler for LiveDashboard<'_> {
         if let Some(p) = e.properties.get("product_id").and_then(|p| p.as_i64()) {
             pipe.zincr(self.cache.key("dash:trending"), p, 1).ignore();
         }
+        // In the same round trip: the counters go by themselves if the run's clean-up never
+        // comes (an interrupted cell), like the run's queues (`queue::LESSON_EXPIRY`).
+        for key in ["dash:events", "dash:users", "dash:trending"] {
+            pipe.expire(self.cache.key(key), crate::queue::LESSON_EXPIRY.as_secs() as i64).ignore();
+        }
         match self.cache.query_pipe::<()>(&pipe).await {
             Ok(()) => Outcome::Ack,
             Err(e) => Outcome::Retry(e.to_string()),

@@ -409,6 +409,10 @@ async fn the_architecture_answers_at_once_and_every_service_gets_its_part() {
     assert_eq!((count("user_signup"), count("product_view")), (20, views as i64));
     assert!((19..=21).contains(&r.dashboard.unique_users), "HyperLogLog counts about 20 users: {}", r.dashboard.unique_users);
     assert!(!r.dashboard.trending.is_empty() && r.dashboard.trending.windows(2).all(|w| w[0].views >= w[1].views));
+    for key in ["dash:events", "dash:users", "dash:trending"] {
+        let left = cache.ttl(key).await.unwrap().unwrap_or_else(|| panic!("{key} never expires: an interrupted run would leave it for good"));
+        assert!(left > Duration::ZERO && left <= helpers::queue::LESSON_EXPIRY, "{key}: {left:?}");
+    }
     assert_eq!(r.alerts.len(), 2, "two of twenty use a throw-away domain: {:?}", r.alerts);
     // The point of the broker: each request was answered before its work was done.
     for x in &r.responses[..20] {

@@ -41,7 +41,7 @@ pub use consumer::{ConsumeLimits, ConsumeReport, Handler, Outcome, Received, Ret
 pub use message::{AnalyticsEvent, Message, Notification, UserData};
 pub use producer::{BatchReport, Published, Routed};
 pub use sync::{Peeked, SyncBroker};
-pub use topology::Topology;
+pub use topology::{LESSON_EXPIRY, Topology};
 
 use crate::config::{ServiceUrl, Settings};
 use crate::error::{Error, Result};
