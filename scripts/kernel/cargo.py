@@ -54,10 +54,31 @@ BUILDS = ("build", "check", "test", "bench", "run", "rustc", "doc", "clean", "fi
 
 
 def run_real(args):
-    # a kernel's clone shares the files cargo writes into until it may build (builds.private_copies)
+    # In a kernel's clone, a cargo that may build runs under the build lock (kernel_build).
     if any(a in BUILDS for a in args[:3]) and kernel_dir():
-        builds.private_copies(SLOT_ROOT)
+        sys.exit(kernel_build(lambda: cargo_streamed([real_cargo()] + args, dict(os.environ))[:2]))
     os.execv(real_cargo(), [real_cargo()] + args)
+
+
+def cargo_streamed(cmd, env):
+    """Runs cargo, passing its stdout on as it comes; returns its exit status, whether it compiled
+    anything but the cell crate, and the cell crate's artifact message (from cargo's JSON
+    messages, when it prints them)."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE)
+    compiled, artifact = False, None
+    for line in proc.stdout:
+        sys.stdout.buffer.write(line)
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if msg.get("reason") == "compiler-artifact":
+            if msg.get("target", {}).get("name") == CRATE:
+                artifact = msg
+            elif not msg.get("fresh", True):
+                compiled = True
+    sys.stdout.flush()
+    return proc.wait(), compiled, artifact
 
 
 # --- recorder: cargo runs `$RUSTC_WRAPPER $RUSTC <args>` for each unit it compiles -------------
@@ -338,8 +359,19 @@ def full_build(args, k, unlocked, started):
     if not has_dependencies():
         builds.private_copies(SLOT_ROOT)
         rc = cargo_and_record(args, k, unlocked, started)[0]
-        builds.donate(SLOT_ROOT, STATE)
-        sys.exit(rc)
+    else:
+        rc = kernel_build(lambda: cargo_and_record(args, k, unlocked, started))
+    builds.donate(SLOT_ROOT, STATE)
+    sys.exit(rc)
+
+
+def kernel_build(run):
+    """`run()` (a cargo that may build; returns its exit status and whether it compiled a
+    dependency) in a kernel's own directory, under the build lock (builds.py): a kernel that finds
+    scripts/setup.sh or another kernel compiling the graph waits for it and says so in the cell,
+    takes the newer build once it is published, makes the files cargo writes into its own, and
+    publishes what it compiled itself (an edited helpers crate, a `cargo check` of the graph) for
+    the kernels after it. Returns the exit status."""
     waited = []
 
     def waiting(who, seconds):
@@ -354,11 +386,10 @@ def full_build(args, k, unlocked, started):
         if builds.refresh(SLOT_ROOT):
             progress("took the build published meanwhile")
         builds.private_copies(SLOT_ROOT)
-        rc, compiled = cargo_and_record(args, k, unlocked, started)
+        rc, compiled = run()
         if rc == 0 and compiled:
             builds.publish(SLOT_ROOT, f"the notebook kernel in {SLOT_ROOT}", skip=evcxr_own_files())
-    builds.donate(SLOT_ROOT, STATE)
-    sys.exit(rc)
+    return rc
 
 
 def evcxr_own_files():
@@ -382,22 +413,7 @@ def cargo_and_record(args, k, unlocked, started):
     env = dict(os.environ)
     env["RUSTC_WRAPPER"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bin", "cargo")
     env[RECORD_ENV] = os.path.abspath(record)
-    proc = subprocess.Popen([real_cargo()] + args, env=env, stdout=subprocess.PIPE)
-    artifact = None
-    compiled = False
-    for line in proc.stdout:
-        sys.stdout.buffer.write(line)
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            continue
-        if msg.get("reason") == "compiler-artifact":
-            if msg.get("target", {}).get("name") == CRATE:
-                artifact = msg
-            elif not msg.get("fresh", True):
-                compiled = True
-    sys.stdout.flush()
-    rc = proc.wait()
+    rc, compiled, artifact = cargo_streamed([real_cargo()] + args, env)
     records = {key: r for key, r in load_records().items() if key != k}
     # Stored only when the build's inputs did not move while it ran (an edit during the build):
     # then the next cell builds with cargo once more. Cargo.lock alone may move: cargo rewrote it
