@@ -64,6 +64,13 @@ impl Default for WorldConfig {
 }
 
 impl WorldConfig {
+    /// The last second of `as_of`: the world's "now". Lessons that need "today" take it from
+    /// here, never from what the database happens to hold (a row another notebook wrote today
+    /// would make every seeded user look a year idle).
+    pub fn now(&self) -> NaiveDateTime {
+        self.as_of.and_hms_opt(23, 59, 59).expect("valid time")
+    }
+
     /// The default world: 1,000 users, about 10,000 events. Generates in well under a second.
     pub fn small() -> Self {
         Self::default()

@@ -231,21 +231,34 @@ async fn latencies_are_measured_for_every_tier() {
 
 #[tokio::test]
 async fn cached_answers_go_stale_when_the_data_changes_and_fresh_after_invalidation() {
-    let steps = cache::stale_and_fresh(&settings_with_own_sqlite("stale")).await.unwrap();
+    let settings = settings_with_own_sqlite("stale");
+    let steps = cache::stale_and_fresh(&settings).await.unwrap();
     assert_eq!(steps.iter().map(|s| s.stale).collect::<Vec<_>>(), [false, true, false], "{steps:?}");
     assert_eq!(steps[1].db_orders, steps[0].db_orders + 1);
     assert_eq!(steps[1].cached_orders, steps[0].cached_orders, "the cache still has the old answer");
     assert_eq!(steps[2].cached_orders, steps[1].db_orders);
+    // The late buyer and their order are gone again: a second run sees the same day.
+    let again = cache::stale_and_fresh(&settings).await.unwrap();
+    assert_eq!(again[0].db_orders, steps[0].db_orders, "the lesson left its order behind");
 }
 
 #[tokio::test]
 async fn recommendations_and_predictions_are_computed_once_then_served_from_redis() {
-    let reads = cache::cached_recommendations(&settings_with_own_sqlite("recs"), &[3, 7]).await.unwrap();
+    // A user active "today" by the calendar (another notebook's demo, say) must not move the
+    // lesson's "now": the churn scores are the seeded world's, not all 1.0.
+    let settings = settings_with_own_sqlite("recs");
+    let db = helpers::sql::SyncDb::new(&settings);
+    db.seed(&helpers::data::World::generate(&helpers::data::WorldConfig::small())).unwrap();
+    let today = chrono::Utc::now().naive_utc();
+    db.create_user(&helpers::sql::users::NewUser::parse("today_user", "today@example.com", "To", "Day", today).unwrap()).unwrap();
+    let reads = cache::cached_recommendations(&settings, &[3, 7]).await.unwrap();
     assert_eq!(reads.len(), 8);
     let sources: Vec<&str> = reads.iter().map(|r| r.source.as_str()).collect();
     assert_eq!(sources, ["computed", "computed", "redis", "redis", "computed", "computed", "redis", "redis"]);
     assert_eq!(reads[0].value, reads[2].value, "the cached recommendation is the computed one");
     assert!(reads.iter().all(|r| r.ttl_left_s > 0.0));
+    let scores: Vec<f64> = reads.iter().filter(|r| r.what.starts_with("churn")).map(|r| r.value.parse().unwrap()).collect();
+    assert!(scores.iter().any(|s| *s < 0.99), "every score is ~1: the lesson took today's date as now: {scores:?}");
 }
 
 #[tokio::test]

@@ -373,9 +373,10 @@ where
 #[cfg(feature = "sql")]
 pub async fn cached_recommendations(settings: &Settings, user_ids: &[i64]) -> Result<Vec<CachedRead>> {
     use crate::sql::{analytics, users};
-    let db = crate::sql::open_seeded(settings, &crate::data::WorldConfig::small()).await?;
+    let world = crate::data::WorldConfig::small();
+    let db = crate::sql::open_seeded(settings, &world).await?;
     let cache = RedisCache::new(&settings.redis_url, &run_namespace("recs"))?;
-    let now = analytics::latest_activity(&db).await?.unwrap_or_default();
+    let now = world.now();
     let mut out = Vec::new();
     for &id in user_ids {
         for _ in 0..2 {
@@ -405,9 +406,10 @@ pub async fn cached_recommendations(settings: &Settings, user_ids: &[i64]) -> Re
 #[cfg(feature = "sql")]
 pub async fn cached_catalog(settings: &Settings, categories: &[&str], product_ids: &[i64]) -> Result<Vec<CachedRead>> {
     use crate::sql::analytics;
-    let db = crate::sql::open_seeded(settings, &crate::data::WorldConfig::small()).await?;
+    let world = crate::data::WorldConfig::small();
+    let db = crate::sql::open_seeded(settings, &world).await?;
     let cache = RedisCache::new(&settings.redis_url, &run_namespace("catalog"))?;
-    let since = analytics::latest_activity(&db).await?.unwrap_or_default() - chrono::TimeDelta::days(30);
+    let since = world.now() - chrono::TimeDelta::days(30);
     let names = |picks: &Vec<analytics::ProductPick>| picks.iter().map(|p| format!("{} ({})", p.name, p.buyers)).collect::<Vec<_>>().join(", ");
     let mut out = Vec::new();
     for category in categories {
@@ -468,13 +470,15 @@ frame_row!(StaleCheck { step, cached_orders, db_orders, cached_revenue, db_reven
 /// Precomputes 30 days of daily revenue into Redis (one pipelined write), serves the last
 /// day from the cache, then places a new order on that day: the cached answer is now stale.
 /// Invalidating the day's key makes the next read fresh again. Returns the comparison at
-/// each step.
+/// each step. The new order and its buyer are deleted again at the end: the database is left
+/// as it was found.
 #[cfg(feature = "sql")]
 pub async fn stale_and_fresh(settings: &Settings) -> Result<Vec<StaleCheck>> {
     use crate::sql::analytics::{self, DailyRevenue};
-    let db = crate::sql::open_seeded(settings, &crate::data::WorldConfig::small()).await?;
+    let world = crate::data::WorldConfig::small();
+    let db = crate::sql::open_seeded(settings, &world).await?;
     let cache = RedisCache::new(&settings.redis_url, &run_namespace("daily"))?;
-    let last = analytics::latest_activity(&db).await?.ok_or_else(|| Error::InvalidInput("the database has no users".into()))?.date();
+    let last = world.as_of;
     let days = analytics::daily_revenue(&db, last, 30).await?;
     let day = days.last().ok_or_else(|| Error::InvalidInput("no completed orders in the last 30 days".into()))?.day.clone();
     let entries: Vec<(String, DailyRevenue)> = days.iter().map(|d| (format!("daily:{}", d.day), d.clone())).collect();
@@ -486,10 +490,16 @@ pub async fn stale_and_fresh(settings: &Settings) -> Result<Vec<StaleCheck>> {
     out.push(compare_day(&db, &cache, &key, date, "1 precomputed, read from cache").await?);
     let tag = run_namespace("order");
     let buyer = crate::sql::users::NewUser::parse(&tag, &format!("{tag}@example.com"), "Late", "Buyer", date.and_hms_opt(12, 0, 0).expect("noon exists"))?;
-    crate::sql::tx::signup_with_order(&db, &buyer, crate::sql::tx::NewOrder { product_id: 1, quantity: 3 }).await?;
-    out.push(compare_day(&db, &cache, &key, date, "2 a new order arrives: the cache is stale").await?);
-    cache.delete(&key).await?;
-    out.push(compare_day(&db, &cache, &key, date, "3 the day's key invalidated: fresh again").await?);
+    let signup = crate::sql::tx::signup_with_order(&db, &buyer, crate::sql::tx::NewOrder { product_id: 1, quantity: 3 }).await?;
+    let steps = async {
+        out.push(compare_day(&db, &cache, &key, date, "2 a new order arrives: the cache is stale").await?);
+        cache.delete(&key).await?;
+        out.push(compare_day(&db, &cache, &key, date, "3 the day's key invalidated: fresh again").await?);
+        Ok::<_, Error>(())
+    }
+    .await;
+    crate::sql::users::delete(&db, signup.user_id).await?; // the order goes with its buyer
+    steps?;
     let _ = cache.invalidate("*").await;
     db.close().await;
     Ok(out)

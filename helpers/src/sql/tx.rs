@@ -140,9 +140,21 @@ async fn counts(db: &Db) -> Result<(i64, i64)> {
 ///    transaction commits — A and A's order are kept, B is not;
 /// 4. duplicate e-mail: the unique constraint refuses the insert, naming itself.
 ///
-/// `tag` makes the usernames and e-mail addresses unique, so the cases can run again.
+/// `tag` makes the usernames and e-mail addresses unique, so the cases can run again. The users
+/// the cases kept (and their orders) are deleted again at the end: the counts above say what
+/// each case did, and the database is left as it was found, for the notebooks after this one.
+/// They sign up on the world's "today" ([`crate::data::WorldConfig::now`]).
 pub async fn demonstrate(db: &Db, tag: &str, product_id: i64) -> Result<Vec<TxOutcome>> {
-    let at = chrono::Utc::now().naive_utc();
+    let out = cases(db, tag, product_id).await;
+    let kept: Vec<i64> = super::on_pool!(db, |p| {
+        sqlx::query_scalar("SELECT id FROM users WHERE email LIKE $1").bind(format!("%.{tag}@example.com")).fetch_all(p).await
+    })?;
+    super::users::delete_all(db, &kept).await?;
+    out
+}
+
+async fn cases(db: &Db, tag: &str, product_id: i64) -> Result<Vec<TxOutcome>> {
+    let at = crate::data::WorldConfig::default().now();
     let user = |name: &str| NewUser::parse(&format!("{name}_{tag}"), &format!("{name}.{tag}@example.com"), name, "Tx", at);
     let mut out = Vec::new();
     let mut record = |scenario: &str, before: (i64, i64), after: (i64, i64), result: Result<()>| {
