@@ -409,7 +409,7 @@ def sweep(p=None):
                 removed += 1
             finally:
                 os.close(fd)
-        # a directory without its lock file was left half-made
+        # a directory without its lock file was left half-made or half-removed
         for name in os.listdir(p["kernels"]):
             d = os.path.join(p["kernels"], name)
             if os.path.isdir(d) and not os.path.exists(d + ".lock"):
@@ -423,6 +423,21 @@ def sweep(p=None):
                 os.remove(d + ".lock")
                 os.close(fd)
     return removed
+
+
+def discard(d):
+    """Removes kernel directory d (and its lock file) without waiting: renamed out of the way,
+    then deleted by a process in a session of its own (thousands of files take seconds here)."""
+    gone = f"{d}.gone"
+    try:
+        os.rename(d, gone)
+    except OSError:
+        gone = d
+    with contextlib.suppress(OSError):
+        os.remove(d + ".lock")
+    with contextlib.suppress(OSError):
+        subprocess.Popen(["rm", "-rf", gone], start_new_session=True, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def migrate(p=None):

@@ -96,13 +96,10 @@ def main():
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, lambda s, _f: child.send_signal(s))
     rc = child.wait()
-    # This kernel's directory goes with it. Killed with the whole process group instead, it is
-    # left to the next kernel's sweep.
-    shutil.rmtree(own, ignore_errors=True)
-    try:
-        os.remove(own + ".lock")
-    except OSError:
-        pass
+    # This kernel's directory goes with it: renamed at once (Jupyter waits for this process to
+    # end), removed by a process of its own, outside the kernel's process group. Killed with the
+    # whole group instead, it is left to the next kernel's sweep.
+    builds.discard(own)
     sys.exit(rc if rc >= 0 else 128 - rc)
 
 
