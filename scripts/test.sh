@@ -21,6 +21,7 @@ say "kernel self-test (scripts/kernel: a cell replays rustc only when nothing el
 
 say "cargo test (unit, integration and doc tests; real services)"
 RUSTFLAGS="$KERNEL_RUSTFLAGS" cargo test --workspace --locked --exclude helpers-dylib --target "$HOST_TRIPLE"
+kernel_py builds.py prune >/dev/null   # the incremental caches of other checkouts' tests
 
 say "notebook runner self-test (it must fail notebooks that panic, print errors or miss outputs)"
 "$VENV/bin/python" "$ROOT/scripts/run_notebooks.py" --self-test --out "$OUT_DIR"

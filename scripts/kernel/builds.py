@@ -29,6 +29,7 @@ Whoever compiles the graph holds build.lock and publishes when done: `builds.py 
 helpers crate). A kernel that must wait for it says so in its cell (cargo.py).
 
     builds.py build            compile the kernel's graph into build/ and publish it
+    builds.py prune            keep build/'s incremental caches to the newest one per crate
     builds.py status           what is kept, and how much disk it takes
     builds.py rust-src SYSROOT the trimmed standard library sources for rust-analyzer (a path)
 """
@@ -592,10 +593,36 @@ def build(p=None):
         subprocess.run(["cargo", "build", "--offline", "--quiet", "--timings", "--target", triple],
                        cwd=d, env=env, check=True)
         log(f"notebook kernel dependencies ready in {time.time() - started:.0f} s")
+        freed = prune(d)
+        if freed:
+            log(f"removed {freed / 2**30:.1f} GiB of rustc's incremental caches of other checkouts")
         cur = current(p)
         if cur is None or not up_to_date(cur, d):
             published = publish(d, "scripts/kernel/builds.py build", p)
             log(f"published for the kernels: {published}")
+
+
+def prune(d):
+    """Keeps d's rustc incremental caches to the newest one per crate: each checkout path (a
+    clone in CI, a working copy) compiles helpers and its tests as units of their own, and their
+    caches (up to ~800 MB each) would otherwise pile up in the build directory for good. Returns
+    the bytes freed."""
+    freed = 0
+    for inc in (os.path.join(d, "target", t, "debug", "incremental") for t in os.listdir(os.path.join(d, "target"))
+                if os.path.isdir(os.path.join(d, "target", t, "debug", "incremental"))):
+        newest = {}
+        for name in os.listdir(inc):
+            crate = name.rsplit("-", 1)[0]
+            path = os.path.join(inc, name)
+            mtime = os.stat(path).st_mtime
+            if crate in newest:
+                old = min((newest[crate], (mtime, path)))
+                newest[crate] = max((newest[crate], (mtime, path)))
+                freed += disk_usage(old[1])
+                shutil.rmtree(old[1], ignore_errors=True)
+            else:
+                newest[crate] = (mtime, path)
+    return freed
 
 
 def up_to_date(published, d):
@@ -729,6 +756,8 @@ def main(argv):
         build()
     elif argv[:1] == ["status"]:
         status()
+    elif argv[:1] == ["prune"]:
+        print(f"freed {prune(paths()['build']) / 2**30:.2f} GiB")
     elif argv[:1] == ["rust-src"] and len(argv) == 2:
         lib = trimmed_rust_src(argv[1])
         if lib is None:

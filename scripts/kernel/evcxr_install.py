@@ -175,10 +175,16 @@ IDE_CRATES = ["ra_ap_ide", "ra_ap_ide_assists", "ra_ap_ide_completion", "ra_ap_i
 
 def install(ver):
     src = make_source(ver)
-    cmd = ["nice", "-n", "10", "cargo", "install", "--locked", "--quiet", "--force", "--path", src]
+    # `cargo install --path` builds in the package's own target/ and keeps it (~750 MB): a
+    # temporary one instead, removed when the binary is installed.
+    target = tempfile.mkdtemp(prefix="evcxr-target-", dir=os.path.dirname(src))
+    cmd = ["nice", "-n", "10", "cargo", "install", "--locked", "--quiet", "--force", "--path", src, "--target-dir", target]
     for crate in IDE_CRATES:
         cmd += ["--config", f"profile.release.package.{crate}.opt-level=1"]
-    subprocess.run(cmd, check=True)
+    try:
+        subprocess.run(cmd, check=True)
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
 
 
 def main(argv):
