@@ -47,7 +47,37 @@ ROOT = Path(__file__).resolve().parent.parent
 CARGO_PROGRESS = re.compile(
     r"^\s*(Compiling|Finished|Blocking waiting|Downloaded|Downloading|Updating|Locking|Adding|Fresh|Checking|Building|Running)\b"
 )
-SECRET_VARS = ("DATABASE_URL", "MONGODB_URI", "REDIS_URL", "AMQP_ADDR")
+SECRET_VARS = ("DATABASE_URL", "MONGODB_URI", "REDIS_URL", "AMQP_ADDR", "TEST_POSTGRES_URL")
+BASE64_IMAGES = ("image/png", "image/jpeg", "image/gif")
+
+
+# A cell tagged `stable` prints what must not depend on which notebooks ran before it or how
+# often: counts, verdicts, which-is-faster words. Its text (HTML without tags) is compared
+# between the run and a second pass in another order (--second-pass), with the measured
+# quantities masked: a number followed by a unit of time, of rate or of size, and a ratio (3.2×).
+STABLE_TAG = "stable"
+MEASURED = re.compile(
+    r"[-+]?\d[\d,]*(?:\.\d+)?\s*(?:×|(?:ns|µs|us|ms|s|min|msg/s|messages/s|/s|per second|B|KB|KiB|MB|MiB|GB|GiB)(?![\w/]))"
+)
+
+
+def stable_text(cell) -> str:
+    """What a `stable` cell showed, in words: HTML without its tags, measured quantities as `#`."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(out.get("text", ""))
+        data = out.get("data", {})
+        if "text/html" in data:
+            html = data["text/html"]
+            html = html if isinstance(html, str) else "".join(html)
+            html = re.sub(r"<(style|script)\b.*?</\1>", " ", html, flags=re.S)
+            parts.append(re.sub(r"<[^>]+>", " ", html))
+        elif "text/plain" in data:
+            parts.append(data["text/plain"] if isinstance(data["text/plain"], str) else "".join(data["text/plain"]))
+        if out.get("output_type") == "error":
+            parts.append(out.get("evalue", ""))
+    return " ".join(MEASURED.sub("#", " ".join(parts)).split())
 
 
 class NotebookFailed(Exception):
@@ -55,14 +85,48 @@ class NotebookFailed(Exception):
 
 
 def passwords() -> list[str]:
-    """Passwords of the configured service URLs, to make sure no output shows them."""
-    found = []
+    """Passwords of the configured service URLs, as written and percent-decoded, to make sure no
+    output shows them (longest first, so scrubbing takes a whole password before a part of it)."""
+    from urllib.parse import unquote
+
+    found = set()
     for var in SECRET_VARS:
         url = os.environ.get(var, "")
-        m = re.match(r"^[a-z+]+://[^:/@]*:([^@]+)@", url)
-        if m and len(m.group(1)) >= 3:
-            found.append(m.group(1))
-    return found
+        m = re.match(r"^[a-z+]+://([^:/@]*):(.+)@[^@]*$", url)
+        # A password equal to its user name (RabbitMQ's guest:guest) is shown by every masked URL
+        # and protects nothing: it is not counted.
+        if m and unquote(m.group(2)) != unquote(m.group(1)):
+            found.update(p for p in (m.group(2), unquote(m.group(2))) if len(p) >= 3)
+    return sorted(found, key=len, reverse=True)
+
+
+def scrub_outputs(nb, secrets: list[str]) -> list[int]:
+    """Replaces every configured password in every output of `nb` with `***`, before anything is
+    written; returns the indices of the cells that showed one."""
+    if not secrets:
+        return []
+
+    def clean(value):
+        if isinstance(value, str):
+            for secret in secrets:
+                value = value.replace(secret, "***")
+            return value
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, dict):  # base64 pictures are left as they are: they show no text
+            return {k: v if k in BASE64_IMAGES else clean(v) for k, v in value.items()}
+        return value
+
+    shown = []
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            before = json.dumps(out, sort_keys=True)
+            cleaned = clean(dict(out))
+            if json.dumps(cleaned, sort_keys=True) != before:
+                out.clear()
+                out.update(cleaned)
+                shown.append(index)
+    return sorted(set(shown))
 
 
 def output_text(output) -> str:
@@ -71,7 +135,7 @@ def output_text(output) -> str:
     if output.get("output_type") == "error":
         return "\n".join(output.get("traceback", [])) + output.get("evalue", "")
     data = output.get("data", {})
-    return "\n".join(v if isinstance(v, str) else "" for k, v in data.items() if not k.startswith("image/png"))
+    return "\n".join(v if isinstance(v, str) else "" for k, v in data.items() if k not in BASE64_IMAGES)
 
 
 def stderr_problem(text: str) -> str | None:
@@ -147,9 +211,8 @@ def check_cell(index: int, cell, secrets: list[str]) -> list[str]:
         text = output_text(out)
         if "panicked at" in text:
             problems.append("panic: " + next(l for l in text.splitlines() if "panicked at" in l).strip())
-        for secret in secrets:
-            if f":{secret}@" in text or f"password={secret}" in text:
-                problems.append("an output shows a service password")
+        if any(secret in text for secret in secrets):
+            problems.append("an output shows a service password (scrubbed from what the runner writes)")
         # a cell whose last line is a loop or a block shows its value, `()`: end it with `;`
         if out.get("data", {}).get("text/plain", "").strip() == "()":
             problems.append("shows a stray `()` (end the cell's last statement with `;`)")
@@ -240,6 +303,8 @@ def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int, varian
         report["total_s"] = round(time.monotonic() - started, 1)
         report["cell_s"] = {str(i): round(t, 2) for i, t in cell_times.items()}
         report.update(cell_statistics(nb, code_cells, cell_times))
+        report["stable"] = {str(i): stable_text(nb.cells[i]) for i in code_cells if STABLE_TAG in nb.cells[i].get("metadata", {}).get("tags", [])}
+        scrub_outputs(nb, secrets)  # check_cell has failed those cells; nothing written shows it
         write_outputs(nb, f"{path.stem}.{variant}" if variant else path.stem, out)
     return report
 
@@ -325,6 +390,30 @@ def run(paths: list[Path], out: Path, first_timeout: int, cell_timeout: int, qui
     return reports
 
 
+def in_order(paths: list[Path], fragments: list[str]) -> list[Path]:
+    """`paths` with those whose name holds a fragment first, in the fragments' order."""
+    first = [p for f in fragments if f.strip() for p in paths if f.strip() in p.name]
+    first = list(dict.fromkeys(first))
+    return first + [p for p in paths if p not in first]
+
+
+def compare_passes(first: list[dict], second: list[dict]) -> dict:
+    """A report whose problems are the `stable` cells that showed something else the second time."""
+    problems, compared = [], 0
+    by_name = {r["notebook"]: r for r in first}
+    for r in second:
+        name = r["notebook"].removesuffix(" (2nd pass)")
+        before = by_name.get(name, {}).get("stable", {})
+        for cell, text in r.get("stable", {}).items():
+            compared += 1
+            if cell in before and before[cell] != text:
+                problems.append(f"{name} cell {cell} differs between the passes:\n      first:  {before[cell][:600]}\n      second: {text[:600]}")
+    print(f"\nsecond pass: {compared} stable cells compared, {len(problems)} differ", flush=True)
+    for p in problems:
+        print(f"    FAIL {p}", flush=True)
+    return {"notebook": "stable outputs, both passes", "cells": compared, "problems": problems}
+
+
 def print_table(reports: list[dict]) -> None:
     def fmt(r: dict, k: str) -> str:
         return f"{r[k]} s" if k in r else "—"
@@ -336,7 +425,7 @@ def print_table(reports: list[dict]) -> None:
         slow = r.get("slowest_cells", [])
         slowest = f"{slow[0]['s']} s `{slow[0]['name']}`" if slow else "—"
         print(f"| {r['notebook']} | {fmt(r, 'first_result_s')} | {fmt(r, 'median_cell_s')} | {fmt(r, 'p95_cell_s')} | {slowest} | {fmt(r, 'total_s')} | {status} |")
-    timed = [r for r in reports if "median_cell_s" in r]
+    timed = [r for r in reports if "median_cell_s" in r and not r["notebook"].endswith("(2nd pass)")]
     if timed:
         later = [t for r in timed for i, t in r["cell_s"].items() if int(i) != r["first_cell_index"]]
         print(f"\nevery cell after the first, all notebooks: median {percentile(later, 0.5):.2f} s, "
@@ -349,14 +438,39 @@ def self_test(out: Path, first_timeout: int, cell_timeout: int) -> int:
     if not cases:
         print("no self-test notebooks found", file=sys.stderr)
         return 1
-    reports = run(cases, out / "selftest", first_timeout, cell_timeout, quiet=True)
-    failures = 0
-    for path, report in zip(cases, reports):
-        import nbformat
+    import nbformat
 
-        expected = nbformat.read(path, as_version=4).metadata.get("runner_selftest", {}).get("expect_failure", "")
+    # A made-up password for the cases that configure one ({secret} in their metadata), new on
+    # every run, so that no file of the project holds it and a leak into out/ can be told apart.
+    secret = f"m8-S3c%3F{os.urandom(6).hex()}"
+    fill = {"{secret}": secret, "{secret_decoded}": secret.replace("%3F", "?")}
+
+    def filled(value: str) -> str:
+        for k, v in fill.items():
+            value = value.replace(k, v)
+        return value
+
+    failures = 0
+    for path in cases:
+        meta = nbformat.read(path, as_version=4).metadata.get("runner_selftest", {})
+        meta = {**meta, "env": {k: filled(v) for k, v in meta.get("env", {}).items()},
+                "expect_scrubbed": [filled(v) for v in meta.get("expect_scrubbed", [])]}
+        # A case may configure services of its own (a URL with a password, say) for its kernel.
+        saved = dict(os.environ)
+        os.environ.update(meta.get("env", {}))
+        try:
+            report = run([path], out / "selftest", first_timeout, cell_timeout, quiet=True)[0]
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        expected = meta.get("expect_failure", "")
         caught = [p for p in report["problems"] if expected and expected in p]
-        if expected and caught:
+        written = [f for f in (out / "selftest").rglob(f"{path.stem}.*") if f.is_file()]
+        leaked = [f"{f.name} holds {s!r}" for f in written for s in meta.get("expect_scrubbed", []) if s in f.read_text(errors="replace")]
+        if leaked or (meta.get("expect_scrubbed") and not written):
+            failures += 1
+            print(f"WRONG {path.name}: the runner wrote a password: {leaked or 'no file written to check'}")
+        elif expected and caught:
             print(f"ok    {path.name}: runner failed it as expected ({caught[0]})")
         elif not expected and not report["problems"]:
             print(f"ok    {path.name}: clean notebook passed")
@@ -376,6 +490,9 @@ def main() -> int:
     ap.add_argument("--self-test", action="store_true")
     ap.add_argument("--only", action="append", default=[], metavar="TEXT",
                     help="run only the notebooks whose file name contains TEXT (e.g. 03); repeatable")
+    ap.add_argument("--second-pass", metavar="ORDER", default="",
+                    help="then run the same notebooks again in this order (name fragments, e.g. 05,03,04,01,02,00; "
+                         "the rest follow) into OUT/second-pass, and fail when a cell tagged `stable` shows other words or counts")
     ap.add_argument("--list", action="store_true", help="list the notebooks (and variants) that would run, and stop")
     args = ap.parse_args()
     out = args.out.resolve()
@@ -392,6 +509,13 @@ def main() -> int:
             print(" ".join([p.relative_to(ROOT).as_posix() if p.is_relative_to(ROOT) else str(p), *(f"[{v}]" for v in variants_of(p))]))
         return 0
     reports = run(paths, out, args.first_cell_timeout, args.cell_timeout)
+    if args.second_pass:
+        again = in_order(paths, args.second_pass.split(","))
+        print(f"\n==> second pass, in this order: {', '.join(p.stem for p in again)} (into {out / 'second-pass'})", flush=True)
+        second = run(again, out / "second-pass", args.first_cell_timeout, args.cell_timeout)
+        for r in second:
+            r["notebook"] += " (2nd pass)"
+        reports += second + [compare_passes(reports[: len(reports) - len(second)], second)]
     (out / "run-report.json").write_text(json.dumps(reports, indent=2))
     print_table(reports)
     failed = [r["notebook"] for r in reports if r["problems"]]

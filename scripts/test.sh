@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: the services script's and the kernel's self-tests, services up, tools
 # installed, unit + integration tests against the real services, the notebook runner's
-# self-test, every notebook executed headless into out/, then the real-browser test
+# self-test, every notebook executed headless into out/ and a second time in another order
+# (cells tagged `stable` must print the same counts and words both times), then the real-browser test
 # (JupyterLab in Chromium: several notebooks open, an interrupt, restarts; out/lab-report.json).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
@@ -27,8 +28,8 @@ kernel_py builds.py prune >/dev/null   # the incremental caches of other checkou
 say "notebook runner self-test (it must fail notebooks that panic, print errors or miss outputs)"
 "$VENV/bin/python" "$ROOT/scripts/run_notebooks.py" --self-test --out "$OUT_DIR"
 
-say "executing every notebook headless into $OUT_DIR"
-"$VENV/bin/python" "$ROOT/scripts/run_notebooks.py" --out "$OUT_DIR"
+say "executing every notebook headless into $OUT_DIR, then again in another order (stable outputs must match)"
+"$VENV/bin/python" "$ROOT/scripts/run_notebooks.py" --out "$OUT_DIR" --second-pass 05,03,04,01,02,00
 
 say "real-browser test: JupyterLab (scripts/lab.sh) in Chromium, five notebooks open, an interrupt, 20 restarts"
 "$ROOT/scripts/services.sh" browser

@@ -257,6 +257,39 @@ pub fn compact_number(v: f64) -> String {
     }
 }
 
+/// How the time `this` compares with the time `other` (smaller is better), in words that hold
+/// whichever way the run went: `3.2× faster`, `1.4× slower`, or `about as fast (within 10%)`.
+/// The lessons' sentences print this instead of a fixed "faster" beside a ratio.
+pub fn faster_or_slower(this: f64, other: f64) -> String {
+    compare(other / this, "faster", "slower", "about as fast")
+}
+
+/// How the amount `this` compares with `other` (a rate, a count; larger is more): `3.2× higher`,
+/// `1.4× lower`, or `about the same (within 10%)`.
+pub fn higher_or_lower(this: f64, other: f64) -> String {
+    compare(this / other, "higher", "lower", "about the same")
+}
+
+/// `this` against `other` in the words given: `ratio_words(30.0, 1.0, "longer", "shorter",
+/// "about as long")` is `30× longer`; within 10% either way it is `about as long (within 10%)`.
+pub fn ratio_words(this: f64, other: f64, more: &str, less: &str, same: &str) -> String {
+    compare(this / other, more, less, same)
+}
+
+fn compare(ratio: f64, better: &str, worse: &str, same: &str) -> String {
+    if !ratio.is_finite() || ratio <= 0.0 {
+        return "not comparable in this run".to_string();
+    }
+    let digits = |r: f64| if r >= 10.0 { format!("{r:.0}") } else { format!("{r:.1}") };
+    if (1.0 / 1.1..=1.1).contains(&ratio) {
+        format!("{same} (within 10%)")
+    } else if ratio > 1.0 {
+        format!("{}× {better}", digits(ratio))
+    } else {
+        format!("{}× {worse}", digits(1.0 / ratio))
+    }
+}
+
 /// `1234567` → `1,234,567`.
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -964,6 +997,19 @@ pub mod charts {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn comparisons_say_the_outcome_the_numbers_show() {
+        assert_eq!(super::faster_or_slower(1.0, 3.2), "3.2× faster");
+        assert_eq!(super::faster_or_slower(0.5, 0.365), "1.4× slower");
+        assert_eq!(super::faster_or_slower(2.0, 2.1), "about as fast (within 10%)");
+        assert_eq!(super::faster_or_slower(1.0, 298.0), "298× faster");
+        assert_eq!(super::higher_or_lower(3000.0, 1000.0), "3.0× higher");
+        assert_eq!(super::higher_or_lower(800.0, 1000.0), "1.2× lower");
+        assert_eq!(super::faster_or_slower(0.0, 1.0), "not comparable in this run");
+        assert_eq!(super::ratio_words(30.0, 1.0, "longer", "shorter", "about as long"), "30× longer");
+        assert_eq!(super::ratio_words(1.0, 4.0, "longer", "shorter", "about as long"), "4.0× shorter");
+    }
+
     use super::*;
     use polars::prelude::*;
 

@@ -89,7 +89,7 @@ pub mod prelude {
     pub use crate::check::{ServiceStatus, check_services};
     pub use crate::config::{ServiceUrl, Settings, mask_url};
     pub use crate::data::{World, WorldConfig};
-    pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, ToFrame, charts, column_f64, column_strings, two_columns};
+    pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, ToFrame, charts, column_f64, column_strings, faster_or_slower, higher_or_lower, ratio_words, two_columns};
     pub use crate::error::{Error, Result};
     pub use crate::exercise::Verdict;
     pub use crate::runtime::run;

@@ -412,6 +412,25 @@ pub async fn delete_all(db: &Db, ids: &[i64]) -> Result<u64> {
     Ok(deleted)
 }
 
+/// Deletes the users with these e-mail addresses (compared as stored, lower case), in chunks;
+/// returns how many went. The lessons' sweep of what an interrupted run of theirs left.
+pub async fn delete_by_emails(db: &Db, emails: &[&str]) -> Result<u64> {
+    let emails: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).filter(|e| storable(e)).collect();
+    let mut deleted = 0;
+    for chunk in emails.chunks(IDS_PER_STATEMENT) {
+        deleted += on_pool!(db, |p| {
+            let mut qb = sqlx::QueryBuilder::new("DELETE FROM users WHERE email IN (");
+            let mut list = qb.separated(", ");
+            for e in chunk {
+                list.push_bind(e.as_str());
+            }
+            qb.push(")");
+            qb.build().execute(p).await.map(|r| r.rows_affected())
+        })?;
+    }
+    Ok(deleted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
