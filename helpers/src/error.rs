@@ -52,9 +52,94 @@ pub enum Error {
         how: String,
     },
 
-    /// Input that the caller has to fix: the message says what and why.
+    /// A command or stage that the helpers do not run for a learner (a Redis `FLUSHALL`, a key
+    /// outside the exercise's namespace): refused before it reached the service, nothing changed.
+    #[error("{what} is not allowed here: {reason}. {how}")]
+    NotAllowed {
+        /// What was refused, e.g. ``the Redis command `FLUSHALL` ``.
+        what: String,
+        /// Why it is refused.
+        reason: String,
+        /// What to do instead.
+        how: String,
+    },
+
+    /// Something to send is bigger than the service accepts (a message's headers over the
+    /// connection's frame size, a body over the broker's message size): refused before sending.
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes, and was not sent: make it smaller (large data belongs in a store, with its key in the message)")]
+    TooLarge {
+        /// What is too large, e.g. "the headers of a message to exchange `x`".
+        what: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+
+    /// The connection was lost after a `COMMIT` was sent and before its answer came: the
+    /// write may have been kept or not, and retrying blindly could do it twice.
+    #[error("{store} lost the connection while committing {what}: the outcome is unknown — it may have been kept or not. {how_to_check}")]
+    CommitUnknown {
+        /// `PostgreSQL` or `SQLite`.
+        store: &'static str,
+        /// What was being committed, e.g. ``the sign-up of `ada` ``.
+        what: String,
+        /// How to find out, e.g. look the row up by its key.
+        how_to_check: String,
+    },
+
+    /// An argument the caller has to fix (a name, a size, a setting of a call): the message says
+    /// what and why. Records, models and lookups have variants of their own below.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+
+    /// A field of a record broke one of its rules (a username too long, an e-mail without `@`,
+    /// a NUL in a name): refused before it reached a store, nothing was written.
+    #[error("{reason}")]
+    Invalid {
+        /// The field, e.g. `username`, `email`, `engagement_score`.
+        field: &'static str,
+        /// The whole sentence, naming the field and the rule.
+        reason: String,
+    },
+
+    /// Something named by the caller does not exist: a user, a product, an exercise, a column.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// A model could not be fitted or used on the data it was given.
+    #[error("{model}: {reason}")]
+    Model {
+        /// Which model, e.g. `churn model`, `LTV model`, `scaling slope`.
+        model: &'static str,
+        /// What was wrong with the data, and what to check.
+        reason: String,
+    },
+
+    /// A value could not be turned into JSON, or JSON back into the expected type (a cached
+    /// value written by another version of the code, say).
+    #[error("{what}: {reason}")]
+    Codec {
+        /// What was being encoded or decoded, e.g. the cache key.
+        what: String,
+        /// What serde said.
+        reason: String,
+    },
+
+    /// A lesson's own run did not hold what it checks (a message not delivered, a wrong value
+    /// read during a fault) or one of its tasks failed.
+    #[error("{lesson}: {reason}")]
+    Lesson {
+        /// The lesson, e.g. `the messaging benchmark`.
+        lesson: &'static str,
+        /// What did not hold.
+        reason: String,
+    },
+
+    /// One error shared by every caller that waited on the same computation (a cache's
+    /// single-flight load): the first caller gets the error itself, the others this.
+    #[error(transparent)]
+    Shared(std::sync::Arc<Error>),
 
     /// A store refused a write because it breaks one of its rules (a unique key, a foreign
     /// key, a check). Nothing of the write was kept.
@@ -122,6 +207,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The error a single-flight computation ended with (moka hands it out behind an `Arc`): the
+    /// error itself when this caller is the only one holding it, else [`Error::Shared`].
+    pub(crate) fn unshare(e: std::sync::Arc<Error>) -> Error {
+        std::sync::Arc::try_unwrap(e).unwrap_or_else(Error::Shared)
+    }
+
     /// Wraps an I/O error with the action and path that failed.
     pub fn io(action: &'static str, path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         Error::Io { action, path: path.as_ref().display().to_string(), source }

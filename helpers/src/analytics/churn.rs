@@ -175,7 +175,7 @@ fn newton(xs: ArrayView2<f64>, y: &[bool]) -> Result<(Array1<f64>, f64, usize)> 
         let mut hessian = f.hessian;
         let direction = hessian
             .solvec(&f.gradient.view().insert_axis(Axis(1)).to_owned())
-            .map_err(|e| Error::InvalidInput(format!("churn model: the Newton system has no Cholesky factor ({e}); are features non-finite?")))?
+            .map_err(|e| Error::Model { model: "churn model", reason: format!("the Newton system has no Cholesky factor ({e}); are features non-finite?") })?
             .column(0)
             .to_owned();
         let next = &beta - &direction;
@@ -188,7 +188,7 @@ fn newton(xs: ArrayView2<f64>, y: &[bool]) -> Result<(Array1<f64>, f64, usize)> 
         let fall = f.gradient.dot(&direction);
         step = Some(Step { from: std::mem::replace(&mut beta, next), loss: f.loss, direction, fall, share: 1.0 });
     }
-    Err(Error::InvalidInput(format!("churn model did not converge in {MAX_NEWTON_STEPS} Newton steps (are the features finite and not constant?)")))
+    Err(Error::Model { model: "churn model", reason: format!("no convergence in {MAX_NEWTON_STEPS} Newton steps (are the features finite and not constant?)") })
 }
 
 /// A fitted churn model: scaler, logistic regression, and the version it was fitted as.
@@ -221,16 +221,16 @@ impl ChurnModel {
     /// log-loss's gradient is within [`GRADIENT_TOLERANCE_PER_ROW`].
     pub fn fit(x: &Array2<f64>, y: &[bool], seed: u64) -> Result<ChurnModel> {
         if x.nrows() != y.len() || x.nrows() == 0 {
-            return Err(Error::InvalidInput(format!("churn model: {} feature rows but {} labels", x.nrows(), y.len())));
+            return Err(Error::Model { model: "churn model", reason: format!("{} feature rows but {} labels", x.nrows(), y.len()) });
         }
         let positives = y.iter().filter(|v| **v).count();
         if positives == 0 || positives == y.len() {
-            return Err(Error::InvalidInput(format!("churn model: all {} labels are {}; need both classes", y.len(), positives > 0)));
+            return Err(Error::Model { model: "churn model", reason: format!("all {} labels are {}; need both classes", y.len(), positives > 0) });
         }
         if let Some(bad) = x.iter().position(|v| !v.is_finite()) {
             let (row, col) = (bad / x.ncols(), bad % x.ncols());
             let name = FEATURES.get(col).copied().unwrap_or("?");
-            return Err(Error::InvalidInput(format!("churn model: row {row}, feature {col} ({name}) is {}", x[[row, col]])));
+            return Err(Error::Model { model: "churn model", reason: format!("row {row}, feature {col} ({name}) is {}", x[[row, col]]) });
         }
         let scaler = Scaler::fit(x);
         let (standardised, intercept, steps) = newton(scaler.transform(x).view(), y)?;
@@ -552,11 +552,11 @@ pub fn check_exercise(id: &str, yours: f64, p: &[f64], y: &[bool]) -> Result<cra
             let rate = |idx: &[usize]| idx.iter().filter(|&&i| y[i]).count() as f64 / idx.len() as f64;
             let overall = rate(&order);
             if overall == 0.0 {
-                return Err(Error::InvalidInput("exercise 05.2: nobody churned in these labels, so there is no lift".into()));
+                return Err(Error::Model { model: "exercise 05.2", reason: "nobody churned in these labels, so there is no lift".into() });
             }
             ("top-decile lift", rate(&order[..top]) / overall)
         }
-        other => return Err(Error::InvalidInput(format!("there is no exercise {other} in notebook 05 (there are 05.1, 05.2)"))),
+        other => return Err(Error::NotFound(format!("there is no exercise {other} in notebook 05 (there are 05.1, 05.2)"))),
     };
     Ok(crate::exercise::compare_number(id, what, yours, expected, 1e-6))
 }

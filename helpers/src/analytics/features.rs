@@ -112,7 +112,7 @@ pub fn user_features(tables: &Tables, window: Window) -> Result<DataFrame> {
     let check = |df: &DataFrame, table: &str, cols: &[&str]| -> Result<()> {
         for c in cols {
             if df.column(c).is_err() {
-                return Err(Error::InvalidInput(format!("the {table} table has no `{c}` column (it needs {})", cols.join(", "))));
+                return Err(Error::NotFound(format!("the {table} table has no `{c}` column (it needs {})", cols.join(", "))));
             }
         }
         Ok(())

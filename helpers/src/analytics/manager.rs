@@ -150,7 +150,7 @@ impl ModelManager {
     pub fn score(&self, user_id: i64, tables: &Tables) -> Result<UserPrediction> {
         let df = features::user_features(tables, self.serve)?;
         if df.height() != 1 {
-            return Err(Error::InvalidInput(format!("user {user_id}: expected one features row, got {}", df.height())));
+            return Err(Error::NotFound(format!("user {user_id}: expected one features row, got {}", df.height())));
         }
         let x = features::matrix(&df)?;
         let p = self.churn.predict_proba(&x)[0];
@@ -233,7 +233,7 @@ async fn load_user(s: &Services<'_>, user_id: i64) -> Result<(Option<crate::sql:
 
 async fn load_sql(s: &Services<'_>, user_id: i64) -> Result<((DataFrame, DataFrame), Option<crate::sql::loading::UserWithAddress>)> {
     use crate::display::ToFrame;
-    let row = users::by_id(s.db, user_id).await?.ok_or_else(|| Error::InvalidInput(format!("there is no user {user_id} in {}", s.db.url())))?;
+    let row = users::by_id(s.db, user_id).await?.ok_or_else(|| Error::NotFound(format!("there is no user {user_id} in {}", s.db.url())))?;
     let who = users::with_address(s.db, user_id).await?;
     let users_df = DataFrame::new_infer_height(vec![
         Column::new("id".into(), vec![row.id]),

@@ -89,13 +89,13 @@ pub fn measure_world(world: &World) -> Result<ScalePoint> {
 pub fn slope(points: &[(f64, f64)]) -> Result<f64> {
     let logs: Vec<(f64, f64)> = points.iter().filter(|(x, y)| *x > 0.0 && *y > 0.0).map(|(x, y)| (x.ln(), y.ln())).collect();
     if logs.len() < 2 {
-        return Err(Error::InvalidInput(format!("a slope needs two points with positive values, got {}", logs.len())));
+        return Err(Error::Model { model: "scaling slope", reason: format!("a slope needs two points with positive values, got {}", logs.len()) });
     }
     let n = logs.len() as f64;
     let (mx, my) = (logs.iter().map(|p| p.0).sum::<f64>() / n, logs.iter().map(|p| p.1).sum::<f64>() / n);
     let sxx: f64 = logs.iter().map(|p| (p.0 - mx).powi(2)).sum();
     if sxx == 0.0 {
-        return Err(Error::InvalidInput("a slope needs two different sizes".into()));
+        return Err(Error::Model { model: "scaling slope", reason: "a slope needs two different sizes".into() });
     }
     Ok(logs.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum::<f64>() / sxx)
 }

@@ -24,7 +24,7 @@ pub fn ltv_truth(world: &World, user_ids: &[i64], cutoff: chrono::NaiveDateTime)
     user_ids
         .iter()
         .map(|id| {
-            let t = world.truth.get((*id - 1) as usize).filter(|t| t.user_id == *id).ok_or_else(|| Error::InvalidInput(format!("user {id} is not in the world")))?;
+            let t = world.truth.get((*id - 1) as usize).filter(|t| t.user_id == *id).ok_or_else(|| Error::NotFound(format!("user {id} is not in the world")))?;
             if t.churned_at.is_some_and(|at| at <= cutoff) {
                 return Ok(0.0);
             }
@@ -61,11 +61,11 @@ impl LtvModel {
     /// Ordinary least squares on standardised features.
     pub fn fit(x: &Array2<f64>, y: &[f64]) -> Result<LtvModel> {
         if x.nrows() != y.len() || x.nrows() <= x.ncols() {
-            return Err(Error::InvalidInput(format!("LTV model: {} rows and {} targets for {} features", x.nrows(), y.len(), x.ncols())));
+            return Err(Error::Model { model: "LTV model", reason: format!("{} rows and {} targets for {} features", x.nrows(), y.len(), x.ncols()) });
         }
         let scaler = Scaler::fit(x);
         let data = Dataset::new(scaler.transform(x), Array1::from(y.to_vec()));
-        let model: FittedLinearRegression<f64> = LinearRegression::new().fit(&data).map_err(|e| Error::InvalidInput(format!("LTV model did not fit: {e}")))?;
+        let model: FittedLinearRegression<f64> = LinearRegression::new().fit(&data).map_err(|e| Error::Model { model: "LTV model", reason: format!("did not fit: {e}") })?;
         let fitted = model.predict(data.records());
         let raw = scaler.fold(model.params(), model.intercept());
         let mut residuals: Vec<f64> = y.iter().zip(fitted.iter()).map(|(t, p)| t - p.max(0.0)).collect();

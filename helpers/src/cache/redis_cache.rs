@@ -199,7 +199,7 @@ impl RedisCache {
                 self.counters.hits.fetch_add(1, Ordering::Relaxed);
                 serde_json::from_str(&text)
                     .map(Some)
-                    .map_err(|e| Error::InvalidInput(format!("cached value at {} is not the expected type: {e}", self.key(key))))
+                    .map_err(|e| Error::Codec { what: format!("the cached value at {}", self.key(key)), reason: format!("not the expected type: {e}") })
             }
             None => {
                 self.counters.misses.fetch_add(1, Ordering::Relaxed);
@@ -220,7 +220,7 @@ impl RedisCache {
             .map(|(v, k)| match v {
                 Some(text) => {
                     self.counters.hits.fetch_add(1, Ordering::Relaxed);
-                    serde_json::from_str(&text).map(Some).map_err(|e| Error::InvalidInput(format!("cached value at {k} is not the expected type: {e}")))
+                    serde_json::from_str(&text).map(Some).map_err(|e| Error::Codec { what: format!("the cached value at {k}"), reason: format!("not the expected type: {e}") })
                 }
                 None => {
                     self.counters.misses.fetch_add(1, Ordering::Relaxed);
@@ -232,7 +232,7 @@ impl RedisCache {
 
     /// Writes `value` under `key`, expiring after `ttl` (at least 1 ms).
     pub async fn set<T: Serialize>(&self, key: &str, value: &T, ttl: Duration) -> Result<()> {
-        let text = serde_json::to_string(value).map_err(|e| Error::InvalidInput(format!("cannot serialise the value for {key}: {e}")))?;
+        let text = serde_json::to_string(value).map_err(|e| Error::Codec { what: format!("the value for {key}"), reason: e.to_string() })?;
         self.query::<()>(redis::cmd("SET").arg(self.key(key)).arg(text).arg("PX").arg(ttl.as_millis().max(1) as u64)).await?;
         self.counters.writes.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -243,7 +243,7 @@ impl RedisCache {
         self.ready()?;
         let mut pipe = redis::pipe();
         for (k, v) in entries {
-            let text = serde_json::to_string(v).map_err(|e| Error::InvalidInput(format!("cannot serialise the value for {k}: {e}")))?;
+            let text = serde_json::to_string(v).map_err(|e| Error::Codec { what: format!("the value for {k}"), reason: e.to_string() })?;
             pipe.cmd("SET").arg(self.key(k)).arg(text).arg("PX").arg(ttl.as_millis().max(1) as u64).ignore();
         }
         pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|e| self.failure(e))?;
@@ -304,15 +304,15 @@ impl RedisCache {
             .try_get_with(full.clone(), async {
                 self.counters.computes.fetch_add(1, Ordering::Relaxed);
                 let v = compute().await?;
-                let json = serde_json::to_value(&v).map_err(|e| Error::InvalidInput(format!("cannot serialise the value for {key}: {e}")))?;
+                let json = serde_json::to_value(&v).map_err(|e| Error::Codec { what: format!("the value for {key}"), reason: e.to_string() })?;
                 // A failed write is counted inside `set`; the caller still gets the value.
                 let _ = self.set(key, &json, ttl).await;
                 Ok::<_, Error>(Arc::new(json))
             })
             .await
-            .map_err(|e: Arc<Error>| Error::InvalidInput(format!("computing {full} failed: {e}")))?;
+            .map_err(Error::unshare)?;
         self.inflight.invalidate(&full).await;
-        serde_json::from_value((*value).clone()).map_err(|e| Error::InvalidInput(format!("value for {full} did not round-trip: {e}")))
+        serde_json::from_value((*value).clone()).map_err(|e| Error::Codec { what: format!("the value for {full}"), reason: format!("it did not round-trip: {e}") })
     }
 
     /// Write-through: `store` the new value in the source of truth first, then put it in the

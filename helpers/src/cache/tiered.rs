@@ -82,7 +82,7 @@ where
                 Ok(v)
             })
             .await
-            .map_err(|e: Arc<Error>| Error::InvalidInput(format!("loading {key} failed: {e}")))?;
+            .map_err(Error::unshare)?;
         let tier = if entry.is_fresh() { *loaded_from.lock().unwrap() } else { Tier::Memory };
         let micros = started.elapsed().as_secs_f64() * 1e6;
         self.samples.lock().unwrap().push((tier, micros));

@@ -17,6 +17,39 @@ use super::docs::naive;
 use super::pipelines::Pipeline;
 use crate::error::{Error, Result};
 
+/// Retention curves from the cohort lesson's cells (`_id.cohort`, `_id.age`, `users`: the
+/// users of a cohort active `age` months after their first): per cohort, its label (`YYYY-MM`)
+/// and the share of its size still active at each age, in %; and the average over all cohorts
+/// weighted by their size, at each age where the cohorts old enough hold at least `min_users`.
+#[derive(Clone, Debug, Default)]
+pub struct Retention {
+    /// `(cohort, [(age in months, % active)])`, oldest cohort first.
+    pub cohorts: Vec<(String, Vec<(f64, f64)>)>,
+    /// `[(age in months, % active)]` over all cohorts, weighted by their size.
+    pub average: Vec<(f64, f64)>,
+}
+
+/// [`Retention`] from the cohort cells.
+pub fn retention(cells: &DataFrame, min_users: f64) -> Result<Retention> {
+    use crate::display::{column_f64, column_strings};
+    let (cohort, age, users) = (column_strings(cells, "_id.cohort")?, column_f64(cells, "_id.age")?, column_f64(cells, "users")?);
+    let size: std::collections::BTreeMap<&str, f64> = (0..cohort.len()).filter(|&i| age[i] == 0.0).map(|i| (cohort[i].as_str(), users[i])).collect();
+    let share = |i: usize| size.get(cohort[i].as_str()).map(|s| 100.0 * users[i] / s);
+    let cohorts = size
+        .keys()
+        .map(|c| (c.chars().take(7).collect(), (0..cohort.len()).filter(|&i| cohort[i] == *c).filter_map(|i| Some((age[i], share(i)?))).collect()))
+        .collect();
+    let max_age = age.iter().cloned().fold(0.0, f64::max) as i64;
+    let average = (0..=max_age)
+        .filter_map(|a| {
+            let at: Vec<usize> = (0..cohort.len()).filter(|&i| age[i] as i64 == a && size.contains_key(cohort[i].as_str())).collect();
+            let total: f64 = at.iter().map(|&i| size[cohort[i].as_str()]).sum();
+            (total >= min_users).then(|| (a as f64, 100.0 * at.iter().map(|&i| users[i]).sum::<f64>() / total))
+        })
+        .collect();
+    Ok(Retention { cohorts, average })
+}
+
 /// `docs` as a DataFrame: one row per document, one column per (flattened) field, columns
 /// in order of first appearance.
 pub fn documents_to_frame(docs: &[Document]) -> Result<DataFrame> {
@@ -165,6 +198,20 @@ mod tests {
     use super::*;
     use bson::{doc, oid::ObjectId};
     use polars::prelude::DataType;
+
+    #[test]
+    fn retention_is_each_cell_over_its_cohorts_size_and_the_average_is_weighted() {
+        let cells = DataFrame::new_infer_height(vec![
+            Column::new("_id.cohort".into(), ["2026-01-01 00:00:00", "2026-01-01 00:00:00", "2026-02-01 00:00:00", "2026-02-01 00:00:00"]),
+            Column::new("_id.age".into(), [0i64, 1, 0, 1]),
+            Column::new("users".into(), [100i64, 50, 10, 1]),
+        ])
+        .unwrap();
+        let r = retention(&cells, 50.0).unwrap();
+        assert_eq!(r.cohorts, vec![("2026-01".to_string(), vec![(0.0, 100.0), (1.0, 50.0)]), ("2026-02".to_string(), vec![(0.0, 100.0), (1.0, 10.0)])]);
+        assert_eq!(r.average, vec![(0.0, 100.0), (1.0, 100.0 * 51.0 / 110.0)]);
+        assert!(retention(&cells, 200.0).unwrap().average.is_empty(), "no age holds 200 users");
+    }
 
     #[test]
     fn nested_fields_become_dotted_typed_columns_with_nulls_where_missing() {

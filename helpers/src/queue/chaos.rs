@@ -167,8 +167,8 @@ pub async fn connection_cuts(url: &ServiceUrl, n: usize, cuts: usize) -> Result<
         timeline.push((started.elapsed().as_secs_f64(), done, count(&handled)));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (stored, resent, publisher) = publishing.await.map_err(|e| Error::InvalidInput(format!("the publisher task failed: {e}")))??;
-    let (report, consumer_recoveries) = consuming.await.map_err(|e| Error::InvalidInput(format!("the consumer task failed: {e}")))?;
+    let (stored, resent, publisher) = publishing.await.map_err(|e| Error::Lesson { lesson: "connection cuts", reason: format!("the publisher task failed: {e}") })??;
+    let (report, consumer_recoveries) = consuming.await.map_err(|e| Error::Lesson { lesson: "connection cuts", reason: format!("the consumer task failed: {e}") })?;
     let report = report?;
     timeline.push((started.elapsed().as_secs_f64(), stored, count(&handled)));
     let publisher_recoveries = publisher.recoveries();

@@ -84,7 +84,7 @@ pub async fn publish_batched(broker: &Broker, n: usize, batch: usize, keep: bool
     }
     let rate = Rate::new(format!("publish, confirm per batch of {}", batch.max(1)), n, started.elapsed().as_secs_f64());
     if stored != n {
-        return Err(Error::InvalidInput(format!("only {stored} of {n} benchmark messages were stored")));
+        return Err(Error::Lesson { lesson: "the messaging benchmark", reason: format!("only {stored} of {n} benchmark messages were stored") });
     }
     if !keep {
         purge(broker, &queue).await?;
@@ -100,7 +100,7 @@ pub async fn consume_backlog(broker: &Broker, n: usize, prefetch: u16) -> Result
     let limits = ConsumeLimits { max_messages: n, idle: Duration::from_secs(5), total: Duration::from_secs(120), prefetch };
     let report = consume(broker, &broker.topology().user_data_queue(), limits, RetryPolicy::default(), |_: &Received| Outcome::Ack).await?;
     if report.acked != n {
-        return Err(Error::InvalidInput(format!("consumed {} of {n} benchmark messages ({:?})", report.acked, report.stopped)));
+        return Err(Error::Lesson { lesson: "the messaging benchmark", reason: format!("consumed {} of {n} benchmark messages ({:?})", report.acked, report.stopped) });
     }
     let rate = Rate::new(format!("consume + ack, prefetch {prefetch}"), n, report.seconds);
     Ok((rate, summarize(&format!("publish → delivery, backlog of {n}"), report.latencies_us)))
@@ -127,7 +127,7 @@ pub async fn live_latency(broker: &Broker, n: usize) -> Result<Latency> {
     published?;
     let report = report?;
     if report.acked != n {
-        return Err(Error::InvalidInput(format!("received {} of {n} latency messages ({:?})", report.acked, report.stopped)));
+        return Err(Error::Lesson { lesson: "the latency lesson", reason: format!("received {} of {n} latency messages ({:?})", report.acked, report.stopped) });
     }
     Ok(summarize("publish → delivery, one at a time", report.latencies_us))
 }

@@ -79,6 +79,12 @@ pub struct SyncBroker {
 }
 
 impl SyncBroker {
+    /// The settings and topology it was made with (for the architecture, which composes this
+    /// module with the others and adds [`SyncBroker::architecture`] from its own file).
+    pub(crate) fn parts(&self) -> (&Settings, &Topology) {
+        (&self.settings, &self.topology)
+    }
+
     /// The broker `settings.amqp_addr` names, with `topology` (nothing is opened yet).
     pub fn new(settings: &Settings, topology: Topology) -> SyncBroker {
         SyncBroker { settings: settings.clone(), topology }
@@ -198,14 +204,6 @@ impl SyncBroker {
     #[cfg(feature = "mongo")]
     pub fn signup_pipeline(&self, signups: &[super::UserData], with_bad_input: bool) -> Result<super::pipeline::PipelineReport> {
         run(super::pipeline::run_with_services(&self.settings, self.topology.clone(), signups, with_bad_input, false))
-    }
-
-    /// The original's whole architecture with this broker's topology and the other three
-    /// services at their URLs (see [`crate::architecture`]): `visitors` sign up through the
-    /// API and view products while every consumer runs. Everything it wrote is deleted again.
-    #[cfg(all(feature = "sql", feature = "mongo", feature = "cache"))]
-    pub fn architecture(&self, visitors: &[crate::architecture::Visitor]) -> Result<crate::architecture::ArchitectureReport> {
-        run(crate::architecture::run_with_services(&self.settings, self.topology.clone(), visitors))
     }
 
     /// `n` sign-ups published and consumed through a link that drops every connection `cuts`

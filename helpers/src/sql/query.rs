@@ -364,7 +364,7 @@ pub(super) fn timed_out(e: &sqlx::Error) -> bool {
 }
 
 fn decode_error(column: &str, ty: &str, e: impl std::fmt::Display) -> Error {
-    Error::InvalidInput(format!("column `{column}` ({ty}) could not be read: {e}; CAST it to a number or TEXT in the query"))
+    Error::Codec { what: format!("column `{column}` ({ty})"), reason: format!("could not be read: {e}; CAST it to a number or TEXT in the query") }
 }
 
 pub(super) fn sqlite_cell(row: &sqlx_sqlite::SqliteRow, i: usize) -> Result<Cell> {
