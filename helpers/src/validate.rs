@@ -57,7 +57,7 @@ pub fn username(raw: &str) -> Result<String> {
 pub fn storable_text(field: &str, value: &str) -> Result<()> {
     match value.find('\0') {
         Some(at) => Err(Error::InvalidInput(format!(
-            "{field} contains a NUL byte (\\0) at byte {at}: text with NUL cannot be stored (PostgreSQL refuses it)"
+            "{field} contains a NUL byte (\\0) at byte {at}: text with NUL cannot be stored (PostgreSQL refuses it); remove the NUL from the text"
         ))),
         None => Ok(()),
     }

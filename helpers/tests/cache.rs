@@ -292,3 +292,50 @@ fn the_ttl_exercise_tells_a_missing_a_wrong_an_eternal_and_a_right_key_apart() {
     assert!(redis.check_exercise("03.9").is_err());
     redis.command(&["DEL", key]).unwrap();
 }
+
+/// A learner's raw command reaches a Redis other programs share: `FLUSHALL`, `FLUSHDB`, `KEYS`,
+/// a `SCAN` outside the namespace, `CONFIG`, `SHUTDOWN`, … and keys outside `module8:` are
+/// refused before they are sent — a key of another program survives every one of them.
+#[test]
+fn raw_commands_cannot_flush_scan_or_touch_keys_outside_the_namespace() {
+    let redis = cache::SyncRedis::new(&settings());
+    let outsider = format!("m8test-outsider-{}", std::process::id());
+    let ours = format!("module8:test:raw-{}", std::process::id());
+    helpers::run(async {
+        let client = redis::Client::open(settings().redis_url.expose()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = redis::cmd("SET").arg(&outsider).arg("keep me").arg("EX").arg(120).query_async(&mut conn).await.unwrap();
+    });
+    for (args, says) in [
+        (vec!["FLUSHALL"], "every key of every database"),
+        (vec!["FLUSHDB", "ASYNC"], "every key of the database"),
+        (vec!["KEYS", "*"], "blocks every other client"),
+        (vec!["SCAN", "0", "COUNT", "1000"], "SCAN without"),
+        (vec!["CONFIG", "GET", "*"], "administers the server"),
+        (vec!["SHUTDOWN"], "administers the server"),
+        (vec!["DEBUG", "SLEEP", "10"], "administers the server"),
+        (vec!["SWAPDB", "0", "1"], "moves keys"),
+        (vec!["MIGRATE", "127.0.0.1", "6380", "", "0", "1000", "KEYS", outsider.as_str()], "moves keys"),
+        (vec!["DEL", outsider.as_str()], "other programs"),
+        (vec!["SET", outsider.as_str(), "gone"], "other programs"),
+    ] {
+        let started = Instant::now();
+        let err = redis.command(&args).unwrap_err();
+        assert!(matches!(err, Error::NotAllowed { .. }), "{args:?}: {err}");
+        let text = err.to_string();
+        assert!(text.contains(says) && text.contains("is not allowed here") && text.contains("module8:"), "{args:?}: {text}");
+        assert!(started.elapsed() < Duration::from_secs(1), "refused before connecting: {args:?}");
+    }
+    // The outsider's key is untouched; our namespace works as before, SCAN included.
+    assert_eq!(redis.command(&["SET", &ours, "mine", "EX", "60"]).unwrap(), "OK");
+    let scan = redis.command(&["SCAN", "0", "MATCH", &format!("{ours}*"), "COUNT", "1000"]).unwrap();
+    assert!(scan.starts_with("1) "), "{scan}");
+    assert_eq!(redis.command(&["DEL", &ours]).unwrap(), "(integer) 1");
+    helpers::run(async {
+        let client = redis::Client::open(settings().redis_url.expose()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let kept: Option<String> = redis::cmd("GET").arg(&outsider).query_async(&mut conn).await.unwrap();
+        assert_eq!(kept.as_deref(), Some("keep me"));
+        let _: () = redis::cmd("DEL").arg(&outsider).query_async(&mut conn).await.unwrap();
+    });
+}

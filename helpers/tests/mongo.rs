@@ -412,3 +412,68 @@ fn exercise_checks_accept_any_right_pipeline_and_explain_wrong_ones() {
         db.close().await;
     });
 }
+
+/// Notebook 02's exercise checks run the learner's pipeline read-only and bounded: a `$out` or
+/// `$merge` anywhere (top level, in a `$facet`, in a `$lookup`'s pipeline) is refused and writes
+/// nothing; a runaway pipeline stops at 5 s (`maxTimeMS`); more than 10,000 documents are cut and
+/// said so; a right answer is still right afterwards.
+#[test]
+fn exercise_checks_run_the_pipeline_read_only_and_bounded() {
+    let mut settings = common::settings();
+    settings.mongodb_uri = helpers::ServiceUrl::new(with_database(settings.mongodb_uri.expose(), "module8_sbtest"));
+    let m = mongo::SyncMongo::new(&settings);
+    m.load_world(&World::generate(&WorldConfig::with_users(300))).unwrap();
+    let collections = || {
+        helpers::run(async {
+            let db = Mongo::connect(&settings.mongodb_uri, None).await.unwrap();
+            let mut names = db.database().list_collection_names().await.unwrap();
+            names.sort();
+            db.close().await;
+            names
+        })
+    };
+    let counts = || (m.count("events", doc! {}).unwrap(), m.count("user_profiles", doc! {}).unwrap());
+    let (before_names, before) = (collections(), counts());
+    assert!(before.0 > 0 && before.1 == 300, "{before:?}");
+
+    let purchases = doc! { "$match": { "event_type": "purchase" } };
+    for (pipeline, stage) in [
+        (vec![purchases.clone(), doc! { "$out": "sb_copy" }], "$out"),
+        (vec![doc! { "$merge": { "into": "user_profiles" } }], "$merge"),
+        (vec![doc! { "$facet": { "a": [{ "$match": {} }], "b": [{ "$merge": { "into": "sb_facet" } }] } }], "$merge"),
+        (vec![purchases.clone(), doc! { "$lookup": { "from": "events", "as": "e", "pipeline": [{ "$out": "sb_lookup" }] } }], "$out"),
+    ] {
+        let v = m.check_exercise("02.1", pipeline.clone()).unwrap();
+        assert!(!v.correct && v.feedback.contains(&format!("`{stage}` stage")) && v.feedback.contains("an answer only reads"), "{pipeline:?}: {v}");
+    }
+    assert_eq!((collections(), counts()), (before_names.clone(), before), "a writing pipeline changed the database");
+
+    let started = Instant::now();
+    let runaway = vec![
+        doc! { "$lookup": { "from": "events", "pipeline": [], "as": "a" } },
+        doc! { "$unwind": "$a" },
+        doc! { "$lookup": { "from": "events", "pipeline": [], "as": "b" } },
+        doc! { "$unwind": "$b" },
+        doc! { "$group": { "_id": "$geo.country", "purchases": { "$sum": 1 }, "revenue": { "$sum": "$b.metadata.price" } } },
+    ];
+    let v = m.check_exercise("02.1", runaway).unwrap();
+    let took = started.elapsed();
+    assert!(!v.correct && v.feedback.contains("ran past 5 s"), "{v}");
+    assert!(took < Duration::from_secs(15), "stopped after {took:?}");
+
+    let exploded = vec![doc! { "$project": { "x": { "$range": [0, 50] } } }, doc! { "$unwind": "$x" }];
+    let v = m.check_exercise("02.2", exploded).unwrap();
+    assert!(!v.correct && v.feedback.contains("more than 10,000 documents"), "{v}");
+
+    let right = vec![
+        doc! { "$group": { "_id": { "$size": { "$ifNull": ["$profile.interests", []] } }, "users": { "$sum": 1 } } },
+        doc! { "$sort": { "_id": 1 } },
+    ];
+    assert!(m.check_exercise("02.2", right).unwrap().correct);
+    assert_eq!((collections(), counts()), (before_names, before));
+    helpers::run(async {
+        let db = Mongo::connect(&settings.mongodb_uri, None).await.unwrap();
+        db.drop_database().await.unwrap();
+        db.close().await;
+    });
+}

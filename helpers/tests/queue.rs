@@ -578,3 +578,46 @@ async fn a_runs_own_topology_leaves_nothing_behind_soon_after_its_last_use_witho
     }
     done(observer).await;
 }
+
+/// A message the broker cannot take — headers over the connection's frame size (200 KB against
+/// the default frame_max of 131,072 bytes), a body over the broker's max_message_size — is
+/// refused at once with [`Error::TooLarge`] naming its size and the limit: no reconnect loop,
+/// no "RabbitMQ is unreachable", and the connection goes on working.
+#[tokio::test]
+async fn a_message_too_large_for_a_frame_or_the_broker_is_refused_at_once_with_its_size() {
+    use helpers::queue::message::with_headers;
+    use lapin::types::LongString;
+    let b = broker("toolarge").await;
+    let t = b.topology().clone();
+    let body = serde_json::to_vec(&user("big", "big@example.com")).unwrap();
+    let filler = "h".repeat(200 * 1024);
+    let props = with_headers(&message::properties("user_data", 1, None), |h| {
+        h.insert("x-big".into(), AMQPValue::LongString(LongString::from(filler.as_str())));
+    });
+    let started = Instant::now();
+    let err = b.publish_raw(&t.data_processing(), "user.signup", &body, props).await.unwrap_err();
+    let took = started.elapsed();
+    let text = err.to_string();
+    match &err {
+        Error::TooLarge { size, limit, .. } => {
+            assert!(*size > 200 * 1024 && *limit == u64::from(b.frame_max()), "{text}");
+            assert!(text.contains(&size.to_string()) && text.contains(&limit.to_string()) && text.contains("frame_max"), "{text}");
+        }
+        other => panic!("expected TooLarge, got {other}"),
+    }
+    assert!(!text.contains("unreachable"), "{text}");
+    assert!(took < Duration::from_secs(1), "refused after {took:?}");
+    assert_eq!(b.recoveries(), 0, "no reconnect for a message that cannot fit");
+
+    let huge = vec![b'x'; helpers::queue::MAX_MESSAGE_SIZE as usize + 1];
+    let err = b.publish_raw(&t.data_processing(), "user.signup", &huge, message::properties("user_data", 1, None)).await.unwrap_err();
+    assert!(matches!(err, Error::TooLarge { limit, .. } if limit == helpers::queue::MAX_MESSAGE_SIZE), "{err}");
+    drop(huge);
+
+    // Nothing of either reached the queue, and the connection lives on.
+    assert_eq!(b.queue_depth(&t.user_data_queue()).await.unwrap(), 0);
+    b.publish(&t.data_processing(), "user.signup", &user("after", "after@example.com")).await.unwrap();
+    assert_eq!(b.queue_depth(&t.user_data_queue()).await.unwrap(), 1);
+    assert_eq!(b.recoveries(), 0);
+    done(b).await;
+}

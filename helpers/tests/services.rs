@@ -68,3 +68,57 @@ fn settings_from_the_environment_never_show_a_password() {
     assert!(!shown.contains("pg-secret-1") && !shown.contains("amqp-secret-4"), "{shown}");
     assert!(shown.contains("postgres://app:***@127.0.0.1:1/module8"), "{shown}");
 }
+
+/// Every part of `secret` with three or more characters that `text` holds.
+fn leaked(text: &str, secret: &str) -> Vec<String> {
+    let chars: Vec<char> = secret.chars().collect();
+    let mut found = Vec::new();
+    for i in 0..chars.len() {
+        for j in i + 3..=chars.len() {
+            let part: String = chars[i..j].iter().collect();
+            if text.contains(&part) && !found.contains(&part) {
+                found.push(part);
+            }
+        }
+    }
+    found
+}
+
+/// A password holding raw URL delimiters (`?`, `#`, `/`, `@`) makes the drivers cut the URL in
+/// the middle of it and quote a piece (`invalid server address u:S3c`): no part of it longer
+/// than two characters may reach an error or the service check — MongoDB (`Mongo::connect`,
+/// `SyncMongo`) and PostgreSQL (`Db::connect`, `SyncDb`).
+#[test]
+fn no_part_of_a_password_with_url_delimiters_reaches_an_error() {
+    for password in ["S3c?ret#pw/x", "p@ss/w0rd?x#y", "zz%3Fqq?kk#ww/vv", "S3c?ret"] {
+        let settings = Settings::from_lookup(|var| match var {
+            "MONGODB_URI" => Some(format!("mongodb://u:{password}@127.0.0.1:27017/module8_leak?directConnection=true")),
+            "DATABASE_URL" => Some(format!("postgres://postgres:{password}@127.0.0.1:5432/test")),
+            _ => None,
+        })
+        .unwrap();
+        let mut said = Vec::new();
+        match run(helpers::mongo::Mongo::connect(&settings.mongodb_uri, None)) {
+            Ok(_) => said.push(format!("Mongo::connect succeeded with {password:?}")),
+            Err(e) => said.push(format!("{e} | {e:?}")),
+        }
+        match helpers::mongo::SyncMongo::new(&settings).server() {
+            Ok(_) => said.push(format!("SyncMongo::server succeeded with {password:?}")),
+            Err(e) => said.push(format!("{e} | {e:?}")),
+        }
+        match run(helpers::sql::Db::connect(&settings.database_url, None)) {
+            Ok(_) => said.push(format!("Db::connect succeeded with {password:?}")),
+            Err(e) => said.push(format!("{e} | {e:?}")),
+        }
+        match helpers::sql::SyncDb::new(&settings).scalar("SELECT 1", &[]) {
+            Ok(_) => said.push(format!("SyncDb succeeded with {password:?}")),
+            Err(e) => said.push(format!("{e} | {e:?}")),
+        }
+        let all = run(check_services(&settings));
+        for s in &all {
+            said.push(format!("{s:?}"));
+        }
+        let text = said.join("\n");
+        assert!(leaked(&text, password).is_empty(), "{password:?}: {:?} leaked in\n{text}", leaked(&text, password));
+    }
+}

@@ -632,3 +632,140 @@ fn a_kept_postgres_pool_is_reused_and_survives_restarts_and_outages() {
     link.restore();
     assert!(backend().is_ok(), "the first call after the server is back connects");
 }
+
+/// A NUL (`\0`) in any text field a seed writes — a country's name, a city, a user's name — is
+/// refused before anything is sent, naming the table, the row and the field (PostgreSQL alone
+/// would say only `invalid byte sequence for encoding "UTF8": 0x00`, SQLite would store it), and
+/// the rows already there stay; on both backends.
+#[tokio::test]
+async fn a_nul_in_any_seeded_text_field_is_refused_naming_the_row_and_the_field() {
+    let world = small_world();
+    on_both("seed_nul", &world, async |db| {
+        let before = sql::users::count(db).await.unwrap();
+        let countries: i64 = sql::query::query_frame(db, "SELECT COUNT(*) AS n FROM countries", &[]).await.unwrap().column("n").unwrap().get(0).unwrap().try_extract().unwrap();
+        let mut bad = world.clone();
+        bad.countries[2].name = "Ger\0many".into();
+        let err = sql::seed(db, &bad).await.unwrap_err();
+        let text = err.to_string();
+        assert!(!matches!(err, Error::Sql { .. } | Error::Unreachable { .. }), "{}: refused by the helpers, not the database: {text}", db.backend().name());
+        assert!(text.contains("countries row 3") && text.contains(&format!("id {}", bad.countries[2].id)) && text.contains("`name`") && text.contains("NUL"), "{text}");
+        assert!(!text.contains("invalid byte sequence"), "{text}");
+        for (edit, says) in [
+            (Box::new(|w: &mut World| w.cities[0].region.push('\0')) as Box<dyn Fn(&mut World)>, "cities row 1"),
+            (Box::new(|w: &mut World| w.users[4].last_name = "O\0Brien".into()), "users row 5"),
+            (Box::new(|w: &mut World| w.products[1].category = "\0".into()), "products row 2"),
+        ] {
+            let mut bad = world.clone();
+            edit(&mut bad);
+            let text = sql::seed(db, &bad).await.unwrap_err().to_string();
+            assert!(text.contains(says) && text.contains("NUL"), "{says}: {text}");
+        }
+        assert_eq!(sql::users::count(db).await.unwrap(), before, "nothing was replaced");
+        let after: i64 = sql::query::query_frame(db, "SELECT COUNT(*) AS n FROM countries", &[]).await.unwrap().column("n").unwrap().get(0).unwrap().try_extract().unwrap();
+        assert_eq!(after, countries);
+    })
+    .await;
+}
+
+/// A relay in front of PostgreSQL (a port of its own on 127.0.0.1) that passes every byte both
+/// ways until the client sends a `COMMIT` (sqlx sends it as a simple query, `Q` … `COMMIT\0`,
+/// in clear text: the relayed URL says `sslmode=disable`). Then it stops passing answers back,
+/// forwards the `COMMIT`, waits 200 ms — the server commits — and closes both sides: the answer
+/// is lost. Returns the port and how many commits it cut.
+async fn commit_answer_eating_relay(server: (String, u16)) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cut = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = cut.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(upstream) = tokio::net::TcpStream::connect((server.0.as_str(), server.1)).await else { continue };
+            let counter = counter.clone();
+            tokio::spawn(async move {
+                let (mut from_client, mut to_client) = client.into_split();
+                let (mut from_server, mut to_server) = upstream.into_split();
+                let (stop, mut stopped) = tokio::sync::watch::channel(false);
+                // Server → client, until told to stop; hands the client's write half back.
+                let down = tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        tokio::select! {
+                            biased;
+                            _ = stopped.changed() => return Some(to_client),
+                            n = from_server.read(&mut buf) => match n {
+                                Ok(0) | Err(_) => return None,
+                                Ok(n) => if to_client.write_all(&buf[..n]).await.is_err() { return None },
+                            },
+                        }
+                    }
+                });
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let n = match from_client.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let chunk = &buf[..n];
+                    if chunk.windows(7).any(|w| w == b"COMMIT\0") {
+                        let _ = stop.send(true);
+                        let kept = down.await.ok().flatten(); // nothing more reaches the client
+                        let _ = to_server.write_all(chunk).await;
+                        let _ = to_server.flush().await;
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        drop(kept);
+                        drop(to_server);
+                        return;
+                    }
+                    if to_server.write_all(chunk).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, cut)
+}
+
+/// The answer to a `COMMIT` lost on the way back (the connection dropped after the server
+/// committed) is [`Error::CommitUnknown`] — the outcome is unknown, here is how to check — not
+/// "unreachable"; and the row did commit. Deterministic: a relay of the test's own eats the
+/// answer. The test's schema is dropped afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_is_lost_is_reported_as_unknown_not_as_unreachable() {
+    use std::sync::atomic::Ordering;
+    let schema = "m8test_commit_unknown";
+    drop_schema(schema).await;
+    let direct = Db::connect(&common::postgres_url(), Some(schema)).await.unwrap();
+    direct.migrate().await.unwrap();
+    sql::seed(&direct, &small_world()).await.unwrap();
+
+    let server = common::postgres_url().host_ports(5432).remove(0);
+    let (port, cut) = commit_answer_eating_relay(server).await;
+    let relayed = common::postgres_url().with_hosts(&format!("127.0.0.1:{port}"));
+    let sep = if relayed.expose().contains('?') { '&' } else { '?' };
+    let relayed = ServiceUrl::new(format!("{}{sep}sslmode=disable", relayed.expose()));
+    let through = Db::connect(&relayed, Some(schema)).await.unwrap();
+
+    let tag = std::process::id();
+    let email = format!("lost.ack.{tag}@example.com");
+    let user = NewUser::parse(&format!("lost_ack_{tag}"), &email, "Lost", "Ack", at()).unwrap();
+    let started = Instant::now();
+    let err = sql::tx::signup_with_order(&through, &user, NewOrder { product_id: 1, quantity: 1 }).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::CommitUnknown { store: "PostgreSQL", .. }), "{text}");
+    assert!(text.contains("outcome is unknown") && text.contains(&email) && !text.contains("unreachable"), "{text}");
+    assert_eq!(cut.load(Ordering::SeqCst), 1, "the relay cut one COMMIT");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    through.close().await;
+
+    // It did commit: the user and the order are there, read without the relay.
+    let back = sql::users::by_email(&direct, &email).await.unwrap().expect("the COMMIT reached the server and committed");
+    let orders = sql::query::query_frame(&direct, "SELECT id FROM orders WHERE user_id = $1", &[back.id.into()]).await.unwrap();
+    assert_eq!(orders.height(), 1);
+    sql::users::delete_all(&direct, &[back.id]).await.unwrap();
+    direct.close().await;
+    drop_schema(schema).await;
+}

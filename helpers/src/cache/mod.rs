@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 pub use crate::latency::{self, Latency, summarize};
 pub use crate::link::CuttableLink;
 pub use redis_cache::{CacheStats, RedisCache};
-pub use sync::SyncRedis;
+pub use sync::{COMMAND_KEY_PREFIX, SyncRedis};
 pub use tiered::{Tier, TieredCache};
 
 use crate::config::Settings;

@@ -16,8 +16,8 @@ use crate::runtime::{run, within};
 /// ```no_run
 /// use helpers::prelude::*;
 /// let redis = cache::SyncRedis::new(&Settings::from_env()?);
-/// println!("{}", redis.command(&["SET", "greeting", "hello", "EX", "60"])?);
-/// println!("{}", redis.command(&["GET", "greeting"])?);
+/// println!("{}", redis.command(&["SET", "module8:greeting", "hello", "EX", "60"])?);
+/// println!("{}", redis.command(&["GET", "module8:greeting"])?);
 /// # Ok::<(), helpers::Error>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -31,12 +31,19 @@ impl SyncRedis {
         SyncRedis { settings: settings.clone() }
     }
 
-    /// Sends one command (`["SET", "k", "v", "EX", "60"]`) and returns Redis's reply as
+    /// Sends one command (`["SET", "module8:k", "v", "EX", "60"]`) and returns Redis's reply as
     /// `redis-cli` would print it. Bounded: 5 s.
+    ///
+    /// What a learner types here reaches a Redis that other programs may share, so only the
+    /// commands on keys, values and their expiry are sent, and only on keys under
+    /// [`COMMAND_KEY_PREFIX`] (`module8:`). Anything else — `FLUSHALL`, `FLUSHDB`, `KEYS`, a `SCAN`
+    /// without `MATCH module8:…`, `CONFIG`, `SHUTDOWN`, `DEBUG`, `SWAPDB`, `MIGRATE`, a script,
+    /// a key of another application — is [`Error::NotAllowed`], refused before connecting.
     pub fn command(&self, args: &[&str]) -> Result<String> {
         let url = self.settings.redis_url.clone();
         let started = std::time::Instant::now();
         let out = run(async move {
+            allowed(args)?;
             let (name, rest) = args.split_first().ok_or_else(|| Error::InvalidInput("a Redis command needs a name".into()))?;
             let unreachable = |e: redis::RedisError| Error::Unreachable {
                 service: "Redis",
@@ -113,6 +120,100 @@ impl SyncRedis {
     }
 }
 
+/// Every key a [`SyncRedis::command`] names must start with this: the module's namespace, which
+/// the helpers' own caches (`module8:<namespace>:`) and the exercises (`module8:exercise:…`) use.
+pub const COMMAND_KEY_PREFIX: &str = "module8:";
+
+/// Where an allowed command names its keys.
+#[derive(Clone, Copy)]
+enum Keys {
+    /// No key (`PING`).
+    None,
+    /// The first argument (`GET k`, `SET k v EX 60`, `HSET k f v`).
+    First,
+    /// Every argument (`DEL k1 k2`, `MGET k1 k2`).
+    All,
+    /// Every other argument, from the first (`MSET k1 v1 k2 v2`).
+    Pairs,
+    /// `SCAN cursor MATCH module8:… [COUNT n]`: the pattern must stay in the namespace.
+    Scan,
+}
+
+/// The commands [`SyncRedis::command`] sends, and where their keys are.
+fn keys_of(name: &str) -> Option<Keys> {
+    Some(match name {
+        "PING" | "ECHO" | "TIME" => Keys::None,
+        "GET" | "SET" | "SETNX" | "SETEX" | "PSETEX" | "GETSET" | "GETDEL" | "GETEX" | "APPEND" | "STRLEN" | "GETRANGE" | "SETRANGE"
+        | "INCR" | "DECR" | "INCRBY" | "DECRBY" | "INCRBYFLOAT" | "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" | "EXPIRETIME"
+        | "PERSIST" | "TTL" | "PTTL" | "TYPE" | "HGET" | "HSET" | "HSETNX" | "HMSET" | "HMGET" | "HGETALL" | "HDEL" | "HINCRBY"
+        | "HINCRBYFLOAT" | "HKEYS" | "HVALS" | "HLEN" | "HEXISTS" | "LPUSH" | "RPUSH" | "LPOP" | "RPOP" | "LRANGE" | "LLEN"
+        | "LINDEX" | "LSET" | "LREM" | "LTRIM" | "SADD" | "SREM" | "SMEMBERS" | "SISMEMBER" | "SCARD" | "SPOP" | "SRANDMEMBER"
+        | "ZADD" | "ZRANGE" | "ZREVRANGE" | "ZRANGEBYSCORE" | "ZSCORE" | "ZINCRBY" | "ZREM" | "ZCARD" | "ZRANK" | "ZREVRANK"
+        | "ZCOUNT" | "PFADD" | "XADD" | "XLEN" | "XRANGE" => Keys::First,
+        "MGET" | "DEL" | "UNLINK" | "EXISTS" | "TOUCH" | "PFCOUNT" => Keys::All,
+        "MSET" | "MSETNX" => Keys::Pairs,
+        "SCAN" => Keys::Scan,
+        _ => return None,
+    })
+}
+
+/// Why a command that is not sent is refused, in words.
+fn why_refused(name: &str) -> &'static str {
+    match name {
+        "FLUSHALL" => "it deletes every key of every database on this Redis, not only the exercise's",
+        "FLUSHDB" => "it deletes every key of the database, not only the exercise's",
+        "KEYS" => "it walks every key of the server in one go and blocks every other client meanwhile",
+        "SWAPDB" | "MOVE" | "COPY" | "RENAME" | "RENAMENX" | "MIGRATE" | "RESTORE" => "it moves keys to where other programs read them",
+        "CONFIG" | "SHUTDOWN" | "DEBUG" | "SAVE" | "BGSAVE" | "BGREWRITEAOF" | "REPLICAOF" | "SLAVEOF" | "FAILOVER" | "ACL" | "MODULE"
+        | "CLIENT" | "CLUSTER" | "MONITOR" | "SYNC" | "PSYNC" | "SELECT" | "RESET" | "LATENCY" | "MEMORY" | "SLOWLOG" => {
+            "it administers the server that other programs share"
+        }
+        "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "SCRIPT" | "FUNCTION" | "FCALL" | "FCALL_RO" => {
+            "a script can reach any key, and its keys cannot be checked here"
+        }
+        _ => "the exercises only read and write keys, values and their expiry",
+    }
+}
+
+/// Checks a raw command before it is sent (see [`SyncRedis::command`]).
+fn allowed(args: &[&str]) -> Result<()> {
+    let Some((name, rest)) = args.split_first() else { return Ok(()) };
+    let upper = name.to_ascii_uppercase();
+    let how = format!(
+        "Use keys under `{COMMAND_KEY_PREFIX}` (e.g. `{COMMAND_KEY_PREFIX}nb03:greeting`) with GET, SET … EX, DEL, EXPIRE, TTL, MGET, HSET, INCR, or SCAN 0 MATCH {COMMAND_KEY_PREFIX}*; run anything else in redis-cli against a Redis of your own"
+    );
+    let Some(keys) = keys_of(&upper) else {
+        return Err(Error::NotAllowed { what: format!("the Redis command `{upper}`"), reason: why_refused(&upper).into(), how });
+    };
+    let keys: Vec<&str> = match keys {
+        Keys::None => Vec::new(),
+        Keys::First => rest.first().copied().into_iter().collect(),
+        Keys::All => rest.to_vec(),
+        Keys::Pairs => rest.iter().step_by(2).copied().collect(),
+        Keys::Scan => {
+            let pattern = rest.iter().position(|a| a.eq_ignore_ascii_case("MATCH")).and_then(|i| rest.get(i + 1));
+            match pattern {
+                Some(p) if p.starts_with(COMMAND_KEY_PREFIX) => Vec::new(),
+                _ => {
+                    return Err(Error::NotAllowed {
+                        what: format!("`{}`", args.join(" ")),
+                        reason: format!("a SCAN without `MATCH {COMMAND_KEY_PREFIX}…` walks the keys of every program on this Redis"),
+                        how,
+                    });
+                }
+            }
+        }
+    };
+    match keys.iter().find(|k| !k.starts_with(COMMAND_KEY_PREFIX)) {
+        Some(key) => Err(Error::NotAllowed {
+            what: format!("the key `{key}` in `{upper}`"),
+            reason: format!("keys outside `{COMMAND_KEY_PREFIX}` may belong to other programs on this Redis"),
+            how: format!("Name it `{COMMAND_KEY_PREFIX}{key}` instead"),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A reply as `redis-cli` shows it.
 fn show(value: &redis::Value) -> String {
     use redis::Value as V;
@@ -132,5 +233,41 @@ fn show(value: &redis::Value) -> String {
         V::Double(d) => format!("(double) {d}"),
         V::Boolean(b) => format!("(boolean) {b}"),
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_on_keys_of_the_namespace_are_sent_and_the_rest_refused_with_a_reason() {
+        for ok in [
+            &["PING"][..],
+            &["set", "module8:nb03:greeting", "hello", "EX", "60"],
+            &["DEL", "module8:a", "module8:b"],
+            &["MSET", "module8:a", "1", "module8:b", "2"],
+            &["SCAN", "0", "MATCH", "module8:nb03:*", "COUNT", "100"],
+        ] {
+            assert!(allowed(ok).is_ok(), "{ok:?}: {:?}", allowed(ok));
+        }
+        for (refused, says) in [
+            (&["FLUSHALL"][..], "every key of every database"),
+            (&["flushdb"], "every key of the database"),
+            (&["KEYS", "*"], "blocks every other client"),
+            (&["CONFIG", "SET", "maxmemory", "1"], "administers the server"),
+            (&["SHUTDOWN", "NOSAVE"], "administers the server"),
+            (&["EVAL", "return redis.call('FLUSHALL')", "0"], "script"),
+            (&["SCAN", "0"], "SCAN without"),
+            (&["SCAN", "0", "MATCH", "*"], "SCAN without"),
+            (&["SCAN", "0", "MATCH", "module8*"], "SCAN without"),
+            (&["SET", "session:42", "x"], "other programs"),
+            (&["DEL", "module8:a", "users"], "other programs"),
+            (&["MSET", "module8:a", "1", "b", "2"], "other programs"),
+        ] {
+            let err = allowed(refused).unwrap_err();
+            assert!(matches!(err, Error::NotAllowed { .. }) && err.to_string().contains(says), "{refused:?}: {err}");
+            assert!(err.to_string().contains("module8:"), "says what to do: {err}");
+        }
     }
 }

@@ -5,6 +5,8 @@
 use bson::{Document, doc};
 
 use super::SyncMongo;
+use super::export;
+use super::sandbox::{Limits, Outcome};
 use crate::error::{Error, Result};
 use crate::exercise::{self, Verdict};
 
@@ -54,17 +56,36 @@ pub fn ids() -> Vec<&'static str> {
 
 impl SyncMongo {
     /// Checks the learner's `pipeline` for exercise `id` (`"02.1"`, …) on the exercise's
-    /// collection against the helpers' answer. A pipeline the server refuses is a verdict
-    /// quoting the server; an error is only the helpers' own pipeline failing.
+    /// collection against the helpers' answer. The pipeline runs read-only and bounded
+    /// ([`sandbox::read_only`]): a `$out` or `$merge` stage anywhere is refused before it is
+    /// sent, the server stops it at 5 s (`maxTimeMS`), and at most 10,000 documents are read.
+    /// A pipeline that would write, runs away, returns too much or is refused is a verdict
+    /// that says so; an error is only the helpers' own pipeline failing (the server is down).
     pub fn check_exercise(&self, id: &str, pipeline: Vec<Document>) -> Result<Verdict> {
         let ex = EXERCISES
             .iter()
             .find(|e| e.id == id)
             .ok_or_else(|| Error::InvalidInput(format!("there is no exercise {id} in notebook 02 (there are {})", ids().join(", "))))?;
         let expected = self.aggregate(ex.collection, (ex.answer)())?;
-        Ok(match self.aggregate(ex.collection, pipeline) {
-            Ok(yours) => exercise::compare_frames(id, &yours, &expected, ex.ordered),
-            Err(e) => exercise::refused(id, "MongoDB", &e),
+        let limits = Limits::default();
+        Ok(match self.read_only(ex.collection, pipeline, limits)? {
+            Outcome::Documents(docs) => match export::documents_to_frame(&docs) {
+                Ok(yours) => exercise::compare_frames(id, &yours, &expected, ex.ordered),
+                Err(e) => exercise::refused(id, "MongoDB", &e),
+            },
+            Outcome::Writes(stage) => Verdict::not_yet(
+                id,
+                format!("your pipeline has a `{stage}` stage, which writes its result into a collection — an answer only reads, so it was not run and nothing changed."),
+            ),
+            Outcome::TimedOut(after) => Verdict::not_yet(
+                id,
+                format!("your pipeline ran past {} s and was stopped; a `$lookup` or `$unwind` without a `$match` first multiplies the documents.", after.as_secs()),
+            ),
+            Outcome::TooManyDocuments(n) => Verdict::not_yet(
+                id,
+                format!("your pipeline returned more than {} documents and was stopped; the answer has {} — check the `$match` and the `$group`.", crate::display::thousands(n), expected.height()),
+            ),
+            Outcome::Refused(said) => exercise::refused(id, "MongoDB", &said),
         })
     }
 }

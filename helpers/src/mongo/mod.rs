@@ -16,6 +16,7 @@
 //! | [`explain`] | one query explained with its index and with a forced collection scan |
 //! | [`export`] | any query or pipeline result as a Polars DataFrame (typed columns, nested fields flattened), and to CSV |
 //! | [`exercises`] | notebook 02's exercises: the learner's pipeline checked against the helpers' answer ([`SyncMongo::check_exercise`]) |
+//! | [`sandbox`] | the learner's pipeline run read-only and bounded: no `$out` / `$merge` at any depth, `maxTimeMS` 5 s, at most 10,000 documents |
 //! | `sync.rs` | [`SyncMongo`]: the notebook surface — sync, non-generic calls; filters and pipelines written in the cell with `doc!` |
 //!
 //! In a notebook a cell writes its pipeline and gets a DataFrame back; the call connects,
@@ -53,6 +54,7 @@ pub mod exercises;
 pub mod explain;
 pub mod export;
 pub mod pipelines;
+pub mod sandbox;
 pub mod schema;
 mod sync;
 pub mod users;
@@ -224,7 +226,7 @@ pub fn map_error(url: &ServiceUrl, e: mongodb::error::Error) -> Error {
     Error::Mongo(e)
 }
 
-fn first_line(text: &str) -> &str {
+pub(crate) fn first_line(text: &str) -> &str {
     let line = text.lines().next().unwrap_or(text);
     // Server-selection errors carry the whole topology description after the reason.
     line.split(", Topology: ").next().unwrap_or(line)

@@ -112,6 +112,19 @@ impl SyncMongo {
         out
     }
 
+    /// Runs a learner's `pipeline` on `collection` read-only and bounded by `limits` (see
+    /// [`super::sandbox`]): what happened, never the server's refusal as an error.
+    pub fn read_only(&self, collection: &str, pipeline: Vec<Document>, limits: super::sandbox::Limits) -> Result<super::sandbox::Outcome> {
+        let started = Instant::now();
+        let shown = format!("[{}]", pipeline.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", "));
+        let out = with_mongo!(self, |m| super::sandbox::read_only(m, collection, pipeline, limits).await);
+        trace_call("aggregate (read-only)", collection, &shown, started, out.as_ref().map(|o| match o {
+            super::sandbox::Outcome::Documents(d) => d.len(),
+            _ => 0,
+        }));
+        out
+    }
+
     /// Profiles whose interests contain `interest`, most engaged first.
     pub fn find_by_interest(&self, interest: &str, limit: i64) -> Result<Vec<UserProfile>> {
         with_mongo!(self, |m| users::find_by_interest(m, interest, limit).await)

@@ -176,6 +176,15 @@ pub fn headers_len(headers: &FieldTable) -> usize {
         .map_or(usize::MAX, |written| written.position as usize)
 }
 
+/// Bytes the content-header frame of a message with `props` takes on the wire: the frame's own
+/// bytes (8), the header's fixed fields (class, weight, body size: 12) and the properties
+/// (flags, short strings, the header table). It must not exceed the connection's `frame_max`.
+pub fn header_frame_len(props: &BasicProperties) -> usize {
+    use amq_protocol::frame::WriteContext;
+    amq_protocol::protocol::basic::gen_properties(props)(WriteContext::from(Vec::new()))
+        .map_or(usize::MAX, |written| 8 + 12 + written.position as usize)
+}
+
 /// Room left for headers in a content-header frame of `frame_max` bytes: the frame's own
 /// bytes (8), the header's fixed fields (14) and, at most, the other properties (message id,
 /// content type, … are short strings of ≤ 255 bytes each; 2 KB covers them).

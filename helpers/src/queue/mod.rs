@@ -186,6 +186,26 @@ impl Drop for Link {
     }
 }
 
+/// The largest message body RabbitMQ accepts unless configured otherwise (`max_message_size`,
+/// 128 MiB from 3.8 to 3.13; RabbitMQ 4 lowered it to 16 MiB). A broker whose limit is lower
+/// refuses the message itself, and [`Broker::publish_confirmed`] reports that the same way.
+pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
+
+/// A broker's refusal of a body over its `max_message_size` (it closes the channel with
+/// `PRECONDITION_FAILED - message size 20000000 is larger than configured max size 16777216`),
+/// as [`Error::TooLarge`]; `None` for any other error.
+fn too_large_for_broker(e: &lapin::Error, exchange: &str) -> Option<Error> {
+    let text = e.to_string();
+    let (_, rest) = text.split_once("message size ")?;
+    let (size, rest) = rest.split_once(" is larger than configured max size ")?;
+    let limit: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some(Error::TooLarge {
+        what: format!("the body of a message to exchange `{exchange}` (the broker's max_message_size)"),
+        size: size.trim().parse().ok()?,
+        limit: limit.parse().ok()?,
+    })
+}
+
 /// Publishes of one message while the connection keeps dropping, before giving up.
 const MAX_RESENDS: u32 = 5;
 
@@ -287,12 +307,16 @@ impl Broker {
     /// drops on the way, reconnects and publishes again, with the same message id: at least
     /// once, never silently lost (a consumer recognises the copy by its id).
     pub(crate) async fn publish_confirmed(&self, exchange: &str, routing_key: &str, body: &[u8], properties: lapin::BasicProperties) -> Result<producer::Routed> {
+        self.check_size(exchange, body, &properties)?;
         let mut last = String::new();
         for _ in 0..MAX_RESENDS {
             let link = self.link();
             match self.send_confirmed(&link, exchange, routing_key, body, properties.clone()).await {
                 Ok(routed) => return Ok(routed),
                 Err(e) => {
+                    if let Some(refused) = too_large_for_broker(&e, exchange) {
+                        return Err(refused); // sending it again would be refused again
+                    }
                     last = e.to_string();
                     self.recover(link.generation, e).await?;
                 }
@@ -305,6 +329,30 @@ impl Broker {
     /// a message's properties must fit in one.
     pub fn frame_max(&self) -> u32 {
         self.link().conn.configuration().frame_max()
+    }
+
+    /// Refuses, with [`Error::TooLarge`] naming its size and the limit, a message the broker
+    /// would not take: properties and headers that do not fit in one frame of [`Broker::frame_max`]
+    /// bytes (the broker would close the connection, and every resend would be closed again), or
+    /// a body over [`MAX_MESSAGE_SIZE`]. Checked before anything is sent.
+    pub fn check_size(&self, exchange: &str, body: &[u8], properties: &lapin::BasicProperties) -> Result<()> {
+        let frame_max = u64::from(self.frame_max());
+        let header = message::header_frame_len(properties) as u64;
+        if frame_max > 0 && header > frame_max {
+            return Err(Error::TooLarge {
+                what: format!("the content header (properties and headers) of a message to exchange `{exchange}`, which must fit in one frame (the connection's frame_max),"),
+                size: header,
+                limit: frame_max,
+            });
+        }
+        if body.len() as u64 > MAX_MESSAGE_SIZE {
+            return Err(Error::TooLarge {
+                what: format!("the body of a message to exchange `{exchange}` (RabbitMQ's default max_message_size)"),
+                size: body.len() as u64,
+                limit: MAX_MESSAGE_SIZE,
+            });
+        }
+        Ok(())
     }
 
     /// The names of exchanges and queues this broker works with.

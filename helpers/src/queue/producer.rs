@@ -172,6 +172,9 @@ impl Broker {
     pub async fn publish_batch(&self, exchange: &str, routing_key: &str, messages: &[Message]) -> Result<BatchReport> {
         let started = Instant::now();
         let envelopes: Vec<(Vec<u8>, BasicProperties)> = messages.iter().map(|m| m.envelope(None)).collect();
+        for (body, props) in &envelopes {
+            self.check_size(exchange, body, props)?; // one too large would close the connection for all
+        }
         let link = self.link();
         let errors = link.errors_seen();
         // Every publish is queued on the channel before any is awaited (one wake of lapin's

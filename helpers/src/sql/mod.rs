@@ -216,6 +216,20 @@ impl Db {
     pub(crate) fn error(&self, e: sqlx::Error) -> Error {
         map_error(self.backend(), &self.url, e)
     }
+
+    /// Maps the error of a `COMMIT`. On PostgreSQL a connection lost on the way — after the
+    /// `COMMIT` may have reached the server, before its answer came back — leaves the outcome
+    /// unknown: that is [`Error::CommitUnknown`], saying `what` was being committed and
+    /// `how_to_check`, never "unreachable" (which would read as "not written", and invite a
+    /// retry that writes it twice). Everything else as [`Db::error`]. (SQLite commits in this
+    /// process: its answer cannot be lost.)
+    pub(crate) fn commit_error(&self, e: sqlx::Error, what: impl Into<String>, how_to_check: impl Into<String>) -> Error {
+        if self.backend() == Backend::Postgres && matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)) {
+            tracing::warn!(target: "helpers::sql", error = %crate::check::scrub(&e.to_string(), &self.url), "the answer to COMMIT was lost");
+            return Error::CommitUnknown { store: self.backend().name(), what: what.into(), how_to_check: how_to_check.into() };
+        }
+        self.error(e)
+    }
 }
 
 /// The PostgreSQL schema `DATABASE_SCHEMA` names, if it names one.

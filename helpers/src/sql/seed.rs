@@ -124,10 +124,23 @@ macro_rules! seed_in {
                 sqlx::query(*statement).execute(&mut *tx).await?;
                 stmts += 1;
             }
-            tx.commit().await?;
-            Ok::<u64, sqlx::Error>(stmts)
+            tx.commit().await.map_err(SeedError::Commit)?;
+            Ok::<u64, SeedError>(stmts)
         }
     };
+}
+
+/// Why a seed's transaction failed: at a statement (nothing kept), or at its `COMMIT` (whose
+/// answer may have been lost after the server committed).
+enum SeedError {
+    Statement(sqlx::Error),
+    Commit(sqlx::Error),
+}
+
+impl From<sqlx::Error> for SeedError {
+    fn from(e: sqlx::Error) -> SeedError {
+        SeedError::Statement(e)
+    }
 }
 
 /// The tables a seed replaces, in insertion order.
@@ -155,6 +168,38 @@ const MARK_CLEAR: &str = "DELETE FROM module8_seeded";
 const MARK_INSERT: &str = "INSERT INTO module8_seeded (seeded_at) VALUES (CURRENT_TIMESTAMP)";
 const ROWS: &str = "SELECT (SELECT COUNT(*) FROM countries) + (SELECT COUNT(*) FROM cities) + (SELECT COUNT(*) FROM addresses) \
      + (SELECT COUNT(*) FROM users) + (SELECT COUNT(*) FROM products) + (SELECT COUNT(*) FROM orders)";
+
+/// Every text field the seed writes, checked before anything is sent: a NUL (`\0`), which
+/// PostgreSQL refuses naming nothing (`invalid byte sequence for encoding "UTF8": 0x00`) and
+/// SQLite would keep, is [`Error::InvalidInput`] naming the table, the row and the field — the
+/// same on both backends, and nothing is changed.
+fn storable(w: &World) -> Result<()> {
+    fn check(table: &str, index: usize, id: i64, fields: &[(&str, &str)]) -> Result<()> {
+        for (field, value) in fields {
+            crate::validate::storable_text(&format!("{table} row {} (id {id}), field `{field}`,", index + 1), value)?;
+        }
+        Ok(())
+    }
+    for (i, c) in w.countries.iter().enumerate() {
+        check("countries", i, c.id, &[("code", &c.code), ("name", &c.name), ("continent", &c.continent)])?;
+    }
+    for (i, c) in w.cities.iter().enumerate() {
+        check("cities", i, c.id, &[("name", &c.name), ("region", &c.region)])?;
+    }
+    for (i, a) in w.addresses.iter().enumerate() {
+        check("addresses", i, a.id, &[("street", &a.street), ("postal_code", &a.postal_code)])?;
+    }
+    for (i, u) in w.users.iter().enumerate() {
+        check("users", i, u.id, &[("username", &u.username), ("email", &u.email), ("first_name", &u.first_name), ("last_name", &u.last_name)])?;
+    }
+    for (i, p) in w.products.iter().enumerate() {
+        check("products", i, p.id, &[("name", &p.name), ("category", &p.category)])?;
+    }
+    for (i, o) in w.orders.iter().enumerate() {
+        check("orders", i, o.id, &[("status", &o.status)])?;
+    }
+    Ok(())
+}
 
 /// Seeding replaces every row of the six tables, so it refuses where that could destroy data
 /// this module did not write: it goes ahead in the module's own place (the PostgreSQL schema
@@ -227,6 +272,7 @@ pub async fn seed(db: &Db, world: &World) -> Result<SeedReport> {
 
 /// [`seed`] without the check: replaces whatever rows the six tables hold, whoever wrote them.
 pub async fn seed_replacing(db: &Db, world: &World) -> Result<SeedReport> {
+    storable(world)?;
     let sizes = [world.countries.len(), world.cities.len(), world.addresses.len(), world.users.len(), world.products.len(), world.orders.len()];
     let tables: Vec<(&'static str, u64)> = TABLES.iter().zip(sizes).map(|(t, n)| (*t, n as u64)).collect();
     let total: u64 = tables.iter().map(|t| t.1).sum();
@@ -240,7 +286,14 @@ pub async fn seed_replacing(db: &Db, world: &World) -> Result<SeedReport> {
         Pool::Postgres(p) => seed_in!(p, world, bar, POSTGRES_CLEAR, POSTGRES_AFTER).await,
     };
     bar.finish_and_clear();
-    let statements = outcome.map_err(|e| db.error(e))?;
+    let statements = outcome.map_err(|e| match e {
+        SeedError::Statement(e) => db.error(e),
+        SeedError::Commit(e) => db.commit_error(
+            e,
+            format!("a seed of {total} rows"),
+            "Count the rows of the six tables (`SELECT COUNT(*) FROM users`, …; a seed replaces all of them or none) and seed again if they are not the world's.",
+        ),
+    })?;
     db.count_statements(statements);
     Ok(SeedReport { backend: db.backend().name(), tables, statements, millis: started.elapsed().as_secs_f64() * 1e3 })
 }

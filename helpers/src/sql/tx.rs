@@ -101,7 +101,13 @@ pub async fn signup_with_order(db: &Db, user: &NewUser, order: NewOrder) -> Resu
         let user_id = insert_user!(db, &mut *tx, user)?;
         let order_id = insert_order!(db, &mut *tx, user_id, order, user.registered_at)?;
         db.count_statements(1);
-        tx.commit().await.map_err(|e| db.error(e))?;
+        tx.commit().await.map_err(|e| {
+            db.commit_error(
+                e,
+                format!("the sign-up of `{}` (user {user_id}, order {order_id})", user.username()),
+                format!("Look the user up by e-mail (`users::by_email(db, \"{}\")`) before trying again: if the user is there, the order is too (one transaction).", user.email()),
+            )
+        })?;
         Ok(Signup { user_id, order_id })
     })
     // Returning early with `?` drops `tx`, and a dropped sqlx transaction rolls back.
@@ -204,7 +210,13 @@ async fn savepoint_case(db: &Db, a: &NewUser, b: &NewUser, product_id: i64) -> R
             sp.rollback().await.map_err(|e| db.error(e))?;
         }
         insert_order!(db, &mut *tx, a_id, NewOrder { product_id, quantity: 1 }, a.registered_at)?;
-        tx.commit().await.map_err(|e| db.error(e))?;
+        tx.commit().await.map_err(|e| {
+            db.commit_error(
+                e,
+                format!("the savepoint case (user `{}`, id {a_id}, and an order)", a.username()),
+                format!("Look the user up by e-mail (`users::by_email(db, \"{}\")`): if the user is there, the transaction committed.", a.email()),
+            )
+        })?;
         Ok(())
     })
 }
