@@ -25,11 +25,16 @@ impl RabbitNode {
     /// Starts a node on `port` (distribution port `port + 20000`) and waits until it accepts
     /// connections (bounded).
     fn start(port: u16) -> RabbitNode {
+        RabbitNode::start_with(port, "")
+    }
+
+    /// [`RabbitNode::start`] with `extra` lines in its `rabbitmq.conf`.
+    fn start_with(port: u16, extra: &str) -> RabbitNode {
         let dir = std::env::temp_dir().join(format!("m8-fault-rabbit-{port}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
-        std::fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n")).unwrap();
+        std::fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.default = 127.0.0.1:{port}\nloopback_users = none\n{extra}")).unwrap();
         // The Debian wrapper runs the node as the `rabbitmq` user: it must own the folder.
         let _ = Command::new("chown").args(["-R", "rabbitmq:rabbitmq"]).arg(&dir).status();
         let node = RabbitNode { name: format!("m8fault{port}@localhost"), port, dir };
@@ -358,4 +363,29 @@ async fn the_signup_pipeline_runs_through_connection_cuts_without_double_side_ef
     let _ = broker.teardown().await;
     broker.close().await;
     mongo.drop_database().await.unwrap();
+}
+
+/// A broker configured with a lower `max_message_size` (1 MiB here; RabbitMQ 4 lowered the
+/// default to 16 MiB) refuses a bigger body itself, by closing the channel: that is
+/// [`helpers::Error::TooLarge`] with the broker's own numbers, at once — not five resends and
+/// "RabbitMQ is unreachable". Our own node, on a port of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_brokers_configured_max_message_size_is_refused_with_its_size() {
+    let node = RabbitNode::start_with(5683, "max_message_size = 1048576\n");
+    let b = Broker::connect(&node.url(), Topology::unique("tmaxsize")).await.expect("our node answers");
+    let t = b.topology().clone();
+    let body = vec![b'x'; 2 * 1024 * 1024];
+    let started = Instant::now();
+    let err = b.publish_raw(&t.data_processing(), "user.signup", &body, helpers::queue::message::properties("user_data", 1, None)).await.unwrap_err();
+    let took = started.elapsed();
+    match &err {
+        helpers::Error::TooLarge { size, limit, .. } => assert_eq!((*size, *limit), (2 * 1024 * 1024, 1024 * 1024), "{err}"),
+        other => panic!("expected TooLarge, got {other}"),
+    }
+    assert!(took < Duration::from_secs(5), "refused after {took:?}");
+    // The connection (a new channel) still works for a message that fits.
+    b.publish(&t.data_processing(), "user.signup", &signup(1)).await.expect("a small message after the refused one");
+    b.teardown().await.unwrap();
+    b.close().await;
+    drop(node);
 }
