@@ -502,6 +502,27 @@ mod tests {
         assert_eq!(scrub("connection refused (os error 111)", &url), "connection refused (os error 111)");
     }
 
+    proptest::proptest! {
+        /// Whatever a password holds, and wherever a client cut it (at a delimiter or not), no
+        /// part of it of three or more characters survives in the text around it.
+        #[test]
+        fn no_part_of_a_password_survives_scrubbing(
+            password in r"[a-zA-Z0-9?#/@:%&=+ ._~-]{1,20}",
+            start in 0usize..20,
+            len in 3usize..20,
+            before in "[a-z ]{0,12}",
+            after in "[a-z ]{0,12}",
+        ) {
+            let chars: Vec<char> = password.chars().collect();
+            let start = start.min(chars.len());
+            let piece: String = chars[start..(start + len).min(chars.len())].iter().collect();
+            let url = ServiceUrl::new(format!("mongodb://u:{password}@127.0.0.1:27017/db"));
+            let out = scrub(&format!("{before}{piece}{after}"), &url);
+            let left = leaked(&out, &password);
+            proptest::prop_assert!(left.is_empty(), "{:?} -> {:?} leaves {:?}", piece, out, left);
+        }
+    }
+
     #[test]
     fn the_frame_has_one_row_per_service() {
         let url = ServiceUrl::new("redis://127.0.0.1:1");
