@@ -673,6 +673,16 @@ async fn a_nul_in_any_seeded_text_field_is_refused_naming_the_row_and_the_field(
 /// forwards the `COMMIT`, waits 200 ms — the server commits — and closes both sides: the answer
 /// is lost. Returns the port and how many commits it cut.
 async fn commit_answer_eating_relay(server: (String, u16)) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    answer_eating_relay(server, b"COMMIT\0", std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true))).await
+}
+
+/// The relay above with its trigger: the first chunk from the client that holds `trigger`
+/// while `armed` is set.
+async fn answer_eating_relay(
+    server: (String, u16),
+    trigger: &'static [u8],
+    armed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -682,7 +692,7 @@ async fn commit_answer_eating_relay(server: (String, u16)) -> (u16, std::sync::A
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let Ok(upstream) = tokio::net::TcpStream::connect((server.0.as_str(), server.1)).await else { continue };
-            let counter = counter.clone();
+            let (counter, armed) = (counter.clone(), armed.clone());
             tokio::spawn(async move {
                 let (mut from_client, mut to_client) = client.into_split();
                 let (mut from_server, mut to_server) = upstream.into_split();
@@ -708,7 +718,7 @@ async fn commit_answer_eating_relay(server: (String, u16)) -> (u16, std::sync::A
                         Ok(n) => n,
                     };
                     let chunk = &buf[..n];
-                    if chunk.windows(7).any(|w| w == b"COMMIT\0") {
+                    if armed.load(Ordering::SeqCst) && chunk.windows(trigger.len()).any(|w| w == trigger) {
                         let _ = stop.send(true);
                         let kept = down.await.ok().flatten(); // nothing more reaches the client
                         let _ = to_server.write_all(chunk).await;
@@ -766,6 +776,44 @@ async fn a_commit_whose_answer_is_lost_is_reported_as_unknown_not_as_unreachable
     let orders = sql::query::query_frame(&direct, "SELECT id FROM orders WHERE user_id = $1", &[back.id.into()]).await.unwrap();
     assert_eq!(orders.height(), 1);
     sql::users::delete_all(&direct, &[back.id]).await.unwrap();
+    direct.close().await;
+    drop_schema(schema).await;
+}
+
+/// The same for a statement that commits by itself (`db.execute`, autocommit): the relay is
+/// armed after connecting and cuts the answer to the first `Execute` message (`E`, length 9,
+/// unnamed portal, no row limit); the update did happen, and the error says the outcome is
+/// unknown and how to check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_autocommit_write_whose_answer_is_lost_is_reported_as_unknown() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let schema = "m8test_write_unknown";
+    drop_schema(schema).await;
+    let direct = Db::connect(&common::postgres_url(), Some(schema)).await.unwrap();
+    direct.migrate().await.unwrap();
+    sql::seed(&direct, &small_world()).await.unwrap();
+
+    let armed = std::sync::Arc::new(AtomicBool::new(false));
+    let server = common::postgres_url().host_ports(5432).remove(0);
+    let (port, cut) = answer_eating_relay(server, b"E\0\0\0\x09\0\0\0\0\0", armed.clone()).await;
+    let relayed = common::postgres_url().with_hosts(&format!("127.0.0.1:{port}"));
+    let sep = if relayed.expose().contains('?') { '&' } else { '?' };
+    let through = Db::connect(&ServiceUrl::new(format!("{}{sep}sslmode=disable", relayed.expose())), Some(schema)).await.unwrap();
+    armed.store(true, Ordering::SeqCst);
+
+    let renamed = format!("Renamed {}", std::process::id());
+    let err = sql::query::execute(&through, "UPDATE countries SET name = $1 WHERE id = $2", &[renamed.as_str().into(), 1.into()]).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::CommitUnknown { .. }), "{text}");
+    assert!(text.contains("UPDATE countries") && text.contains("outcome is unknown") && text.contains("before running it again"), "{text}");
+    assert_eq!(cut.load(Ordering::SeqCst), 1);
+    through.close().await;
+    let name = sql::query::query_frame(&direct, "SELECT name FROM countries WHERE id = $1", &[1.into()]).await.unwrap();
+    assert_eq!(name.column("name").unwrap().str().unwrap().get(0), Some(renamed.as_str()), "the update reached the server and committed");
+
+    // A server that is not there at all is still "unreachable": nothing was sent.
+    let nobody = Db::connect(&ServiceUrl::new("postgres://postgres@127.0.0.1:1/test"), Some(schema)).await;
+    assert!(matches!(nobody, Err(Error::Unreachable { .. })), "{:?}", nobody.err());
     direct.close().await;
     drop_schema(schema).await;
 }

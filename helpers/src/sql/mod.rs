@@ -223,9 +223,19 @@ impl Db {
     /// `how_to_check`, never "unreachable" (which would read as "not written", and invite a
     /// retry that writes it twice). Everything else as [`Db::error`]. (SQLite commits in this
     /// process: its answer cannot be lost.)
+    /// The same for a statement that commits by itself (autocommit) on a connection it already
+    /// holds: its answer can be lost the same way.
     pub(crate) fn commit_error(&self, e: sqlx::Error, what: impl Into<String>, how_to_check: impl Into<String>) -> Error {
-        if self.backend() == Backend::Postgres && matches!(e, sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_)) {
-            tracing::warn!(target: "helpers::sql", error = %crate::check::scrub(&e.to_string(), &self.url), "the answer to COMMIT was lost");
+        let lost = match &e {
+            // Nothing was sent: the server was not there to take it.
+            sqlx::Error::Io(io) => !matches!(io.kind(), std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound | std::io::ErrorKind::AddrNotAvailable),
+            sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
+            // The server was shut down (or crashed) while it worked on it.
+            sqlx::Error::Database(d) => matches!(d.code().as_deref(), Some("57P01" | "57P02")),
+            _ => false,
+        };
+        if self.backend() == Backend::Postgres && lost {
+            tracing::warn!(target: "helpers::sql", error = %crate::check::scrub(&e.to_string(), &self.url), "the answer to a commit was lost");
             return Error::CommitUnknown { store: self.backend().name(), what: what.into(), how_to_check: how_to_check.into() };
         }
         self.error(e)

@@ -100,16 +100,30 @@ pub async fn query_frame(db: &Db, sql: &str, params: &[Value]) -> Result<DataFra
 
 /// Runs a statement that returns no rows (`INSERT`, `UPDATE`, `DELETE`, DDL) with `params`
 /// bound, and returns how many rows it changed.
+///
+/// On PostgreSQL a connection lost once the statement was on its way — the server may have
+/// run and committed it before the answer was lost — is [`Error::CommitUnknown`], with how to
+/// check, not "unreachable"; a server that could not be reached at all stays
+/// [`Error::Unreachable`].
 pub async fn execute(db: &Db, sql: &str, params: &[Value]) -> Result<u64> {
     check_params(params)?;
     db.count_statements(1);
     let started = std::time::Instant::now();
     let text = sqlx::AssertSqlSafe(sql.to_string());
     let outcome = match &db.pool {
-        Pool::Sqlite(p) => bind_all!(sqlx::query(text), params).execute(p).await.map(|r| r.rows_affected()),
-        Pool::Postgres(p) => bind_all!(sqlx::query(text), params).execute(p).await.map(|r| r.rows_affected()),
+        Pool::Sqlite(p) => bind_all!(sqlx::query(text), params).execute(p).await.map(|r| r.rows_affected()).map_err(|e| db.error(e)),
+        Pool::Postgres(p) => match p.acquire().await {
+            Err(e) => Err(db.error(e)),
+            Ok(mut conn) => bind_all!(sqlx::query(text), params).execute(&mut *conn).await.map(|r| r.rows_affected()).map_err(|e| {
+                let shown: String = sql.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(80).collect();
+                db.commit_error(
+                    e,
+                    format!("the statement `{shown}`"),
+                    "Read the rows it changes (a SELECT with the same WHERE) before running it again.",
+                )
+            }),
+        },
     };
-    let outcome = outcome.map_err(|e| db.error(e));
     trace_statement(db, sql, params, started, outcome.as_ref().copied());
     outcome
 }
