@@ -305,6 +305,9 @@ def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int, varian
         report.update(cell_statistics(nb, code_cells, cell_times))
         report["stable"] = {str(i): stable_text(nb.cells[i]) for i in code_cells if STABLE_TAG in nb.cells[i].get("metadata", {}).get("tags", [])}
         scrub_outputs(nb, secrets)  # check_cell has failed those cells; nothing written shows it
+        for secret in secrets:  # nor the report (a problem quotes the cell's stderr)
+            report["problems"] = [p.replace(secret, "***") for p in report["problems"]]
+            report["stable"] = {k: v.replace(secret, "***") for k, v in report["stable"].items()}
         write_outputs(nb, f"{path.stem}.{variant}" if variant else path.stem, out)
     return report
 
