@@ -400,7 +400,7 @@ def in_order(paths: list[Path], fragments: list[str]) -> list[Path]:
     return first + [p for p in paths if p not in first]
 
 
-def compare_passes(first: list[dict], second: list[dict]) -> dict:
+def compare_passes(first: list[dict], second: list[dict], quiet=False) -> dict:
     """A report whose problems are the `stable` cells that showed something else the second time."""
     problems, compared = [], 0
     by_name = {r["notebook"]: r for r in first}
@@ -411,9 +411,10 @@ def compare_passes(first: list[dict], second: list[dict]) -> dict:
             compared += 1
             if cell in before and before[cell] != text:
                 problems.append(f"{name} cell {cell} differs between the passes:\n      first:  {before[cell][:600]}\n      second: {text[:600]}")
-    print(f"\nsecond pass: {compared} stable cells compared, {len(problems)} differ", flush=True)
-    for p in problems:
-        print(f"    FAIL {p}", flush=True)
+    if not quiet:
+        print(f"\nsecond pass: {compared} stable cells compared, {len(problems)} differ", flush=True)
+        for p in problems:
+            print(f"    FAIL {p}", flush=True)
     return {"notebook": "stable outputs, both passes", "cells": compared, "problems": problems}
 
 
@@ -446,7 +447,7 @@ def self_test(out: Path, first_timeout: int, cell_timeout: int) -> int:
     # A made-up password for the cases that configure one ({secret} in their metadata), new on
     # every run, so that no file of the project holds it and a leak into out/ can be told apart.
     secret = f"m8-S3c%3F{os.urandom(6).hex()}"
-    fill = {"{secret}": secret, "{secret_decoded}": secret.replace("%3F", "?")}
+    fill = {"{secret}": secret, "{secret_decoded}": secret.replace("%3F", "?"), "{run}": os.urandom(6).hex()}
 
     def filled(value: str) -> str:
         for k, v in fill.items():
@@ -463,6 +464,9 @@ def self_test(out: Path, first_timeout: int, cell_timeout: int) -> int:
         os.environ.update(meta.get("env", {}))
         try:
             report = run([path], out / "selftest", first_timeout, cell_timeout, quiet=True)[0]
+            if meta.get("second_pass"):  # the same notebook again, compared as --second-pass does
+                again = run([path], out / "selftest" / "second-pass", first_timeout, cell_timeout, quiet=True)
+                report["problems"] += compare_passes([report], again, quiet=True)["problems"]
         finally:
             os.environ.clear()
             os.environ.update(saved)
@@ -480,6 +484,10 @@ def self_test(out: Path, first_timeout: int, cell_timeout: int) -> int:
         else:
             failures += 1
             print(f"WRONG {path.name}: expected {expected or 'no problem'!r}, got {report['problems']}")
+    import tempfile
+
+    for left in Path(tempfile.gettempdir()).glob(f"m8-selftest-*{fill['{run}']}"):  # the leak case's counter
+        left.unlink()
     print(f"runner self-test: {len(cases) - failures} passed, {failures} failed")
     return 1 if failures else 0
 
