@@ -81,19 +81,22 @@ pub(crate) fn scrub(text: &str, url: &ServiceUrl) -> String {
     let raw = url.expose();
     let masked = url.masked();
     let out = text.replace(raw, &masked);
-    // Also remove the password if a client echoed only that part, or a piece of it.
+    // Also remove the password if a client echoed only that part, or a piece of it — unless it
+    // is the user name too (RabbitMQ's guest:guest): every masked URL shows that, it hides
+    // nothing, and its pieces ("est") would be cut out of ordinary words.
     match password_of(raw) {
-        Some(password) => scrub_secret(&out, password),
-        None => out,
+        Some((user, password)) if percent_decode(user) != percent_decode(password) => scrub_secret(&out, password),
+        _ => out,
     }
 }
 
-/// The password of a URL's user-info (which ends at the last `@`; see `config::split_userinfo`).
-fn password_of(raw: &str) -> Option<&str> {
+/// The user name and password of a URL's user-info (which ends at the last `@`; see
+/// `config::split_userinfo`).
+fn password_of(raw: &str) -> Option<(&str, &str)> {
     let (_, rest) = raw.split_once("://")?;
     let (userinfo, _) = rest.rsplit_once('@')?;
-    let (_, password) = userinfo.split_once(':')?;
-    (!password.is_empty()).then_some(password)
+    let (user, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then_some((user, password))
 }
 
 /// Parts of a secret shorter than this are left in a text (they would match everywhere).
@@ -479,6 +482,13 @@ mod tests {
             }
         }
         found
+    }
+
+    #[test]
+    fn a_password_that_is_also_the_user_name_leaves_ordinary_words_alone() {
+        let url = ServiceUrl::new("amqp://guest:guest@127.0.0.1:5672/%2f");
+        let text = "amqp://guest:guest@127.0.0.1:5672/%2f refused the request of the test";
+        assert_eq!(scrub(text, &url), "amqp://guest:***@127.0.0.1:5672/%2f refused the request of the test");
     }
 
     #[test]

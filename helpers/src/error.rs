@@ -97,8 +97,8 @@ pub enum Error {
     /// a NUL in a name): refused before it reached a store, nothing was written.
     #[error("{reason}")]
     Invalid {
-        /// The field, e.g. `username`, `email`, `engagement_score`.
-        field: &'static str,
+        /// The field, e.g. `username`, `email`, `engagement_score`, `parameter $2`.
+        field: String,
         /// The whole sentence, naming the field and the rule.
         reason: String,
     },

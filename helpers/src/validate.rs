@@ -27,7 +27,7 @@ pub fn email(raw: &str) -> Result<String> {
     if valid {
         Ok(email)
     } else {
-        Err(Error::InvalidInput(format!("email `{email}` is not an e-mail address (expected name@domain.tld)")))
+        Err(Error::Invalid { field: "email".into(), reason: format!("email `{email}` is not an e-mail address (expected name@domain.tld)") })
     }
 }
 
@@ -37,10 +37,10 @@ pub fn username(raw: &str) -> Result<String> {
     let name = raw.trim();
     let length = name.chars().count();
     if !(3..=32).contains(&length) {
-        return Err(Error::InvalidInput(format!("username `{name}` has {length} characters (3–32 allowed)")));
+        return Err(Error::Invalid { field: "username".into(), reason: format!("username `{name}` has {length} characters (3–32 allowed)") });
     }
     if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control() || *c == '@' || *c == '$') {
-        return Err(Error::InvalidInput(format!("username `{}` contains {c:?} (no spaces, control characters, @ or $)", name.escape_debug())));
+        return Err(Error::Invalid { field: "username".into(), reason: format!("username `{}` contains {c:?} (no spaces, control characters, @ or $)", name.escape_debug()) });
     }
     Ok(name.to_string())
 }
@@ -56,9 +56,10 @@ pub fn username(raw: &str) -> Result<String> {
 /// ```
 pub fn storable_text(field: &str, value: &str) -> Result<()> {
     match value.find('\0') {
-        Some(at) => Err(Error::InvalidInput(format!(
-            "{field} contains a NUL byte (\\0) at byte {at}: text with NUL cannot be stored (PostgreSQL refuses it); remove the NUL from the text"
-        ))),
+        Some(at) => Err(Error::Invalid {
+            field: field.to_string(),
+            reason: format!("{field} contains a NUL byte (\\0) at byte {at}: text with NUL cannot be stored (PostgreSQL refuses it); remove the NUL from the text"),
+        }),
         None => Ok(()),
     }
 }

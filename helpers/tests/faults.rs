@@ -117,6 +117,11 @@ impl Drop for RabbitNode {
     }
 }
 
+/// The tests that boot a broker node of their own and the ones that time reconnects through cut
+/// connections take turns: an Erlang node starting on 2 cores can stretch a reconnect past its
+/// budget in a test running beside it (seen once: "connection aborted" through the cuts).
+static TAKE_TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn unsafe_kill(pid: i32, signal: i32) {
     let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
 }
@@ -133,6 +138,7 @@ fn signup(i: usize) -> Message {
 // unbounded call hung. The broker now reconnects itself and bounds every lapin call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_survive_a_broker_restart_and_a_kill_without_loss_or_double_processing() {
+    let _turn = TAKE_TURNS.lock().await;
     const N: usize = 10_000;
     let node = Arc::new(RabbitNode::start(5679));
     let topology = Topology::unique("tfault");
@@ -210,6 +216,7 @@ async fn messages_survive_a_broker_restart_and_a_kill_without_loss_or_double_pro
 /// restart above it needs no server of its own, so it runs in every CI run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_survive_connection_cuts_without_loss_or_double_processing() {
+    let _turn = TAKE_TURNS.lock().await;
     let r = tokio::time::timeout(Duration::from_secs(240), helpers::queue::chaos::connection_cuts(&common::settings().amqp_addr, 5_000, 3))
         .await
         .expect("the lesson is bounded")
@@ -319,6 +326,7 @@ async fn the_tiered_cache_answers_rightly_through_a_killed_and_a_frozen_redis() 
 #[cfg(feature = "mongo")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_signup_pipeline_runs_through_connection_cuts_without_double_side_effects() {
+    let _turn = TAKE_TURNS.lock().await;
     use helpers::data::{World, WorldConfig};
     use helpers::mongo::{Mongo, schema, users};
     use helpers::link::CuttableLink;
@@ -371,6 +379,7 @@ async fn the_signup_pipeline_runs_through_connection_cuts_without_double_side_ef
 /// "RabbitMQ is unreachable". Our own node, on a port of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_body_over_the_brokers_configured_max_message_size_is_refused_with_its_size() {
+    let _turn = TAKE_TURNS.lock().await;
     let node = RabbitNode::start_with(5683, "max_message_size = 1048576\n");
     let b = Broker::connect(&node.url(), Topology::unique("tmaxsize")).await.expect("our node answers");
     let t = b.topology().clone();

@@ -405,7 +405,7 @@ fn exercise_checks_accept_any_right_pipeline_and_explain_wrong_ones() {
 
     let v = m.check_exercise("02.1", vec![doc! { "$nosuchstage": {} }]).unwrap();
     assert!(!v.correct && v.feedback.starts_with("MongoDB refused your answer"), "{v}");
-    assert!(matches!(m.check_exercise("02.7", vec![]), Err(Error::InvalidInput(_))));
+    assert!(matches!(m.check_exercise("02.7", vec![]), Err(Error::NotFound(_))));
     helpers::run(async {
         let db = Mongo::connect(&settings.mongodb_uri, Some("module8_extest")).await.unwrap();
         db.drop_database().await.unwrap();

@@ -358,8 +358,8 @@ fn the_handler_exercise_runs_the_real_loop_and_judges_each_message() {
     assert!(!v.correct, "{v}");
     assert!(v.feedback.contains("3 flaky") && v.feedback.contains("3 sign-up(s) with an invalid e-mail"), "{v}");
     mq.publish(&mq.topology().data_processing(), "user.signup", &user("leftover", "left@over.org")).unwrap();
-    assert!(matches!(mq.check_exercise("04.1", &mut |_: &Received| Outcome::Ack), Err(Error::InvalidInput(m)) if m.contains("already holds 1")));
-    assert!(matches!(mq.check_exercise("04.2", &mut |_: &Received| Outcome::Ack), Err(Error::InvalidInput(_))));
+    assert!(matches!(mq.check_exercise("04.1", &mut |_: &Received| Outcome::Ack), Err(Error::Lesson { reason: m, .. }) if m.contains("already holds 1")));
+    assert!(matches!(mq.check_exercise("04.2", &mut |_: &Received| Outcome::Ack), Err(Error::NotFound(_))));
     mq.teardown().unwrap();
 }
 

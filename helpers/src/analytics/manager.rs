@@ -316,6 +316,21 @@ pub struct FlowStep {
 }
 frame_row!(FlowStep { request, step, ms, note });
 
+impl FlowStep {
+    /// The step and the request in a few words, for a chart's axis: `cold Redis`, `warm SQL`.
+    pub fn label(&self) -> String {
+        let tier = match self.step.chars().next() {
+            Some('1') => "Redis",
+            Some('2') => "SQL",
+            Some('3') => "Mongo",
+            Some('4') => "model",
+            Some('5') => "SET",
+            _ => "MQ",
+        };
+        format!("{} {tier}", self.request)
+    }
+}
+
 /// One personalised-recommendation request for `user_id`, step by step (see the module docs).
 pub async fn request_flow(manager: &ModelManager, s: &Services<'_>, user_id: i64, label: &str, ttl: Duration) -> Result<(UserPrediction, Vec<FlowStep>)> {
     let mut steps = Vec::new();

@@ -19,7 +19,7 @@ impl SyncRedis {
     /// Checks exercise `03.1` on this Redis: the key holds `42` and expires in 1–60 s.
     pub fn check_exercise(&self, id: &str) -> Result<Verdict> {
         if id != "03.1" {
-            return Err(Error::InvalidInput(format!("there is no Redis exercise {id} in notebook 03 (there is 03.1; 03.2 is cache::exercises::check_hit_ratio)")));
+            return Err(Error::NotFound(format!("there is no Redis exercise {id} in notebook 03 (there is 03.1; 03.2 is cache::exercises::check_hit_ratio)")));
         }
         let value = self.command(&["GET", EXERCISE_KEY])?;
         let ttl = self.command(&["TTL", EXERCISE_KEY])?;

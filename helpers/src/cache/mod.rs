@@ -202,7 +202,7 @@ pub async fn stampede(settings: &Settings, concurrent: usize, work: Duration) ->
         }));
     }
     for t in tasks {
-        t.await.map_err(|e| Error::InvalidInput(format!("a reader task failed: {e}")))??;
+        t.await.map_err(|e| Error::Lesson { lesson: "the cache lesson", reason: format!("a reader task failed: {e}") })??;
     }
     let _ = cache.invalidate("*").await;
     Ok(computed.load(Ordering::SeqCst))
@@ -325,7 +325,7 @@ pub async fn degradation(settings: &Settings, reads: usize) -> Result<Vec<Phase>
     }
     let _ = cache.invalidate("*").await;
     if phases.iter().any(|p| p.answered != p.reads) {
-        return Err(Error::InvalidInput("a read returned a wrong value during the degradation run".into()));
+        return Err(Error::Lesson { lesson: "the degradation run", reason: "a read returned a wrong value".into() });
     }
     Ok(phases)
 }
@@ -387,7 +387,7 @@ pub async fn cached_recommendations(settings: &Settings, user_ids: &[i64]) -> Re
                 .await?,
             );
             let churn = async || {
-                let user = users::by_id(&db, id).await?.ok_or_else(|| Error::InvalidInput(format!("user {id} does not exist")))?;
+                let user = users::by_id(&db, id).await?.ok_or_else(|| Error::NotFound(format!("user {id} does not exist")))?;
                 let idle_days = (now - user.last_active_at).num_hours() as f64 / 24.0;
                 Ok(crate::data::recency_churn_score(idle_days))
             };
@@ -420,7 +420,7 @@ pub async fn cached_catalog(settings: &Settings, categories: &[&str], product_id
     }
     for &id in product_ids {
         for _ in 0..2 {
-            let details = async || analytics::product_details(&db, id).await?.ok_or_else(|| Error::InvalidInput(format!("product {id} does not exist")));
+            let details = async || analytics::product_details(&db, id).await?.ok_or_else(|| Error::NotFound(format!("product {id} does not exist")));
             let show = |d: &analytics::ProductDetails| format!("{}: {:.2}, {} orders, revenue {:.0}", d.name, d.price, d.orders, d.revenue);
             out.push(timed_read(&cache, &format!("product:{id}"), Duration::from_secs(3600), format!("details of product {id}"), details, show).await?);
         }
@@ -432,7 +432,7 @@ pub async fn cached_catalog(settings: &Settings, categories: &[&str], product_id
 
 #[cfg(feature = "sql")]
 async fn day_from_db(db: &crate::sql::Db, date: chrono::NaiveDate) -> Result<crate::sql::analytics::DailyRevenue> {
-    crate::sql::analytics::daily_revenue(db, date, 1).await?.pop().ok_or_else(|| Error::InvalidInput(format!("no orders on {date}")))
+    crate::sql::analytics::daily_revenue(db, date, 1).await?.pop().ok_or_else(|| Error::NotFound(format!("no orders on {date}")))
 }
 
 #[cfg(feature = "sql")]
@@ -480,11 +480,11 @@ pub async fn stale_and_fresh(settings: &Settings) -> Result<Vec<StaleCheck>> {
     let cache = RedisCache::new(&settings.redis_url, &run_namespace("daily"))?;
     let last = world.as_of;
     let days = analytics::daily_revenue(&db, last, 30).await?;
-    let day = days.last().ok_or_else(|| Error::InvalidInput("no completed orders in the last 30 days".into()))?.day.clone();
+    let day = days.last().ok_or_else(|| Error::NotFound("no completed orders in the last 30 days".into()))?.day.clone();
     let entries: Vec<(String, DailyRevenue)> = days.iter().map(|d| (format!("daily:{}", d.day), d.clone())).collect();
     cache.set_many(&entries, Duration::from_secs(3600)).await?;
     let key = format!("daily:{day}");
-    let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| Error::InvalidInput(format!("day {day}: {e}")))?;
+    let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d").map_err(|e| Error::Codec { what: format!("day {day}"), reason: e.to_string() })?;
 
     let mut out = Vec::new();
     out.push(compare_day(&db, &cache, &key, date, "1 precomputed, read from cache").await?);

@@ -65,7 +65,7 @@ impl SyncMongo {
         let ex = EXERCISES
             .iter()
             .find(|e| e.id == id)
-            .ok_or_else(|| Error::InvalidInput(format!("there is no exercise {id} in notebook 02 (there are {})", ids().join(", "))))?;
+            .ok_or_else(|| Error::NotFound(format!("there is no exercise {id} in notebook 02 (there are {})", ids().join(", "))))?;
         let expected = self.aggregate(ex.collection, (ex.answer)())?;
         let limits = Limits::default();
         Ok(match self.read_only(ex.collection, pipeline, limits)? {

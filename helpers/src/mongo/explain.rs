@@ -48,7 +48,7 @@ pub async fn explain_find(m: &Mongo, collection: &str, filter: Document, force_s
     let plan = out
         .get_document("queryPlanner")
         .and_then(|q| q.get_document("winningPlan"))
-        .map_err(|_| Error::InvalidInput("the server's explain output has no queryPlanner.winningPlan".into()))?;
+        .map_err(|_| Error::Codec { what: "the server's explain output".into(), reason: "it has no queryPlanner.winningPlan".into() })?;
     let (stages, index) = walk(plan);
     let stats = out.get_document("executionStats").ok();
     let number = |key: &str| stats.and_then(|s| s.get(key)).and_then(as_i64).unwrap_or(0);

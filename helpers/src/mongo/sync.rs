@@ -133,7 +133,7 @@ impl SyncMongo {
     /// `update_metrics` on one profile, with the profile read before and after.
     pub fn update_metrics(&self, username: &str, engagement_score: f64, new_logins: i64) -> Result<(UserProfile, UpdateOutcome, UserProfile)> {
         with_mongo!(self, |m| {
-            let missing = || Error::InvalidInput(format!("no profile with username `{username}`"));
+            let missing = || Error::NotFound(format!("no profile with username `{username}`"));
             let before = users::by_username(m, username).await?.ok_or_else(missing)?;
             let outcome = users::update_metrics(m, username, engagement_score, new_logins).await?;
             let after = users::by_username(m, username).await?.ok_or_else(missing)?;

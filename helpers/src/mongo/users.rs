@@ -109,7 +109,7 @@ pub struct UpdateOutcome {
 /// 0–10 is refused with [`Error::Constraint`] and the document is unchanged.
 pub async fn update_metrics(m: &Mongo, username: &str, engagement_score: f64, new_logins: i64) -> Result<UpdateOutcome> {
     if !engagement_score.is_finite() {
-        return Err(Error::InvalidInput(format!("engagement score must be a number, got {engagement_score}")));
+        return Err(Error::Invalid { field: "engagement_score".into(), reason: format!("engagement score must be a number, got {engagement_score}") });
     }
     let done = m
         .collection::<Document>(schema::USERS)
@@ -146,7 +146,7 @@ pub async fn injection_demo(m: &Mongo, input: &str) -> Result<InjectionOutcome> 
     let bound = users.count_documents(doc! { "username": input }).await.map_err(|e| m.error(e))?;
     let parsed = match serde_json::from_str::<serde_json::Value>(input) {
         Ok(value) => {
-            let value: Bson = bson::to_bson(&value).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            let value: Bson = bson::to_bson(&value).map_err(|e| Error::Codec { what: "a value for MongoDB".into(), reason: e.to_string() })?;
             Some(users.count_documents(doc! { "username": value }).await.map_err(|e| m.error(e))?)
         }
         Err(_) => None,

@@ -57,6 +57,16 @@ pub struct CutReport {
 }
 
 impl CutReport {
+    /// Messages confirmed by the broker over time, `(seconds, messages)`, for a chart.
+    pub fn confirmed_curve(&self) -> Vec<(f64, f64)> {
+        self.timeline.iter().map(|&(at, confirmed, _)| (at, confirmed as f64)).collect()
+    }
+
+    /// Distinct messages processed over time, `(seconds, messages)`, for a chart.
+    pub fn processed_curve(&self) -> Vec<(f64, f64)> {
+        self.timeline.iter().map(|&(at, _, processed)| (at, processed as f64)).collect()
+    }
+
     /// The counts as `(what, value)` rows, for a table.
     pub fn rows(&self) -> Vec<(String, String)> {
         let secs = |v: &[f64]| v.iter().map(|s| format!("{s:.2} s")).collect::<Vec<_>>().join(", ");

@@ -58,14 +58,15 @@ impl SyncBroker {
     /// that ended elsewhere than they should, per kind — not how to decide them.
     pub fn check_exercise(&self, id: &str, handler: &mut (dyn FnMut(&Received) -> Outcome + Send)) -> Result<Verdict> {
         if id != "04.1" {
-            return Err(Error::InvalidInput(format!("there is no exercise {id} in notebook 04 (there is 04.1)")));
+            return Err(Error::NotFound(format!("there is no exercise {id} in notebook 04 (there is 04.1)")));
         }
         let queue = self.topology().user_data_queue();
         let waiting = self.depth(&queue)?;
         if waiting > 0 {
-            return Err(Error::InvalidInput(format!(
-                "the queue `{queue}` already holds {waiting} message(s): consume them first, so that the check sees only its own"
-            )));
+            return Err(Error::Lesson {
+                lesson: "exercise 04.1",
+                reason: format!("the queue `{queue}` already holds {waiting} message(s): consume them first, so that the check sees only its own"),
+            });
         }
         let batch = batch();
         let messages: Vec<Message> = batch.iter().map(|(m, _)| m.clone()).collect();

@@ -31,6 +31,13 @@ pub struct Rate {
 frame_row!(Rate { case, messages, seconds, per_second });
 
 impl Rate {
+    /// The case in a few words, for a chart's axis: `batch of 1000`, `confirm each`, `prefetch 100`.
+    pub fn label(&self) -> String {
+        self.case.replace("publish, confirm per batch of ", "batch of ").replace("publish, confirm each message", "confirm each").replace("consume + ack, ", "")
+    }
+}
+
+impl Rate {
     fn new(case: impl Into<String>, messages: usize, seconds: f64) -> Rate {
         Rate { case: case.into(), messages: messages as i64, seconds, per_second: messages as f64 / seconds.max(1e-9) }
     }

@@ -82,7 +82,7 @@ impl SyncDb {
         let ex = EXERCISES
             .iter()
             .find(|e| e.id == id)
-            .ok_or_else(|| Error::InvalidInput(format!("there is no exercise {id} in notebook 01 (there are {})", ids().join(", "))))?;
+            .ok_or_else(|| Error::NotFound(format!("there is no exercise {id} in notebook 01 (there are {})", ids().join(", "))))?;
         let params = (ex.params)();
         let expected = self.query(ex.answer, &params)?;
         let limits = Limits::default();

@@ -261,10 +261,10 @@ pub async fn compare(db: &Db, sizes: &[usize], repeats: usize) -> Result<Vec<Loa
                 times.push(started.elapsed().as_secs_f64() * 1e3);
                 statements = db.statements() - before;
                 if rows != reference {
-                    return Err(Error::InvalidInput(format!(
-                        "{} returned different rows from the JOIN for {n} users; the comparison would not be fair",
-                        strategy.label()
-                    )));
+                    return Err(Error::Lesson {
+                        lesson: "the N+1 lesson",
+                        reason: format!("{} returned different rows from the JOIN for {n} users; the comparison would not be fair", strategy.label()),
+                    });
                 }
             }
             times.sort_by(f64::total_cmp);

@@ -172,7 +172,7 @@ impl Db {
             Pool::Sqlite(p) => sqlx::migrate!("./migrations/sqlite").run(p).await,
             Pool::Postgres(p) => sqlx::migrate!("./migrations/postgres").run(p).await,
         };
-        outcome.map_err(|e| Error::InvalidInput(format!("migrating the {} schema failed: {e}", self.backend())))
+        outcome.map_err(|e| Error::Sql { backend: self.backend().name(), message: format!("migrating the schema failed: {e}") })
     }
 
     /// Which backend this is.

@@ -171,7 +171,7 @@ const ROWS: &str = "SELECT (SELECT COUNT(*) FROM countries) + (SELECT COUNT(*) F
 
 /// Every text field the seed writes, checked before anything is sent: a NUL (`\0`), which
 /// PostgreSQL refuses naming nothing (`invalid byte sequence for encoding "UTF8": 0x00`) and
-/// SQLite would keep, is [`Error::InvalidInput`] naming the table, the row and the field — the
+/// SQLite would keep, is [`Error::Invalid`] naming the table, the row and the field — the
 /// same on both backends, and nothing is changed.
 fn storable(w: &World) -> Result<()> {
     fn check(table: &str, index: usize, id: i64, fields: &[(&str, &str)]) -> Result<()> {

@@ -71,7 +71,7 @@ macro_rules! insert_order {
             .await
             .map_err(|e| $db.error(e))?;
         match price {
-            None => Err(Error::InvalidInput(format!("product {} does not exist; the order was not placed", order.product_id))),
+            None => Err(Error::NotFound(format!("product {} does not exist; the order was not placed", order.product_id))),
             Some(price) => {
                 $db.count_statements(1);
                 sqlx::query_scalar::<_, i64>(

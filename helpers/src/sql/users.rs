@@ -322,13 +322,13 @@ fn storable(value: &str) -> bool {
 fn text_field(name: &str, value: &str, max_chars: usize) -> Result<String> {
     let value = value.trim();
     if value.is_empty() {
-        return Err(Error::InvalidInput(format!("{name} is empty")));
+        return Err(Error::Invalid { field: name.to_string(), reason: format!("{name} is empty") });
     }
     if value.chars().count() > max_chars {
-        return Err(Error::InvalidInput(format!("{name} has {} characters; at most {max_chars} are allowed", value.chars().count())));
+        return Err(Error::Invalid { field: name.to_string(), reason: format!("{name} has {} characters; at most {max_chars} are allowed", value.chars().count()) });
     }
     if value.chars().any(char::is_control) {
-        return Err(Error::InvalidInput(format!("{name} contains a control character")));
+        return Err(Error::Invalid { field: name.to_string(), reason: format!("{name} contains a control character") });
     }
     Ok(value.to_string())
 }
