@@ -94,7 +94,14 @@ async fn postgres(db: &Db, pool: &sqlx_postgres::PgPool, sql: &str, params: &[Va
         let _ = conn.detach().close_hard().await; // in an unknown state: never back into the pool
         return Ok(Outcome::TimedOut(limits.timeout));
     };
-    let _ = conn.execute("ROLLBACK").await;
+    // A result cut at the row cap was never read to its end: the server is still sending it (or
+    // has hit the timeout, which aborts the transaction), and a ROLLBACK would first wait for
+    // that. Such a connection, or one whose ROLLBACK failed, is closed, never handed back to the
+    // pool: the next call would get it inside an aborted transaction.
+    let reusable = !matches!(fetched, Ok(Fetched::TooMany(..))) && conn.execute("ROLLBACK").await.is_ok();
+    if !reusable {
+        let _ = conn.detach().close_hard().await;
+    }
     Ok(match fetched? {
         Fetched::Rows(names, cells) => Outcome::Rows(query::frame(names, cells)?),
         Fetched::TooMany(..) => Outcome::TooManyRows(limits.max_rows),
