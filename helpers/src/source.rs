@@ -25,6 +25,7 @@ const FILES: &[(&str, &str)] = &[
     ("bin/bench/floors.rs", include_str!("bin/bench/floors.rs")),
     ("bin/bench/main.rs", include_str!("bin/bench/main.rs")),
     ("cache/exercises.rs", include_str!("cache/exercises.rs")),
+    ("cache/lessons.rs", include_str!("cache/lessons.rs")),
     ("cache/memo.rs", include_str!("cache/memo.rs")),
     ("cache/mod.rs", include_str!("cache/mod.rs")),
     ("cache/redis_cache.rs", include_str!("cache/redis_cache.rs")),

@@ -38,6 +38,22 @@ async fn drop_schema(schema: &str) {
     sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))).execute(&mut conn).await.unwrap();
 }
 
+/// The PostgreSQL schema `schema`, dropped first, then migrated and seeded with the small world.
+async fn seeded_schema(schema: &str) -> Db {
+    drop_schema(schema).await;
+    let db = Db::connect(&common::postgres_url(), Some(schema)).await.unwrap();
+    db.migrate().await.unwrap();
+    sql::seed(&db, &small_world()).await.unwrap();
+    db
+}
+
+/// The test PostgreSQL's URL through a relay on `port` (without TLS, so the relay can read it).
+fn relayed_url(port: u16) -> ServiceUrl {
+    let relayed = common::postgres_url().with_hosts(&format!("127.0.0.1:{port}"));
+    let sep = if relayed.expose().contains('?') { '&' } else { '?' };
+    ServiceUrl::new(format!("{}{sep}sslmode=disable", relayed.expose()))
+}
+
 /// Runs `check` on both backends, each freshly seeded with `world`, and cleans up.
 async fn on_both(test: &str, world: &World, check: impl AsyncFn(&Db)) {
     for db in fresh_dbs(test).await {
@@ -747,17 +763,9 @@ async fn answer_eating_relay(
 async fn a_commit_whose_answer_is_lost_is_reported_as_unknown_not_as_unreachable() {
     use std::sync::atomic::Ordering;
     let schema = "m8test_commit_unknown";
-    drop_schema(schema).await;
-    let direct = Db::connect(&common::postgres_url(), Some(schema)).await.unwrap();
-    direct.migrate().await.unwrap();
-    sql::seed(&direct, &small_world()).await.unwrap();
-
-    let server = common::postgres_url().host_ports(5432).remove(0);
-    let (port, cut) = commit_answer_eating_relay(server).await;
-    let relayed = common::postgres_url().with_hosts(&format!("127.0.0.1:{port}"));
-    let sep = if relayed.expose().contains('?') { '&' } else { '?' };
-    let relayed = ServiceUrl::new(format!("{}{sep}sslmode=disable", relayed.expose()));
-    let through = Db::connect(&relayed, Some(schema)).await.unwrap();
+    let direct = seeded_schema(schema).await;
+    let (port, cut) = commit_answer_eating_relay(common::postgres_url().host_ports(5432).remove(0)).await;
+    let through = Db::connect(&relayed_url(port), Some(schema)).await.unwrap();
 
     let tag = std::process::id();
     let email = format!("lost.ack.{tag}@example.com");
@@ -788,17 +796,10 @@ async fn a_commit_whose_answer_is_lost_is_reported_as_unknown_not_as_unreachable
 async fn an_autocommit_write_whose_answer_is_lost_is_reported_as_unknown() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let schema = "m8test_write_unknown";
-    drop_schema(schema).await;
-    let direct = Db::connect(&common::postgres_url(), Some(schema)).await.unwrap();
-    direct.migrate().await.unwrap();
-    sql::seed(&direct, &small_world()).await.unwrap();
-
+    let direct = seeded_schema(schema).await;
     let armed = std::sync::Arc::new(AtomicBool::new(false));
-    let server = common::postgres_url().host_ports(5432).remove(0);
-    let (port, cut) = answer_eating_relay(server, b"E\0\0\0\x09\0\0\0\0\0", armed.clone()).await;
-    let relayed = common::postgres_url().with_hosts(&format!("127.0.0.1:{port}"));
-    let sep = if relayed.expose().contains('?') { '&' } else { '?' };
-    let through = Db::connect(&ServiceUrl::new(format!("{}{sep}sslmode=disable", relayed.expose())), Some(schema)).await.unwrap();
+    let (port, cut) = answer_eating_relay(common::postgres_url().host_ports(5432).remove(0), b"E\0\0\0\x09\0\0\0\0\0", armed.clone()).await;
+    let through = Db::connect(&relayed_url(port), Some(schema)).await.unwrap();
     armed.store(true, Ordering::SeqCst);
 
     let renamed = format!("Renamed {}", std::process::id());
