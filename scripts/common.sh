@@ -25,10 +25,11 @@ load_env() {
 }
 
 # The PostgreSQL that the tests, the bench and the runner's `postgres` variant use:
-# TEST_POSTGRES_URL, else DATABASE_URL when that is PostgreSQL, else the compose file's database
-# with M8_SERVICES=docker, else the local server's `test` database.
+# TEST_POSTGRES_URL (unless blank), else DATABASE_URL when that is PostgreSQL, else the compose
+# file's database with M8_SERVICES=docker, else the local server's `test` database. The crate's
+# `config::test_postgres_url` is the same rule; tests/services.rs checks that both agree.
 test_postgres_url() {
-  if [ -n "${TEST_POSTGRES_URL:-}" ]; then echo "$TEST_POSTGRES_URL"; return; fi
+  case "${TEST_POSTGRES_URL:-}" in *[![:space:]]*) echo "$TEST_POSTGRES_URL"; return ;; esac
   case "${DATABASE_URL:-}" in postgres://*|postgresql://*) echo "$DATABASE_URL"; return ;; esac
   if [ "${M8_SERVICES:-local}" = docker ]; then echo "postgres://app:app@127.0.0.1:5432/module8"
   else echo "postgres://postgres@127.0.0.1:5432/test"; fi

@@ -230,13 +230,13 @@ def check_cell(index: int, cell, secrets: list[str]) -> list[str]:
 # Extra runs a notebook asks for in its metadata (`"module8": {"variants": ["postgres"]}`):
 # the same notebook again with these environment variables set for the kernel.
 def test_postgres_url() -> str:
-    """TEST_POSTGRES_URL, else DATABASE_URL when it is PostgreSQL, else the local `test` database
-    (the rule of scripts/common.sh and `Settings::test_postgres_url`)."""
-    if os.environ.get("TEST_POSTGRES_URL", "").strip():
-        return os.environ["TEST_POSTGRES_URL"]
-    if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        return os.environ["DATABASE_URL"]
-    return "postgres://postgres@127.0.0.1:5432/test"
+    """The tests' PostgreSQL, by the rule of scripts/common.sh (`test_postgres_url`, the same as
+    the crate's `config::test_postgres_url`): asked of the script, not written a third time."""
+    import subprocess
+
+    out = subprocess.run(["bash", "-c", 'source "$0" && test_postgres_url', str(ROOT / "scripts" / "common.sh")],
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
 
 
 VARIANTS = {

@@ -258,19 +258,37 @@ impl Settings {
     }
 
     /// The PostgreSQL that the tests, the bench and the notebook runner's `postgres` variant
-    /// use: `TEST_POSTGRES_URL`, else [`Settings::database_url`] when that is PostgreSQL, else
-    /// [`DEFAULT_TEST_POSTGRES_URL`] (the local server of every development and CI machine).
-    /// `scripts/common.sh` (`test_postgres_url`) applies the same rule.
+    /// use, by [`test_postgres_url`]'s rule over the environment.
     pub fn test_postgres_url(&self) -> ServiceUrl {
-        if let Some(url) = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.trim().is_empty()) {
-            return ServiceUrl::new(url);
-        }
-        if self.database_url.scheme().starts_with("postgres") {
-            return self.database_url.clone();
-        }
-        ServiceUrl::new(DEFAULT_TEST_POSTGRES_URL)
+        test_postgres_url(|var| match var {
+            "DATABASE_URL" => Some(self.database_url.expose().to_string()),
+            other => std::env::var(other).ok(),
+        })
     }
 }
+
+/// The rule for the PostgreSQL of the tests, the bench and the runner's `postgres` variant:
+/// `TEST_POSTGRES_URL`, else `DATABASE_URL` when that is PostgreSQL, else the compose file's
+/// database with `M8_SERVICES=docker`, else [`DEFAULT_TEST_POSTGRES_URL`] (the local server of
+/// every development and CI machine). `scripts/common.sh` (`test_postgres_url`) must apply the
+/// same rule before anything is compiled (it starts the servers); `tests/services.rs` runs
+/// both on the same environments and compares.
+pub fn test_postgres_url(lookup: impl Fn(&str) -> Option<String>) -> ServiceUrl {
+    let set = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
+    if let Some(url) = set("TEST_POSTGRES_URL") {
+        return ServiceUrl::new(url);
+    }
+    if let Some(url) = set("DATABASE_URL").filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")) {
+        return ServiceUrl::new(url);
+    }
+    if set("M8_SERVICES").as_deref() == Some("docker") {
+        return ServiceUrl::new(COMPOSE_POSTGRES_URL);
+    }
+    ServiceUrl::new(DEFAULT_TEST_POSTGRES_URL)
+}
+
+/// The PostgreSQL of `docker-compose.yml` (`M8_SERVICES=docker`).
+pub const COMPOSE_POSTGRES_URL: &str = "postgres://app:app@127.0.0.1:5432/module8";
 
 /// The variable that lets seeds and bulk loads replace data this module did not write
 /// (`M8_ALLOW_RESET=1`). Without it they only replace data in the module's own places (see

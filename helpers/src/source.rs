@@ -57,6 +57,7 @@ const FILES: &[(&str, &str)] = &[
     ("mongo/schema.rs", include_str!("mongo/schema.rs")),
     ("mongo/sync.rs", include_str!("mongo/sync.rs")),
     ("mongo/users.rs", include_str!("mongo/users.rs")),
+    ("queue/broker.rs", include_str!("queue/broker.rs")),
     ("queue/chaos.rs", include_str!("queue/chaos.rs")),
     ("queue/consumer.rs", include_str!("queue/consumer.rs")),
     ("queue/dlq.rs", include_str!("queue/dlq.rs")),

@@ -122,3 +122,33 @@ fn no_part_of_a_password_with_url_delimiters_reaches_an_error() {
         assert!(leaked(&text, password).is_empty(), "{password:?}: {:?} leaked in\n{text}", leaked(&text, password));
     }
 }
+
+/// The rule for the tests' PostgreSQL lives twice: in the crate and in `scripts/common.sh`, which
+/// needs it before anything is compiled. Both answer the same on the same environments.
+#[test]
+fn the_scripts_and_the_crate_pick_the_same_test_postgres() {
+    let common = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/common.sh");
+    let cases: [&[(&str, &str)]; 6] = [
+        &[],
+        &[("TEST_POSTGRES_URL", "postgres://u@db.example:5433/t")],
+        &[("DATABASE_URL", "postgresql://v@127.0.0.1:5432/x")],
+        &[("DATABASE_URL", "sqlite://out/module8.db")],
+        &[("M8_SERVICES", "docker")],
+        &[("M8_SERVICES", "docker"), ("DATABASE_URL", "postgres://w@h/y"), ("TEST_POSTGRES_URL", " ")],
+    ];
+    for env in cases {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("source '{}' && test_postgres_url", common.display()))
+            .env_remove("TEST_POSTGRES_URL")
+            .env_remove("DATABASE_URL")
+            .env_remove("M8_SERVICES")
+            .envs(env.iter().copied())
+            .output()
+            .expect("bash runs");
+        let scripts = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let crate_says = helpers::config::test_postgres_url(|var| env.iter().find(|(k, _)| *k == var).map(|(_, v)| v.to_string()));
+        assert_eq!(scripts, crate_says.expose(), "{env:?}");
+    }
+}
+
