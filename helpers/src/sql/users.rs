@@ -397,32 +397,37 @@ pub async fn count_existing(db: &Db, ids: &[i64]) -> Result<usize> {
 /// Deletes the users `ids`: one `DELETE … WHERE id IN (…)` per [`IDS_PER_STATEMENT`] ids.
 /// Returns how many rows went.
 pub async fn delete_all(db: &Db, ids: &[i64]) -> Result<u64> {
-    let mut deleted = 0;
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        deleted += on_pool!(db, |p| {
-            let mut qb = sqlx::QueryBuilder::new("DELETE FROM users WHERE id IN (");
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            qb.push(")");
-            qb.build().execute(p).await.map(|r| r.rows_affected())
-        })?;
-    }
-    Ok(deleted)
+    delete_where_in(db, "id", ids).await
 }
 
 /// Deletes the users with these e-mail addresses (compared as stored, lower case), in chunks;
 /// returns how many went. The lessons' sweep of what an interrupted run of theirs left.
 pub async fn delete_by_emails(db: &Db, emails: &[&str]) -> Result<u64> {
     let emails: Vec<String> = emails.iter().map(|e| e.trim().to_lowercase()).filter(|e| storable(e)).collect();
+    let emails: Vec<&str> = emails.iter().map(String::as_str).collect();
+    delete_where_in(db, "email", &emails).await
+}
+
+/// `DELETE FROM users WHERE {column} IN (…)` with `values` bound, one statement per
+/// [`IDS_PER_STATEMENT`] values; how many rows went.
+async fn delete_where_in<'v, T>(db: &Db, column: &str, values: &'v [T]) -> Result<u64>
+where
+    T: Copy
+        + Send
+        + Sync
+        + sqlx::Encode<'v, sqlx_sqlite::Sqlite>
+        + sqlx::Type<sqlx_sqlite::Sqlite>
+        + sqlx::Encode<'v, sqlx_postgres::Postgres>
+        + sqlx::Type<sqlx_postgres::Postgres>
+        + 'v,
+{
     let mut deleted = 0;
-    for chunk in emails.chunks(IDS_PER_STATEMENT) {
+    for chunk in values.chunks(IDS_PER_STATEMENT) {
         deleted += on_pool!(db, |p| {
-            let mut qb = sqlx::QueryBuilder::new("DELETE FROM users WHERE email IN (");
+            let mut qb = sqlx::QueryBuilder::new(format!("DELETE FROM users WHERE {column} IN ("));
             let mut list = qb.separated(", ");
-            for e in chunk {
-                list.push_bind(e.as_str());
+            for v in chunk {
+                list.push_bind(*v);
             }
             qb.push(")");
             qb.build().execute(p).await.map(|r| r.rows_affected())
