@@ -100,33 +100,32 @@ def passwords() -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def scrub_outputs(nb, secrets: list[str]) -> list[int]:
+def scrub(text: str, secrets: list[str]) -> str:
+    """`text` with every configured password replaced by `***`."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def scrub_outputs(nb, secrets: list[str]) -> None:
     """Replaces every configured password in every output of `nb` with `***`, before anything is
-    written; returns the indices of the cells that showed one."""
-    if not secrets:
-        return []
+    written (check_cell has already failed the cells that showed one)."""
 
     def clean(value):
         if isinstance(value, str):
-            for secret in secrets:
-                value = value.replace(secret, "***")
-            return value
+            return scrub(value, secrets)
         if isinstance(value, list):
             return [clean(v) for v in value]
         if isinstance(value, dict):  # base64 pictures are left as they are: they show no text
             return {k: v if k in BASE64_IMAGES else clean(v) for k, v in value.items()}
         return value
 
-    shown = []
-    for index, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            before = json.dumps(out, sort_keys=True)
-            cleaned = clean(dict(out))
-            if json.dumps(cleaned, sort_keys=True) != before:
+    if secrets:
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                cleaned = clean(dict(out))
                 out.clear()
                 out.update(cleaned)
-                shown.append(index)
-    return sorted(set(shown))
 
 
 def output_text(output) -> str:
@@ -304,10 +303,10 @@ def execute(path: Path, out: Path, first_timeout: int, cell_timeout: int, varian
         report["cell_s"] = {str(i): round(t, 2) for i, t in cell_times.items()}
         report.update(cell_statistics(nb, code_cells, cell_times))
         report["stable"] = {str(i): stable_text(nb.cells[i]) for i in code_cells if STABLE_TAG in nb.cells[i].get("metadata", {}).get("tags", [])}
-        scrub_outputs(nb, secrets)  # check_cell has failed those cells; nothing written shows it
-        for secret in secrets:  # nor the report (a problem quotes the cell's stderr)
-            report["problems"] = [p.replace(secret, "***") for p in report["problems"]]
-            report["stable"] = {k: v.replace(secret, "***") for k, v in report["stable"].items()}
+        scrub_outputs(nb, secrets)
+        # nor the report (a problem quotes the cell's stderr)
+        report["problems"] = [scrub(p, secrets) for p in report["problems"]]
+        report["stable"] = {k: scrub(v, secrets) for k, v in report["stable"].items()}
         write_outputs(nb, f"{path.stem}.{variant}" if variant else path.stem, out)
     return report
 
