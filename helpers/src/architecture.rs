@@ -390,7 +390,7 @@ fn expected(visitors: &[Visitor]) -> Vec<&Visitor> {
 /// Plays `visitors` against the architecture (see the module docs) on the given services;
 /// `broker`'s topology must be declared. Everything it wrote — users in PostgreSQL, profiles
 /// and events in MongoDB, keys under `cache`'s namespace — is deleted again unless `keep`.
-pub async fn run(db: &Db, mongo: &Mongo, cache: &RedisCache, broker: &Broker, visitors: &[Visitor], keep: bool) -> Result<ArchitectureReport> {
+pub async fn run(db: &Db, mongo: &Mongo, cache: &RedisCache, broker: &Broker, visitors: &[Visitor], cleanup: crate::queue::Cleanup) -> Result<ArchitectureReport> {
     let t = broker.topology().clone();
     t.declare_architecture(broker).await?;
     let valid = expected(visitors);
@@ -475,7 +475,7 @@ pub async fn run(db: &Db, mongo: &Mongo, cache: &RedisCache, broker: &Broker, vi
         first_user,
         responses,
     };
-    if !keep {
+    if cleanup == crate::queue::Cleanup::Remove {
         pipeline::forget(mongo, t.prefix(), &stage2.stored).await?;
         users::delete_all(db, &created).await?;
         cache.invalidate("*").await?;
@@ -498,7 +498,7 @@ pub async fn run_with_services(settings: &crate::config::Settings, topology: cra
             return Err(e);
         }
     };
-    let out = run(&db, &mongo, &cache, &broker, visitors, false).await;
+    let out = run(&db, &mongo, &cache, &broker, visitors, crate::queue::Cleanup::Remove).await;
     broker.close().await;
     mongo.close().await;
     db.close().await;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use polars::prelude::*;
 use serde::Serialize;
 
-use crate::config::{ServiceUrl, Settings};
+use crate::config::{ServiceUrl, Settings, how_to_start, scrub};
 use crate::error::Result;
 use crate::runtime::within;
 
@@ -60,7 +60,7 @@ impl ServiceStatus {
             version: None,
             latency_ms: None,
             // A client error can quote the URL it was given: never let the password through.
-            note: format!("{}. {}", scrub(&reason.to_string(), url), how_to_start(service, variable)),
+            note: format!("{}. {}", scrub(&reason.to_string(), url), how_to_start(service)),
         }
     }
 
@@ -77,117 +77,6 @@ impl ServiceStatus {
     }
 }
 
-pub(crate) fn scrub(text: &str, url: &ServiceUrl) -> String {
-    let raw = url.expose();
-    let masked = url.masked();
-    let out = text.replace(raw, &masked);
-    // Also remove the password if a client echoed only that part, or a piece of it — unless it
-    // is the user name too (RabbitMQ's guest:guest): every masked URL shows that, it hides
-    // nothing, and its pieces ("est") would be cut out of ordinary words.
-    match password_of(raw) {
-        Some((user, password)) if percent_decode(user) != percent_decode(password) => scrub_secret(&out, password),
-        _ => out,
-    }
-}
-
-/// The user name and password of a URL's user-info (which ends at the last `@`; see
-/// `config::split_userinfo`).
-fn password_of(raw: &str) -> Option<(&str, &str)> {
-    let (_, rest) = raw.split_once("://")?;
-    let (userinfo, _) = rest.rsplit_once('@')?;
-    let (user, password) = userinfo.split_once(':')?;
-    (!password.is_empty()).then_some((user, password))
-}
-
-/// Parts of a secret shorter than this are left in a text (they would match everywhere).
-const SHORTEST_PART: usize = 3;
-
-/// Replaces with `***` every run of `text` that is a part of `secret` at least
-/// [`SHORTEST_PART`] characters long — of the secret as written, percent-decoded or
-/// percent-encoded. A client that parsed a URL whose password holds a raw `?`, `#`, `/` or `@`
-/// quotes only a piece of it (`invalid server address u:S3c`), cut at that character: the piece
-/// goes too. A secret shorter than that is replaced where it appears whole. Hides more than the
-/// secret, never less.
-pub(crate) fn scrub_secret(text: &str, secret: &str) -> String {
-    let decoded = percent_decode(secret);
-    let encoded = percent_encode(&decoded);
-    let forms: Vec<Vec<char>> = [secret, decoded.as_str(), encoded.as_str()].iter().map(|f| f.chars().collect()).collect();
-    let text: Vec<char> = text.chars().collect();
-    // The longest run starting at `at` that is a part of one of the forms.
-    let longest_at = |at: usize| {
-        let mut best = 0;
-        for form in &forms {
-            for start in 0..form.len() {
-                let n = text[at..].iter().zip(&form[start..]).take_while(|(a, b)| a == b).count();
-                best = best.max(n);
-            }
-        }
-        best
-    };
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        let n = longest_at(i);
-        if n >= SHORTEST_PART {
-            out.push_str("***");
-            i += n;
-        } else {
-            out.push(text[i]);
-            i += 1;
-        }
-    }
-    for form in [secret, decoded.as_str()] {
-        if !form.is_empty() && form.chars().count() < SHORTEST_PART {
-            out = out.replace(form, "***");
-        }
-    }
-    out
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// One sentence on how to bring `service` up.
-pub fn how_to_start(service: &str, variable: &str) -> String {
-    let compose = match service {
-        "PostgreSQL" => "postgres",
-        "MongoDB" => "mongo",
-        "Redis" => "redis",
-        _ => "rabbitmq",
-    };
-    format!(
-        "Start it with `scripts/services.sh up` (local servers, SecantusDB for MongoDB) or `docker compose up -d {compose}`, or point {variable} at a running server."
-    )
-}
 
 /// Checks all four services concurrently. Never fails: a service that does not answer is a
 /// row with `reachable = false` and a note.
@@ -467,70 +356,6 @@ mod tests {
         assert!(!s.url.contains("hunter2"));
         assert!(s.note.contains("docker compose up -d postgres"), "{}", s.note);
         assert!(s.note.contains("DATABASE_URL"));
-    }
-
-    /// Every substring of `secret` with at least three characters that `text` holds.
-    fn leaked(text: &str, secret: &str) -> Vec<String> {
-        let chars: Vec<char> = secret.chars().collect();
-        let mut found = Vec::new();
-        for i in 0..chars.len() {
-            for j in i + 3..=chars.len() {
-                let part: String = chars[i..j].iter().collect();
-                if text.contains(&part) {
-                    found.push(part);
-                }
-            }
-        }
-        found
-    }
-
-    #[test]
-    fn a_password_that_is_also_the_user_name_leaves_ordinary_words_alone() {
-        let url = ServiceUrl::new("amqp://guest:guest@127.0.0.1:5672/%2f");
-        let text = "amqp://guest:guest@127.0.0.1:5672/%2f refused the request of the test";
-        assert_eq!(scrub(text, &url), "amqp://guest:***@127.0.0.1:5672/%2f refused the request of the test");
-    }
-
-    #[test]
-    fn every_piece_of_a_password_cut_at_a_url_delimiter_is_scrubbed() {
-        let url = ServiceUrl::new("mongodb://u:S3c?ret#pw/x@127.0.0.1:27017/db");
-        for said in [
-            "invalid server address u:S3c",
-            "An invalid argument was provided: ret#pw/x@127.0.0.1:27017/db is not a valid host",
-            "unknown option pw/x@127.0.0.1 in ret",
-            "password S3c%3Fret%23pw%2Fx does not decode",
-        ] {
-            let out = scrub(said, &url);
-            assert!(leaked(&out, "S3c?ret#pw/x").is_empty(), "{said:?} -> {out:?}: {:?}", leaked(&out, "S3c?ret#pw/x"));
-            assert!(leaked(&out, "S3c%3Fret%23pw%2Fx").is_empty(), "{said:?} -> {out:?}");
-        }
-        // A percent-encoded password is scrubbed in its decoded form too.
-        let encoded = ServiceUrl::new("postgres://app:p%40ss%2Fw0rd@db:5432/x");
-        let out = scrub("bad password p@ss/w0rd for app", &encoded);
-        assert!(!out.contains("p@ss") && !out.contains("w0rd"), "{out}");
-        // Text that holds no piece of the password is left alone.
-        assert_eq!(scrub("connection refused (os error 111)", &url), "connection refused (os error 111)");
-    }
-
-    proptest::proptest! {
-        /// Whatever a password holds, and wherever a client cut it (at a delimiter or not), no
-        /// part of it of three or more characters survives in the text around it.
-        #[test]
-        fn no_part_of_a_password_survives_scrubbing(
-            password in r"[a-zA-Z0-9?#/@:%&=+ ._~-]{1,20}",
-            start in 0usize..20,
-            len in 3usize..20,
-            before in "[a-z ]{0,12}",
-            after in "[a-z ]{0,12}",
-        ) {
-            let chars: Vec<char> = password.chars().collect();
-            let start = start.min(chars.len());
-            let piece: String = chars[start..(start + len).min(chars.len())].iter().collect();
-            let url = ServiceUrl::new(format!("mongodb://u:{password}@127.0.0.1:27017/db"));
-            let out = scrub(&format!("{before}{piece}{after}"), &url);
-            let left = leaked(&out, &password);
-            proptest::prop_assert!(left.is_empty(), "{:?} -> {:?} leaves {:?}", piece, out, left);
-        }
     }
 
     #[test]

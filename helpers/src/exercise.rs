@@ -126,16 +126,42 @@ fn same_rows(a: &[Vec<Cell>], b: &[Vec<Cell>]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.iter().zip(y).all(|(p, q)| p.matches(q)))
 }
 
+/// How far what a learner typed may go when a check runs it: a SQL statement
+/// (`sql::sandbox`) or an aggregation pipeline (`mongo::sandbox`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// How long it may run. Default 5 s.
+    pub timeout: std::time::Duration,
+    /// How many rows (documents, for MongoDB) are read back. Default 10,000.
+    pub max_rows: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { timeout: std::time::Duration::from_secs(5), max_rows: 10_000 }
+    }
+}
+
+/// Whether the order of an answer's rows is part of the question.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowOrder {
+    /// The rows must come in the expected order (the question says "most … first").
+    Matters,
+    /// Any order of the right rows is right.
+    Any,
+}
+
 /// Compares the learner's frame with the expected one. Columns are matched **by name**
 /// (case does not matter; their order does not either); numbers match within
 /// [`REL_TOLERANCE`] whatever their type (an integer count equals a float count). With
-/// `ordered`, the rows must come in the expected order too, and a right set of rows in another
-/// order is told as such.
+/// [`RowOrder::Matters`], the rows must come in the expected order too, and a right set of rows
+/// in another order is told as such.
 ///
 /// The feedback names the expected columns (the exercise's text names them anyway), the
 /// direction of a wrong row count, and the first column holding a wrong value — never a value
 /// of the answer.
-pub fn compare_frames(exercise: &str, yours: &DataFrame, expected: &DataFrame, ordered: bool) -> Verdict {
+pub fn compare_frames(exercise: &str, yours: &DataFrame, expected: &DataFrame, order: RowOrder) -> Verdict {
+    let ordered = order == RowOrder::Matters;
     let expected_names: Vec<String> = expected.get_column_names().iter().map(|n| n.to_string()).collect();
     let your_names: HashMap<String, String> =
         yours.get_column_names().iter().map(|n| (n.to_lowercase(), n.to_string())).collect();
@@ -226,7 +252,7 @@ mod tests {
     #[test]
     fn the_same_rows_in_any_order_and_any_case_of_names_are_right() {
         let yours = df!("ORDERS" => [7.0f64, 3.0, 12.0], "City" => ["Lyon", "Oslo", "Berlin"]).unwrap();
-        let v = compare_frames("t", &yours, &expected(), false);
+        let v = compare_frames("t", &yours, &expected(), RowOrder::Any);
         assert!(v.correct, "{v}");
         assert_eq!(v.feedback, "all 3 rows and 2 columns match.");
     }
@@ -234,8 +260,8 @@ mod tests {
     #[test]
     fn order_matters_only_when_asked_and_is_named_as_the_problem() {
         let yours = df!("city" => ["Lyon", "Berlin", "Oslo"], "orders" => [7i64, 12, 3]).unwrap();
-        assert!(compare_frames("t", &yours, &expected(), false).correct);
-        let v = compare_frames("t", &yours, &expected(), true);
+        assert!(compare_frames("t", &yours, &expected(), RowOrder::Any).correct);
+        let v = compare_frames("t", &yours, &expected(), RowOrder::Matters);
         assert!(!v.correct);
         assert!(v.feedback.contains("not in the asked order"), "{v}");
     }
@@ -243,7 +269,7 @@ mod tests {
     #[test]
     fn a_missing_column_is_named_without_values() {
         let yours = df!("city" => ["Berlin", "Lyon", "Oslo"], "n" => [12i64, 7, 3]).unwrap();
-        let v = compare_frames("t", &yours, &expected(), false);
+        let v = compare_frames("t", &yours, &expected(), RowOrder::Any);
         assert!(!v.correct);
         assert!(v.feedback.contains("yours has no `orders`"), "{v}");
         assert!(!v.feedback.contains("12"), "gives a value away: {v}");
@@ -252,16 +278,16 @@ mod tests {
     #[test]
     fn a_wrong_row_count_says_more_or_fewer() {
         let yours = df!("city" => ["Berlin"], "orders" => [12i64]).unwrap();
-        let v = compare_frames("t", &yours, &expected(), false);
+        let v = compare_frames("t", &yours, &expected(), RowOrder::Any);
         assert_eq!(v.feedback, "your answer has 1 row; the answer has more.");
         let many = df!("city" => ["a", "b", "c", "d"], "orders" => [1i64, 2, 3, 4]).unwrap();
-        assert!(compare_frames("t", &many, &expected(), false).feedback.ends_with("the answer has fewer."));
+        assert!(compare_frames("t", &many, &expected(), RowOrder::Any).feedback.ends_with("the answer has fewer."));
     }
 
     #[test]
     fn a_wrong_value_names_its_column_but_not_the_value() {
         let yours = df!("city" => ["Berlin", "Lyon", "Oslo"], "orders" => [12i64, 8, 3]).unwrap();
-        let v = compare_frames("t", &yours, &expected(), true);
+        let v = compare_frames("t", &yours, &expected(), RowOrder::Matters);
         assert!(!v.correct);
         assert!(v.feedback.contains("1 row differ") && v.feedback.contains("`orders`"), "{v}");
         assert!(!v.feedback.contains('7'), "gives a value away: {v}");

@@ -22,6 +22,12 @@ pub struct Latency {
 }
 frame_row!(Latency { case, samples, p50_us, p95_us, p99_us, mean_us, max_us });
 
+/// The median of the first of `latencies` whose case starts with `case_prefix` (NaN when none
+/// does: a case left out of the run is never given a number).
+pub fn median_of(latencies: &[Latency], case_prefix: &str) -> f64 {
+    latencies.iter().find(|l| l.case.starts_with(case_prefix)).map_or(f64::NAN, |l| l.p50_us)
+}
+
 /// The `q`-quantile (0–1) of sorted `v`, nearest-rank.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -56,5 +62,13 @@ mod tests {
         assert_eq!((l.p50_us, l.p95_us, l.p99_us, l.max_us, l.samples), (50.0, 95.0, 99.0, 100.0, 100));
         assert!((l.mean_us - 50.5).abs() < 1e-12);
         assert!(summarize("empty", vec![]).p50_us.is_nan());
+    }
+
+    #[test]
+    fn the_median_of_a_case_is_found_by_its_prefix_and_a_missing_case_has_none() {
+        let cases = [summarize("moka hit (in process)", vec![1.0, 2.0, 3.0]), summarize("Redis GET hit", vec![40.0])];
+        assert_eq!(median_of(&cases, "moka"), 2.0);
+        assert_eq!(median_of(&cases, "Redis GET"), 40.0);
+        assert!(median_of(&cases, "SQL").is_nan());
     }
 }

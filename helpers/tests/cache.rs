@@ -339,3 +339,64 @@ fn raw_commands_cannot_flush_scan_or_touch_keys_outside_the_namespace() {
         let _: () = redis::cmd("DEL").arg(&outsider).query_async(&mut conn).await.unwrap();
     });
 }
+
+/// The cache-aside flow a notebook cell writes by hand: `get` misses, `set` stores with a TTL,
+/// `get` hits; `scan` finds exactly the keys of a pattern (past the first `SCAN` batch), `del`
+/// removes them; and a key outside `module8:` is refused by each of them before anything is sent.
+#[test]
+fn the_typed_commands_do_cache_aside_by_hand_and_invalidate_by_pattern() {
+    let redis = cache::SyncRedis::new(&settings());
+    let ns = format!("module8:test:typed-{}", std::process::id());
+    let key = format!("{ns}:answer");
+    assert_eq!(redis.get(&key).unwrap(), None, "a miss");
+    redis.set(&key, "42", Duration::from_millis(300)).unwrap();
+    assert_eq!(redis.get(&key).unwrap().as_deref(), Some("42"), "a hit");
+    let ttl = redis.command(&["PTTL", &key]).unwrap();
+    let ms: i64 = ttl.trim_start_matches("(integer) ").parse().unwrap();
+    assert!((1..=300).contains(&ms), "{ttl}");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(redis.get(&key).unwrap(), None, "expired after its TTL");
+
+    // 1,500 recs keys (more than one SCAN batch of 1,000) beside 10 profile keys.
+    let recs: Vec<String> = (0..1_500).map(|u| format!("{ns}:user:{u}:recs")).collect();
+    for chunk in recs.chunks(500) {
+        let mut args = vec!["MSET"];
+        for k in chunk {
+            args.extend([k.as_str(), "[1,2,3]"]);
+        }
+        redis.command(&args).unwrap();
+    }
+    let profiles: Vec<String> = (0..10).map(|u| format!("{ns}:user:{u}:profile")).collect();
+    for p in &profiles {
+        redis.set(p, "Ada", Duration::from_secs(60)).unwrap();
+    }
+    let mut found = redis.scan(&format!("{ns}:user:*:recs")).unwrap();
+    found.sort();
+    let mut expected = recs.clone();
+    expected.sort();
+    assert_eq!(found, expected, "every recs key, once, and no profile");
+    assert_eq!(redis.del(&found).unwrap(), 1_500);
+    assert!(redis.scan(&format!("{ns}:user:*:recs")).unwrap().is_empty());
+    assert_eq!(redis.scan(&format!("{ns}:*")).unwrap().len(), 10, "the profiles are left");
+    assert_eq!(redis.del(&profiles).unwrap(), 10);
+    assert_eq!(redis.del(&Vec::<String>::new()).unwrap(), 0);
+
+    for err in [
+        redis.get("session:1").unwrap_err(),
+        redis.set("session:1", "x", Duration::from_secs(1)).unwrap_err(),
+        redis.del(&["session:1"]).unwrap_err(),
+        redis.scan("*").unwrap_err(),
+    ] {
+        assert!(matches!(err, Error::NotAllowed { .. }), "{err}");
+    }
+}
+
+/// Where nothing answers, the typed commands name Redis, its masked URL and how to start it.
+#[test]
+fn the_typed_commands_name_an_unreachable_redis() {
+    let settings = Settings { redis_url: ServiceUrl::new("redis://:hunter2@127.0.0.1:1"), ..settings() };
+    let err = cache::SyncRedis::new(&settings).get("module8:test:x").unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Unreachable { service: "Redis", .. }), "{text}");
+    assert!(text.contains("127.0.0.1:1") && text.contains("scripts/services.sh up") && text.contains("REDIS_URL") && !text.contains("hunter2"), "{text}");
+}

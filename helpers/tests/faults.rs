@@ -350,7 +350,7 @@ async fn the_signup_pipeline_runs_through_connection_cuts_without_double_side_ef
         }
     };
     let started = Instant::now();
-    let (report, ()) = tokio::join!(pipeline::run_signups(&broker, &mongo, &signups, false, true), cuts);
+    let (report, ()) = tokio::join!(pipeline::run_signups(&broker, &mongo, &signups, helpers::queue::pipeline::BadInput::Left, helpers::queue::Cleanup::Keep), cuts);
     let report = report.expect("the pipeline carries on through the cuts");
     let profiles = users::count(&mongo).await.unwrap();
     eprintln!(

@@ -271,7 +271,7 @@ async fn unacknowledged_messages_go_back_to_the_queue_when_a_loop_stops() {
 async fn throughput_and_latency_are_measured_on_real_messages() {
     let b = broker("measure").await;
     let single = measure::publish_one_at_a_time(&b, 50).await.unwrap();
-    let batched = measure::publish_batched(&b, 500, 100, false).await.unwrap();
+    let batched = measure::publish_batched(&b, 500, 100, helpers::queue::Cleanup::Remove).await.unwrap();
     assert_eq!((single.messages, batched.messages), (50, 500));
     assert!(single.per_second > 0.0 && batched.per_second > 0.0);
     let (rate, backlog) = measure::consume_backlog(&b, 300, 50).await.unwrap();
@@ -307,7 +307,7 @@ async fn the_signup_pipeline_stores_notifies_fans_out_and_dead_letters_bad_input
     helpers::mongo::schema::ensure(&mongo).await.unwrap();
     let world = World::generate(&WorldConfig::with_users(50));
     let signups = pipeline::signups(&world, 20, "p");
-    let report = pipeline::run_signups(&b, &mongo, &signups, true, true).await.unwrap();
+    let report = pipeline::run_signups(&b, &mongo, &signups, helpers::queue::pipeline::BadInput::Included, helpers::queue::Cleanup::Keep).await.unwrap();
 
     assert_eq!(report.published, 23);
     assert_eq!(report.stored, 20);
@@ -326,12 +326,12 @@ async fn the_signup_pipeline_stores_notifies_fans_out_and_dead_letters_bad_input
     // The same sign-ups again (a redelivery, say): the handler is idempotent, so they are
     // acknowledged without a second profile. A different address under a taken username is
     // refused with the unique index named — and still accounted for.
-    let again = pipeline::run_signups(&b, &mongo, &signups[..3], false, true).await.unwrap();
+    let again = pipeline::run_signups(&b, &mongo, &signups[..3], helpers::queue::pipeline::BadInput::Left, helpers::queue::Cleanup::Keep).await.unwrap();
     assert_eq!((again.stored, again.dead.len()), (3, 0));
     assert_eq!(users::count(&mongo).await.unwrap(), 20);
     let mut thief = signups[0].clone();
     thief.email = "someone.else@example.com".into();
-    let taken = pipeline::run_signups(&b, &mongo, &[thief], false, true).await.unwrap();
+    let taken = pipeline::run_signups(&b, &mongo, &[thief], helpers::queue::pipeline::BadInput::Left, helpers::queue::Cleanup::Keep).await.unwrap();
     assert_eq!((taken.stored, taken.dead.len()), (0, 1));
     assert!(taken.dead[0].reason.contains("duplicate"), "{}", taken.dead[0].reason);
 
@@ -391,7 +391,7 @@ async fn the_architecture_answers_at_once_and_every_service_gets_its_part() {
     let views: usize = people.iter().map(|v| v.views.len()).sum();
     assert!(views > 0, "the world's users viewed products");
     people.extend(bad_visitors(&people[0].form));
-    let r = architecture::run(&db, &mongo, &cache, &b, &people, true).await.unwrap();
+    let r = architecture::run(&db, &mongo, &cache, &b, &people, helpers::queue::Cleanup::Keep).await.unwrap();
 
     let statuses: Vec<&str> = r.responses.iter().map(|x| x.status.split(':').next().unwrap()).collect();
     assert_eq!(statuses[..20], ["201 Created"; 20]);
@@ -429,15 +429,15 @@ async fn the_architecture_answers_at_once_and_every_service_gets_its_part() {
 
     // The same run without `keep` leaves nothing behind in any service.
     let again = visitors(&world, 3, "b");
-    let r2 = architecture::run(&db, &mongo, &cache, &b, &again, false).await.unwrap();
+    let r2 = architecture::run(&db, &mongo, &cache, &b, &again, helpers::queue::Cleanup::Remove).await.unwrap();
     for x in &r2.responses {
         assert!(users::by_id(&db, x.user_id.unwrap()).await.unwrap().is_none());
     }
     // A run interrupted before its clean-up leaves its users behind; the next run of the same
     // visitors sweeps them first instead of refusing every sign-up as a conflict.
     let third = visitors(&world, 3, "c");
-    architecture::run(&db, &mongo, &cache, &b, &third, true).await.unwrap();
-    let r3 = architecture::run(&db, &mongo, &cache, &b, &third, false).await.unwrap();
+    architecture::run(&db, &mongo, &cache, &b, &third, helpers::queue::Cleanup::Keep).await.unwrap();
+    let r3 = architecture::run(&db, &mongo, &cache, &b, &third, helpers::queue::Cleanup::Remove).await.unwrap();
     assert!(r3.responses.iter().all(|x| x.status.starts_with("201")), "{:?}", r3.responses);
     assert_eq!(r3.users_in_sql, 3);
     assert_eq!(cache.invalidate("*").await.unwrap(), 0, "no key is left under the run's namespace");

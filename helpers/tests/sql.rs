@@ -818,3 +818,21 @@ async fn an_autocommit_write_whose_answer_is_lost_is_reported_as_unknown() {
     direct.close().await;
     drop_schema(schema).await;
 }
+
+/// `seed_if_empty` seeds an empty database once: a second call, after a user was added, finds
+/// the users there and seeds nothing (the count goes up by that one user, not by a world).
+#[test]
+fn seed_if_empty_seeds_an_empty_database_once() {
+    let file = std::env::temp_dir().join(format!("helpers-seed-if-empty-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let settings = helpers::Settings { database_url: ServiceUrl::new(format!("sqlite://{}?mode=rwc", file.display())), ..common::settings() };
+    let db = sql::SyncDb::new(&settings);
+    let config = WorldConfig { users: 50, products: 20, ..WorldConfig::small() };
+    assert_eq!(db.seed_if_empty(&config).unwrap(), 50);
+    let joined = helpers::chrono::NaiveDate::from_ymd_opt(2025, 6, 1).unwrap().and_hms_opt(9, 0, 0).unwrap();
+    db.create_user(&NewUser::parse("late_joiner", "late@example.com", "Late", "Joiner", joined).unwrap()).unwrap();
+    assert_eq!(db.seed_if_empty(&config).unwrap(), 51, "not seeded again");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}

@@ -97,6 +97,14 @@ pub async fn measure_latencies(settings: &Settings, samples: usize) -> Result<Ve
     Ok(out)
 }
 
+/// The short name of a [`measure_latencies`] case, for a chart's axis: `memo`, `moka`, `GET`,
+/// `MGET/key`, `miss+SQL`, `SQL`; another case keeps its own name.
+pub fn tier_label(latency: &Latency) -> String {
+    const SHORT: [(&str, &str); 6] =
+        [("memo hit", "memo"), ("moka hit", "moka"), ("Redis GET hit", "GET"), ("Redis MGET", "MGET/key"), ("Redis miss", "miss+SQL"), ("SQL query alone", "SQL")];
+    SHORT.iter().find(|(prefix, _)| latency.case.starts_with(prefix)).map_or_else(|| latency.case.clone(), |(_, short)| short.to_string())
+}
+
 /// One line of the guide to choosing where an answer is kept: in this process, in Redis, or
 /// nowhere (computed each time).
 #[derive(Clone, Debug, PartialEq)]
@@ -119,8 +127,7 @@ frame_row!(Choice { keep_in, p50_us, shared, survives_restart, staleness, choose
 /// The guide to choosing a tier, with each tier's median read from `latencies` (the output of
 /// [`measure_latencies`]: its `moka hit`, `Redis GET hit` and `SQL query alone` rows).
 pub fn choosing_guide(latencies: &[Latency]) -> Vec<Choice> {
-    let p50 = |prefix: &str| latencies.iter().find(|l| l.case.starts_with(prefix)).map_or(f64::NAN, |l| l.p50_us);
-    let (memory, redis, compute) = (p50("moka hit"), p50("Redis GET hit"), p50("SQL query alone"));
+    let (memory, redis, compute) = (median_of(latencies, "moka hit"), median_of(latencies, "Redis GET hit"), median_of(latencies, "SQL query alone"));
     let times = |slow: f64, fast: f64| if slow.is_finite() && fast.is_finite() && fast > 0.0 { format!("{:.0}×", slow / fast) } else { "—".into() };
     vec![
         Choice {
@@ -490,99 +497,6 @@ fn lesson_futures_are_send(s: &Settings) {
     }
 }
 
-/// One read of the cache-aside lesson.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AsideRead {
-    /// 1, 2, 3, …
-    pub read: i64,
-    /// Who answered: `computed (SQL)` or `Redis`.
-    pub answered_by: String,
-    /// How long the read took, microseconds.
-    pub micros: f64,
-    /// The value's `users` field (the same every time).
-    pub users: i64,
-}
-frame_row!(AsideRead { read, answered_by, micros, users });
-
-/// What the cache-aside lesson saw: each read, the key and its TTL, and the counters.
-#[derive(Clone, Debug)]
-pub struct AsideDemo {
-    /// The reads, in order.
-    pub reads: Vec<AsideRead>,
-    /// The full Redis key (namespace included).
-    pub key: String,
-    /// Time left to live after the reads.
-    pub ttl_left: Option<Duration>,
-    /// The cache's counters after the reads.
-    pub stats: CacheStats,
-}
-
-/// Cache-aside in a loop: `reads` reads of the user statistics through
-/// [`RedisCache::get_or_compute`] with a 60 s TTL; the first computes (a SQL query on the
-/// database of `settings`, seeded if empty), the rest come from Redis. Cleans up its keys.
-#[cfg(feature = "sql")]
-pub async fn aside_demo(settings: &Settings, reads: usize) -> Result<AsideDemo> {
-    let db = crate::sql::open_seeded(settings, &crate::data::WorldConfig::small()).await?;
-    let cache = RedisCache::new(&settings.redis_url, &run_namespace("aside"))?;
-    let mut out = Vec::new();
-    for i in 0..reads.max(1) {
-        let computes = cache.stats().computes;
-        let t = Instant::now();
-        let stats: crate::sql::users::UserStats =
-            cache.get_or_compute("user-stats", Duration::from_secs(60), || crate::sql::users::statistics(&db)).await?;
-        let answered_by = if cache.stats().computes > computes { "computed (SQL)" } else { "Redis" };
-        out.push(AsideRead { read: i as i64 + 1, answered_by: answered_by.into(), micros: micros(t), users: stats.users });
-    }
-    let demo = AsideDemo { key: cache.key("user-stats"), ttl_left: cache.ttl("user-stats").await?, stats: cache.stats(), reads: out };
-    cache.invalidate("*").await?;
-    db.close().await;
-    Ok(demo)
-}
-
-/// One step of a lesson that does several things in a row (write-through, `SCAN`, the bounded cache).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Step {
-    /// What was done.
-    pub operation: String,
-    /// What came of it.
-    pub result: String,
-}
-frame_row!(Step { operation, result });
-
-/// Writes 500 users' `user:<i>:profile` and `user:<i>:recs` keys in one pipeline, then:
-/// a write-through of one profile, a delete of another, `user:*:recs` invalidated by `SCAN`,
-/// and a look at what is left. Cleans up its namespace.
-pub async fn patterns_demo(settings: &Settings) -> Result<Vec<Step>> {
-    let cache = RedisCache::new(&settings.redis_url, &run_namespace("patterns"))?;
-    let mut entries = Vec::new();
-    for i in 0..500 {
-        entries.push((format!("user:{i}:profile"), format!("profile {i}")));
-        entries.push((format!("user:{i}:recs"), format!("recs {i}")));
-    }
-    cache.set_many(&entries, Duration::from_secs(60)).await?;
-    let mut database = Vec::new();
-    cache
-        .write_through("user:1:profile", &"renamed".to_string(), Duration::from_secs(60), async || {
-            database.push("renamed");
-            Ok(())
-        })
-        .await?;
-    let after_write: Option<String> = cache.get("user:1:profile").await?;
-    let deleted_one = cache.delete("user:2:profile").await?;
-    let recs_gone = cache.invalidate("user:*:recs").await?;
-    let profile: Option<String> = cache.get("user:3:profile").await?;
-    let recs: Option<String> = cache.get("user:3:recs").await?;
-    let rest = cache.invalidate("*").await?;
-    let step = |operation: &str, result: String| Step { operation: operation.into(), result };
-    Ok(vec![
-        step("wrote 1,000 keys in one pipeline", format!("{} writes", entries.len())),
-        step("write-through user:1:profile", format!("database got {database:?}, cache now says {after_write:?}")),
-        step("delete user:2:profile", format!("deleted: {deleted_one}")),
-        step("invalidate user:*:recs (SCAN)", format!("{recs_gone} keys deleted")),
-        step("user:3:profile / user:3:recs afterwards", format!("{profile:?} / {recs:?}")),
-        step("clean-up: invalidate *", format!("{rest} keys deleted")),
-    ])
-}
 
 #[cfg(test)]
 mod tests {
@@ -599,6 +513,13 @@ mod tests {
         // Without Redis (its rows left out) the guide still stands, without invented numbers.
         let without = choosing_guide(&[l("moka hit (in process)", 0.5)]);
         assert!(without[1].p50_us.is_nan() && without[0].choose_when.contains("—"));
+    }
+
+    #[test]
+    fn every_measured_tier_has_a_short_label_and_another_case_keeps_its_name() {
+        let names = ["memo hit (HashMap)", "moka hit (in process)", "Redis GET hit", "Redis MGET of 10, per key", "Redis miss + SQL query + SET", "SQL query alone (sqlite)", "other"];
+        let labels: Vec<String> = names.iter().map(|n| tier_label(&summarize(n, vec![1.0]))).collect();
+        assert_eq!(labels, ["memo", "moka", "GET", "MGET/key", "miss+SQL", "SQL", "other"]);
     }
 }
 

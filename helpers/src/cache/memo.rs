@@ -90,9 +90,19 @@ where
     moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build()
 }
 
+/// One step of a lesson that does several things in a row (write-through, `SCAN`, the bounded cache).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// What was done.
+    pub operation: String,
+    /// What came of it.
+    pub result: String,
+}
+frame_row!(Step { operation, result });
+
 /// The bounded cache at work: 1,000 entries into a cache of `capacity`, then one key
 /// written and read right away and again after `ttl` has passed (the cell waits that long).
-pub fn bounded_cache_demo(capacity: u64, ttl: Duration) -> Vec<super::Step> {
+pub fn bounded_cache_demo(capacity: u64, ttl: Duration) -> Vec<Step> {
     let cache = memory_cache::<u32, String>(capacity, ttl);
     for i in 0..1_000 {
         cache.insert(i, format!("value {i}"));
@@ -103,7 +113,7 @@ pub fn bounded_cache_demo(capacity: u64, ttl: Duration) -> Vec<super::Step> {
     let right_away = cache.get(&7);
     std::thread::sleep(ttl + ttl / 2);
     let later = cache.get(&7);
-    let step = |operation: String, result: String| super::Step { operation, result };
+    let step = |operation: String, result: String| Step { operation, result };
     vec![
         step(format!("insert 1,000 entries, capacity {capacity}"), format!("it holds {held}")),
         step("write key 7, read it right away".into(), format!("{right_away:?}")),

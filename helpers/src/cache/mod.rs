@@ -8,10 +8,9 @@
 //! | [`tiered`] | [`TieredCache`]: memory → Redis → compute, which tier answered and its latency |
 //! | [`link`] | [`CuttableLink`] (from [`crate::link`]): a TCP link to Redis that can be cut and restored, to stop "Redis" mid-run |
 //! | [`latency`] | p50 / p95 / p99 of measured samples (shared with module 4; lives at [`crate::latency`]) |
-//! | `lessons.rs` | the lesson's measured runs: [`measure_latencies`], [`degradation`], [`stampede`], [`patterns_demo`], and (with feature `sql`) [`aside_demo`], [`cached_recommendations`], [`stale_and_fresh`] |
-//!
+//! | `lessons.rs` | the lesson's measured runs: [`measure_latencies`] (and [`tier_label`] for its chart), [`degradation`], [`stampede`], [`tiered_reads`], and (with feature `sql`) [`cached_recommendations`], [`cached_catalog`], [`stale_and_fresh`] |
 //! | [`exercises`] | notebook 03's exercises: a key cached with a TTL ([`SyncRedis::check_exercise`]) and the hit ratio ([`exercises::check_hit_ratio`]) |
-//! | `sync.rs` | [`SyncRedis`]: the notebook surface — one sync, non-generic call per lesson, and raw Redis commands |
+//! | `sync.rs` | [`SyncRedis`]: the notebook surface — one sync, non-generic call per lesson; raw Redis commands and typed `get` / `set` / `del` / `scan` (keys under `module8:`) for the cache-aside a cell writes by hand |
 //!
 //! Everything here runs inside one call (a [`SyncRedis`] method in a notebook): connections
 //! do not outlive the cell.
@@ -24,7 +23,7 @@ mod sync;
 pub mod tiered;
 mod lessons;
 
-pub use crate::latency::{self, Latency, summarize};
+pub use crate::latency::{self, Latency, median_of, summarize};
 pub use crate::link::CuttableLink;
 pub use redis_cache::{CacheStats, RedisCache};
 pub use sync::{COMMAND_KEY_PREFIX, SyncRedis};

@@ -89,7 +89,7 @@ impl RedisCache {
             return Err(Error::InvalidInput(format!("cache namespace `{namespace}` must be non-empty, without spaces or glob characters")));
         }
         let client = redis::Client::open(url.expose())
-            .map_err(|e| Error::Config { var: "REDIS_URL", reason: crate::check::scrub(&e.to_string(), url) })?;
+            .map_err(|e| url.refused("REDIS_URL", e))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
             .set_response_timeout(Some(REDIS_TIMEOUT))
@@ -97,7 +97,7 @@ impl RedisCache {
             .set_min_delay(Duration::from_millis(10))
             .set_max_delay(Duration::from_millis(100));
         let conn = ConnectionManager::new_lazy_with_config(client, config)
-            .map_err(|e| Error::Config { var: "REDIS_URL", reason: crate::check::scrub(&e.to_string(), url) })?;
+            .map_err(|e| url.refused("REDIS_URL", e))?;
         Ok(RedisCache {
             conn,
             namespace: namespace.to_string(),
@@ -139,12 +139,7 @@ impl RedisCache {
         match until {
             Some(t) if std::time::Instant::now() < t => {
                 self.counters.skipped.fetch_add(1, Ordering::Relaxed);
-                Err(Error::Unreachable {
-                    service: "Redis",
-                    url: self.url.masked(),
-                    reason: format!("skipped: it failed less than {} ms ago", RETRY_REDIS_AFTER.as_millis()),
-                    hint: crate::check::how_to_start("Redis", "REDIS_URL"),
-                })
+                Err(self.url.unreachable("Redis", format!("skipped: it failed less than {} ms ago", RETRY_REDIS_AFTER.as_millis())))
             }
             _ => Ok(()),
         }
@@ -155,12 +150,7 @@ impl RedisCache {
     fn failure(&self, e: redis::RedisError) -> Error {
         self.counters.errors.fetch_add(1, Ordering::Relaxed);
         *self.skip_until.lock().unwrap() = Some(std::time::Instant::now() + RETRY_REDIS_AFTER);
-        Error::Unreachable {
-            service: "Redis",
-            url: self.url.masked(),
-            reason: crate::check::scrub(&e.to_string(), &self.url),
-            hint: crate::check::how_to_start("Redis", "REDIS_URL"),
-        }
+        self.url.unreachable("Redis", e)
     }
 
     /// Every command goes through here: skipped while Redis just failed, failures counted.

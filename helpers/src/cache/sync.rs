@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{AsideDemo, Latency, Phase, Step, TierCount};
+use super::{Latency, Phase, TierCount};
 use crate::config::Settings;
 use crate::error::{Error, Result};
 use crate::runtime::{run, within};
@@ -40,49 +40,83 @@ impl SyncRedis {
     /// without `MATCH module8:…`, `CONFIG`, `SHUTDOWN`, `DEBUG`, `SWAPDB`, `MIGRATE`, a script,
     /// a key of another application — is [`Error::NotAllowed`], refused before connecting.
     pub fn command(&self, args: &[&str]) -> Result<String> {
-        let url = self.settings.redis_url.clone();
-        let started = std::time::Instant::now();
-        let out = run(async move {
-            allowed(args)?;
-            let (name, rest) = args.split_first().ok_or_else(|| Error::InvalidInput("a Redis command needs a name".into()))?;
-            let unreachable = |e: redis::RedisError| Error::Unreachable {
-                service: "Redis",
-                url: url.masked(),
-                reason: crate::check::scrub(&e.to_string(), &url),
-                hint: crate::check::how_to_start("Redis", "REDIS_URL"),
-            };
-            let client = redis::Client::open(url.expose()).map_err(|e| Error::Config { var: "REDIS_URL", reason: crate::check::scrub(&e.to_string(), &url) })?;
-            let mut conn = within("connecting to Redis", Duration::from_secs(5), client.get_multiplexed_async_connection()).await?.map_err(unreachable)?;
-            let mut cmd = redis::cmd(name);
-            for a in rest {
-                cmd.arg(*a);
-            }
-            let reply: redis::Value = within(format!("Redis {name}"), Duration::from_secs(5), cmd.query_async(&mut conn)).await??;
-            Ok(show(&reply))
-        });
-        let (shown, ms) = (crate::trace::redis_args(args), started.elapsed().as_secs_f64() * 1e3);
-        match &out {
-            Ok(reply) => tracing::info!(target: "helpers::cache", ms, reply_chars = reply.chars().count(), "{shown}"),
-            Err(e) => tracing::warn!(target: "helpers::cache", ms, error = %e, "{shown}"),
-        }
-        out
+        self.send(args).map(|reply| show(&reply))
     }
 
-    /// The cache-aside lesson: `reads` reads of the user statistics (see [`super::aside_demo`]).
-    #[cfg(feature = "sql")]
-    pub fn aside(&self, reads: usize) -> Result<AsideDemo> {
-        run(super::aside_demo(&self.settings, reads))
+    /// `GET key`: the value as text, or `None` on a miss. The key must start with
+    /// [`COMMAND_KEY_PREFIX`], as for [`SyncRedis::command`].
+    pub fn get(&self, key: &str) -> Result<Option<String>> {
+        match self.send(&["GET", key])? {
+            redis::Value::Nil => Ok(None),
+            redis::Value::BulkString(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+            other => Err(Error::Codec { what: format!("the reply to GET {key}"), reason: format!("expected a string or nil, got {}", show(&other)) }),
+        }
+    }
+
+    /// `SET key value PX <ttl in ms>`: stores `value`, to expire after `ttl`.
+    pub fn set(&self, key: &str, value: &str, ttl: Duration) -> Result<()> {
+        self.send(&["SET", key, value, "PX", &ttl.as_millis().max(1).to_string()]).map(drop)
+    }
+
+    /// `DEL key …`: how many of `keys` existed (and are gone now).
+    pub fn del(&self, keys: &[impl AsRef<str>]) -> Result<i64> {
+        let mut args = vec!["DEL"];
+        args.extend(keys.iter().map(AsRef::as_ref));
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        match self.send(&args)? {
+            redis::Value::Int(n) => Ok(n),
+            other => Err(Error::Codec { what: "the reply to DEL".into(), reason: format!("expected an integer, got {}", show(&other)) }),
+        }
+    }
+
+    /// Every key that `pattern` matches, found the way a cache is invalidated by pattern:
+    /// `SCAN <cursor> MATCH pattern COUNT 1000` on one connection until the cursor is back at
+    /// 0 — never `KEYS`, which blocks Redis while it walks everything. Bounded: 5 s in all.
+    pub fn scan(&self, pattern: &str) -> Result<Vec<String>> {
+        allowed(&["SCAN", "0", "MATCH", pattern])?;
+        let url = self.settings.redis_url.clone();
+        logged(&["SCAN", "…", "MATCH", pattern], || {
+            run(within(format!("SCAN … MATCH {pattern}"), Duration::from_secs(5), async move {
+                let mut conn = connect(&url).await?;
+                let (mut cursor, mut keys) = (0u64, Vec::new());
+                loop {
+                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).query_async(&mut conn).await?;
+                    keys.extend(batch);
+                    if next == 0 {
+                        break;
+                    }
+                    cursor = next;
+                }
+                keys.sort();
+                keys.dedup(); // SCAN may return a key twice
+                Ok::<_, Error>(keys)
+            }))?
+        })
+    }
+
+    /// Checks `args` ([`allowed`]), connects, sends them, and logs what was sent.
+    fn send(&self, args: &[&str]) -> Result<redis::Value> {
+        allowed(args)?;
+        let (name, rest) = args.split_first().ok_or_else(|| Error::InvalidInput("a Redis command needs a name".into()))?;
+        let url = self.settings.redis_url.clone();
+        logged(args, || {
+            run(async move {
+                let mut conn = connect(&url).await?;
+                let mut cmd = redis::cmd(name);
+                for a in rest {
+                    cmd.arg(*a);
+                }
+                Ok::<_, Error>(within(format!("Redis {name}"), Duration::from_secs(5), cmd.query_async(&mut conn)).await??)
+            })
+        })
     }
 
     /// `concurrent` simultaneous misses of one key whose computation takes `work`: how many
     /// computations ran (see [`super::stampede`]).
     pub fn stampede(&self, concurrent: usize, work: Duration) -> Result<usize> {
         run(super::stampede(&self.settings, concurrent, work))
-    }
-
-    /// Write-through, delete and `SCAN` invalidation (see [`super::patterns_demo`]).
-    pub fn patterns(&self) -> Result<Vec<Step>> {
-        run(super::patterns_demo(&self.settings))
     }
 
     /// The tiered cache read by two processes (see [`super::tiered_reads`]).
@@ -118,6 +152,25 @@ impl SyncRedis {
     pub fn latencies(&self, samples: usize) -> Result<Vec<Latency>> {
         run(super::measure_latencies(&self.settings, samples))
     }
+}
+
+/// A connection to Redis at `url` for one call (5 s to connect).
+async fn connect(url: &crate::config::ServiceUrl) -> Result<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url.expose()).map_err(|e| url.refused("REDIS_URL", e))?;
+    within("connecting to Redis", Duration::from_secs(5), client.get_multiplexed_async_connection()).await?.map_err(|e| url.unreachable("Redis", e))
+}
+
+/// Runs `call`, logging the command it sends (values masked, see `trace::redis_args`), its time
+/// and its outcome.
+fn logged<T>(args: &[&str], call: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = std::time::Instant::now();
+    let out = call();
+    let (shown, ms) = (crate::trace::redis_args(args), started.elapsed().as_secs_f64() * 1e3);
+    match &out {
+        Ok(_) => tracing::info!(target: "helpers::cache", ms, "{shown}"),
+        Err(e) => tracing::warn!(target: "helpers::cache", ms, error = %e, "{shown}"),
+    }
+    out
 }
 
 /// Every key a [`SyncRedis::command`] names must start with this: the module's namespace, which

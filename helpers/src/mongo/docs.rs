@@ -313,24 +313,24 @@ impl LoadReport {
 /// `insert_many` each (the driver splits it into server-sized batches), then build the
 /// indexes once over the loaded data — cheaper than maintaining them document by document.
 pub async fn load_world(m: &Mongo, world: &World) -> Result<LoadReport> {
-    load_world_with(m, world, true).await
+    load_world_with(m, world, schema::GeoIndex::Build).await
 }
 
-/// [`load_world`], with the 2dsphere index left out when `geo` is false (for loads too big
-/// for SecantusDB's 2dsphere build, which takes quadratic time).
+/// [`load_world`], with the 2dsphere index left out with [`schema::GeoIndex::Skip`] (for loads
+/// too big for SecantusDB's 2dsphere build, which takes quadratic time).
 ///
 /// Like a SQL seed, it refuses ([`Error::WouldDestroy`], nothing dropped) to drop documents
 /// this module did not write: outside the module's own database (`module8`, `module8_…`),
 /// collections that hold documents and no marker of an earlier load are left alone unless
 /// `M8_ALLOW_RESET=1` (or [`load_world_replacing`]).
-pub async fn load_world_with(m: &Mongo, world: &World, geo: bool) -> Result<LoadReport> {
+pub async fn load_world_with(m: &Mongo, world: &World, geo: schema::GeoIndex) -> Result<LoadReport> {
     check_may_replace(m).await?;
     load(m, world, geo).await
 }
 
 /// [`load_world`] without the check: drops the two collections whoever wrote them.
 pub async fn load_world_replacing(m: &Mongo, world: &World) -> Result<LoadReport> {
-    load(m, world, true).await
+    load(m, world, schema::GeoIndex::Build).await
 }
 
 /// See [`load_world_with`]: the module's own database, empty collections, an earlier load's
@@ -366,7 +366,7 @@ async fn check_may_replace(m: &Mongo) -> Result<()> {
     })
 }
 
-async fn load(m: &Mongo, world: &World, geo: bool) -> Result<LoadReport> {
+async fn load(m: &Mongo, world: &World, geo: schema::GeoIndex) -> Result<LoadReport> {
     for name in [schema::USERS, schema::EVENTS] {
         m.collection::<bson::Document>(name).drop().await.map_err(|e| m.error(e))?;
     }

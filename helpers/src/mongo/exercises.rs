@@ -8,14 +8,14 @@ use super::SyncMongo;
 use super::export;
 use super::sandbox::{Limits, Outcome};
 use crate::error::{Error, Result};
-use crate::exercise::{self, Verdict};
+use crate::exercise::{self, RowOrder, Verdict};
 
 /// One exercise: its id, the collection it reads, whether the order of the documents is part
 /// of the question, and the helpers' answer.
 struct Exercise {
     id: &'static str,
     collection: &'static str,
-    ordered: bool,
+    order: RowOrder,
     answer: fn() -> Vec<Document>,
 }
 
@@ -25,7 +25,7 @@ const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "02.1",
         collection: "events",
-        ordered: true,
+        order: RowOrder::Matters,
         answer: || {
             vec![
                 doc! { "$match": { "event_type": "purchase" } },
@@ -39,7 +39,7 @@ const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "02.2",
         collection: "user_profiles",
-        ordered: true,
+        order: RowOrder::Matters,
         answer: || {
             vec![
                 doc! { "$group": { "_id": { "$size": { "$ifNull": ["$profile.interests", []] } }, "users": { "$sum": 1 } } },
@@ -70,7 +70,7 @@ impl SyncMongo {
         let limits = Limits::default();
         Ok(match self.read_only(ex.collection, pipeline, limits)? {
             Outcome::Documents(docs) => match export::documents_to_frame(&docs) {
-                Ok(yours) => exercise::compare_frames(id, &yours, &expected, ex.ordered),
+                Ok(yours) => exercise::compare_frames(id, &yours, &expected, ex.order),
                 Err(e) => exercise::refused(id, "MongoDB", &e),
             },
             Outcome::Writes(stage) => Verdict::not_yet(

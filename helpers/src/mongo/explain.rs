@@ -31,11 +31,20 @@ pub struct ExplainSummary {
 }
 crate::frame_row!(ExplainSummary { plan, stages, index, keys_examined, docs_examined, returned, server_ms, round_trip_ms });
 
-/// Explains `find(filter)` on `collection` with `executionStats`; `force_scan` adds
-/// `hint: {$natural: 1}`, which makes the server scan the collection.
-pub async fn explain_find(m: &Mongo, collection: &str, filter: Document, force_scan: bool) -> Result<ExplainSummary> {
+/// Which plan [`explain_find`] asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// The one the server chooses (an index when one fits).
+    Chosen,
+    /// A collection scan, forced with `hint: {$natural: 1}`.
+    Scan,
+}
+
+/// Explains `find(filter)` on `collection` with `executionStats`, with the plan the server
+/// chooses or a forced collection scan.
+pub async fn explain_find(m: &Mongo, collection: &str, filter: Document, plan: Plan) -> Result<ExplainSummary> {
     let mut find = doc! { "find": collection, "filter": filter };
-    if force_scan {
+    if plan == Plan::Scan {
         find.insert("hint", doc! { "$natural": 1 });
     }
     let started = Instant::now();
@@ -45,15 +54,15 @@ pub async fn explain_find(m: &Mongo, collection: &str, filter: Document, force_s
         .await
         .map_err(|e| m.error(e))?;
     let round_trip_ms = started.elapsed().as_secs_f64() * 1e3;
-    let plan = out
+    let winning = out
         .get_document("queryPlanner")
         .and_then(|q| q.get_document("winningPlan"))
         .map_err(|_| Error::Codec { what: "the server's explain output".into(), reason: "it has no queryPlanner.winningPlan".into() })?;
-    let (stages, index) = walk(plan);
+    let (stages, index) = walk(winning);
     let stats = out.get_document("executionStats").ok();
     let number = |key: &str| stats.and_then(|s| s.get(key)).and_then(as_i64).unwrap_or(0);
     Ok(ExplainSummary {
-        plan: if force_scan { "collection scan" } else { "with index" }.into(),
+        plan: if plan == Plan::Scan { "collection scan" } else { "with index" }.into(),
         stages: stages.join(" ← "),
         index,
         keys_examined: number("totalKeysExamined"),
@@ -97,8 +106,8 @@ fn as_i64(b: &Bson) -> Option<i64> {
 pub async fn index_vs_scan(m: &Mongo, user_id: i64) -> Result<Vec<ExplainSummary>> {
     let filter = doc! { "user_id": user_id };
     Ok(vec![
-        explain_find(m, schema::EVENTS, filter.clone(), false).await?,
-        explain_find(m, schema::EVENTS, filter, true).await?,
+        explain_find(m, schema::EVENTS, filter.clone(), Plan::Chosen).await?,
+        explain_find(m, schema::EVENTS, filter, Plan::Scan).await?,
     ])
 }
 

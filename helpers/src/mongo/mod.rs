@@ -44,7 +44,6 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Collection, Database};
 
-use crate::check::how_to_start;
 use crate::config::{ServiceUrl, Settings};
 use crate::error::{Error, Result};
 
@@ -71,7 +70,7 @@ pub fn pretty_json(document: &Document) -> String {
 }
 
 /// The database used unless the URL or `MONGODB_DATABASE` names another.
-pub const DEFAULT_DATABASE: &str = "module8";
+pub use crate::config::DEFAULT_MONGODB_DATABASE as DEFAULT_DATABASE;
 
 /// How long the driver looks for a server before an operation fails with a clear error.
 pub const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,17 +87,18 @@ impl Mongo {
     /// Connects to `settings.mongodb_uri` and declares the collections, validators and
     /// indexes of [`schema`] (idempotent).
     pub async fn open(settings: &Settings) -> Result<Mongo> {
-        let m = Mongo::connect(&settings.mongodb_uri, None).await?;
+        let m = Mongo::connect(&settings.mongodb_uri, Some(&settings.mongodb_database_name())).await?;
         schema::ensure(&m).await?;
         Ok(m)
     }
 
     /// Connects and checks that the server answers (bounded by [`SERVER_SELECTION_TIMEOUT`]).
-    /// `database` overrides the URL's database, `MONGODB_DATABASE` and [`DEFAULT_DATABASE`].
+    /// `database` overrides the URL's database and [`DEFAULT_DATABASE`] (`Mongo::open` passes
+    /// [`Settings::mongodb_database_name`], which reads `MONGODB_DATABASE` too).
     pub async fn connect(url: &ServiceUrl, database: Option<&str>) -> Result<Mongo> {
         let mut options = ClientOptions::parse(url.expose())
             .await
-            .map_err(|e| Error::Config { var: "MONGODB_URI", reason: crate::check::scrub(&e.to_string(), url) })?;
+            .map_err(|e| url.refused("MONGODB_URI", e))?;
         options.server_selection_timeout = Some(SERVER_SELECTION_TIMEOUT);
         // The driver's monitor uses the connect timeout as the timeout of its heartbeats. A
         // server busy building an index (SecantusDB answers nothing meanwhile) must not be
@@ -108,15 +108,9 @@ impl Mongo {
         options.app_name.get_or_insert_with(|| "module8-helpers".into());
         let name = match database {
             Some(name) => name.to_string(),
-            None => options
-                .default_database
-                .clone()
-                .or_else(|| std::env::var("MONGODB_DATABASE").ok().filter(|s| !s.trim().is_empty()))
-                .unwrap_or_else(|| DEFAULT_DATABASE.to_string()),
+            None => options.default_database.clone().unwrap_or_else(|| DEFAULT_DATABASE.to_string()),
         };
-        if name.is_empty() || name.contains(['/', '\\', '.', ' ', '"', '$']) {
-            return Err(Error::Config { var: "MONGODB_DATABASE", reason: format!("`{name}` is not a valid database name") });
-        }
+        crate::config::check_mongodb_database(&name)?;
         let client = Client::with_options(options).map_err(|e| map_error(url, e))?;
         let db = client.database(&name);
         let m = Mongo { client, db, url: url.clone() };
@@ -214,12 +208,7 @@ pub fn map_error(url: &ServiceUrl, e: mongodb::error::Error) -> Error {
             }
         }
         ErrorKind::ServerSelection { .. } | ErrorKind::Io(_) | ErrorKind::DnsResolve { .. } | ErrorKind::ConnectionPoolCleared { .. } => {
-            return Error::Unreachable {
-                service: "MongoDB",
-                url: url.masked(),
-                reason: crate::check::scrub(first_line(&e.to_string()), url),
-                hint: how_to_start("MongoDB", "MONGODB_URI"),
-            };
+            return url.unreachable("MongoDB", first_line(&e.to_string()));
         }
         _ => {}
     }

@@ -5,7 +5,7 @@
 //! [`read_only`]: a pipeline with a `$out` or `$merge` stage anywhere (also inside a `$facet`,
 //! a `$lookup` or a `$unionWith`) is refused before it is sent; the rest runs with the server's
 //! `maxTimeMS` at [`Limits::timeout`] (and the same bound on the client, for a server that does
-//! not honour it), and at most [`Limits::max_documents`] documents are read back. What happened
+//! not honour it), and at most [`Limits::max_rows`] documents are read back. What happened
 //! is an [`Outcome`] the verdict can name — never an error of the helpers'.
 
 use std::time::{Duration, Instant};
@@ -17,20 +17,7 @@ use mongodb::options::AggregateOptions;
 use super::Mongo;
 use crate::error::Result;
 
-/// How far a learner's pipeline may go.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Limits {
-    /// How long it may run (`maxTimeMS`, and the client's own bound). Default 5 s.
-    pub timeout: Duration,
-    /// How many documents are read back. Default 10,000.
-    pub max_documents: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits { timeout: Duration::from_secs(5), max_documents: 10_000 }
-    }
-}
+pub use crate::exercise::Limits;
 
 /// What a learner's pipeline did.
 #[derive(Clone, Debug)]
@@ -109,7 +96,7 @@ async fn run(m: &Mongo, collection: &str, pipeline: Vec<Document>, limits: Limit
         let mut cursor = m.collection::<Document>(collection).aggregate(pipeline).with_options(options).await?;
         let mut docs = Vec::new();
         while cursor.advance().await? {
-            if docs.len() == limits.max_documents {
+            if docs.len() == limits.max_rows {
                 return Ok(Fetched::TooMany);
             }
             docs.push(cursor.deserialize_current()?);
@@ -122,7 +109,7 @@ async fn run(m: &Mongo, collection: &str, pipeline: Vec<Document>, limits: Limit
     };
     Ok(match fetched {
         Ok(Fetched::Documents(docs)) => Outcome::Documents(docs),
-        Ok(Fetched::TooMany) => Outcome::TooManyDocuments(limits.max_documents),
+        Ok(Fetched::TooMany) => Outcome::TooManyDocuments(limits.max_rows),
         Err(e) => match e.kind.as_ref() {
             // MaxTimeMSExpired
             ErrorKind::Command(c) if c.code == 50 => Outcome::TimedOut(limits.timeout),

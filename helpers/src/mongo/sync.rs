@@ -148,7 +148,7 @@ impl SyncMongo {
 
     /// `explain` (executionStats) of `find(filter)` on `collection`, as the server plans it.
     pub fn explain_find(&self, collection: &str, filter: Document) -> Result<ExplainSummary> {
-        with_mongo!(self, |m| explain::explain_find(m, collection, filter, false).await)
+        with_mongo!(self, |m| explain::explain_find(m, collection, filter, explain::Plan::Chosen).await)
     }
 
     /// The bad-writes lesson: each refused write with the rule it broke.

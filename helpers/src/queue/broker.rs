@@ -97,13 +97,13 @@ pub(crate) struct Link {
 impl Link {
     pub(super) async fn open(url: &ServiceUrl, generation: u64) -> Result<Link> {
         // Refused at once when nothing listens, instead of waiting for the timeout.
-        crate::check::tcp_probe(url, 5672).await.map_err(|e| unreachable(url, e))?;
+        crate::check::tcp_probe(url, 5672).await.map_err(|e| url.unreachable("RabbitMQ", e))?;
         // No lapin auto-recovery: the broker reconnects itself (see `Broker::recover`). lapin's
         // own recovery was seen stalling for good after a cut connection or a `kill -9`.
         let conn = within(format!("connecting to RabbitMQ at {url}"), BROKER_TIMEOUT, Connection::connect(url.expose(), ConnectionProperties::default()))
             .await
-            .map_err(|e| unreachable(url, e.to_string()))?
-            .map_err(|e| unreachable(url, e.to_string()))?;
+            .map_err(|e| url.unreachable("RabbitMQ", e.to_string()))?
+            .map_err(|e| url.unreachable("RabbitMQ", e.to_string()))?;
         let publisher = bounded(conn.create_channel()).await.map_err(|e| map_error(url, e))?;
         bounded(publisher.confirm_select(ConfirmSelectOptions::default())).await.map_err(|e| map_error(url, e))?;
         let (bump, errors) = tokio::sync::watch::channel(0u64);
@@ -251,8 +251,8 @@ impl Broker {
             match waits.next() {
                 Some(wait) => tokio::time::sleep(wait).await,
                 None => {
-                    return Err(unreachable(
-                        &self.url,
+                    return Err(self.url.unreachable(
+                        "RabbitMQ",
                         format!(
                             "the connection dropped ({what}); reconnecting with backoff (100 ms doubling to 2 s) for {} s did not bring it back (last: {last})",
                             RECOVERY_TIMEOUT.as_secs()
@@ -287,7 +287,7 @@ impl Broker {
                 }
             }
         }
-        Err(unreachable(&self.url, format!("a publish was cut off {MAX_RESENDS} times by a dropped connection (last: {last})")))
+        Err(self.url.unreachable("RabbitMQ", format!("a publish was cut off {MAX_RESENDS} times by a dropped connection (last: {last})")))
     }
 
     /// The largest frame the broker accepts on this connection (negotiated at connect):
@@ -386,13 +386,69 @@ impl Broker {
     }
 }
 
+/// Up to `limit` messages taken from a queue with `basic.get` and held unacknowledged on a
+/// channel of their own — the way a queue is looked into ([`crate::queue::SyncBroker::peek`]) or
+/// walked ([`crate::queue::dlq`]). Each message is either acked ([`Taken::ack`]) or, by
+/// [`Taken::give_back`], returned to the queue: nothing is lost to a look.
+pub(crate) struct Taken {
+    channel: Channel,
+    messages: Vec<lapin::message::BasicGetMessage>,
+    acked: Vec<bool>,
+}
+
+impl Taken {
+    /// Takes up to `limit` messages of `queue` (fewer when it runs dry). On an error, what was
+    /// taken is given back first.
+    pub(crate) async fn take(broker: &Broker, queue: &str, limit: usize) -> Result<Taken> {
+        let mut taken = Taken { channel: broker.channel().await?, messages: Vec::new(), acked: Vec::new() };
+        while taken.messages.len() < limit {
+            let got = bounded(taken.channel.basic_get(queue.into(), lapin::options::BasicGetOptions { no_ack: false })).await;
+            match got {
+                Ok(Some(msg)) => {
+                    taken.messages.push(msg);
+                    taken.acked.push(false);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    taken.give_back().await;
+                    return Err(broker.error(e));
+                }
+            }
+        }
+        Ok(taken)
+    }
+
+    /// The messages taken, in queue order.
+    pub(crate) fn messages(&self) -> &[lapin::message::BasicGetMessage] {
+        &self.messages
+    }
+
+    /// Acknowledges message `i`: it leaves the queue for good.
+    pub(crate) async fn ack(&mut self, broker: &Broker, i: usize) -> Result<()> {
+        bounded(self.messages[i].delivery.ack(lapin::options::BasicAckOptions::default())).await.map_err(|e| broker.error(e))?;
+        self.acked[i] = true;
+        Ok(())
+    }
+
+    /// Returns every message not acked to its queue (`reject` with requeue) and closes the
+    /// channel (which would return them too).
+    pub(crate) async fn give_back(self) {
+        for (msg, acked) in self.messages.iter().zip(&self.acked) {
+            if !acked {
+                let _ = bounded(msg.delivery.reject(lapin::options::BasicRejectOptions { requeue: true })).await;
+            }
+        }
+        let _ = bounded(self.channel.close(200, "OK".into())).await;
+    }
+}
+
 /// Connects, runs `f` with the broker, and closes the connection — the shape of a notebook cell:
-/// `run(queue::with_broker(&settings, async |b| { … }))`. The topology is torn down
-/// afterwards when `teardown` is true.
-pub async fn with_broker<T>(settings: &Settings, topology: Topology, teardown: bool, f: impl AsyncFnOnce(&Broker) -> Result<T>) -> Result<T> {
+/// `run(queue::with_broker(&settings, async |b| { … }))`. With [`Cleanup::Remove`] the
+/// topology is torn down afterwards.
+pub async fn with_broker<T>(settings: &Settings, topology: Topology, cleanup: super::Cleanup, f: impl AsyncFnOnce(&Broker) -> Result<T>) -> Result<T> {
     let broker = Broker::connect(&settings.amqp_addr, topology).await?;
     let out = f(&broker).await;
-    if teardown {
+    if cleanup == super::Cleanup::Remove {
         let cleaned = broker.teardown().await;
         if out.is_ok() {
             cleaned?;
@@ -402,21 +458,13 @@ pub async fn with_broker<T>(settings: &Settings, topology: Topology, teardown: b
     out
 }
 
-pub(super) fn unreachable(url: &ServiceUrl, reason: String) -> Error {
-    Error::Unreachable {
-        service: "RabbitMQ",
-        url: url.to_string(),
-        reason: crate::check::scrub(&reason, url),
-        hint: "Start it with `scripts/services.sh up` (or `docker compose up -d rabbitmq`), or set AMQP_ADDR".into(),
-    }
-}
 
 /// Sorts lapin's errors: I/O and connection failures name RabbitMQ (URL masked) and how to
 /// start it; the rest stay AMQP errors, with the URL scrubbed from their text.
 pub fn map_error(url: &ServiceUrl, e: lapin::Error) -> Error {
     use lapin::ErrorKind;
     match e.kind() {
-        ErrorKind::IOError(_) | ErrorKind::InvalidConnectionState(_) => unreachable(url, e.to_string()),
+        ErrorKind::IOError(_) | ErrorKind::InvalidConnectionState(_) => url.unreachable("RabbitMQ", e.to_string()),
         _ => Error::Amqp(e),
     }
 }

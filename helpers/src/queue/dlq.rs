@@ -6,11 +6,10 @@
 //! they came from with a fresh attempt count — publish confirmed first, ack second — and gives
 //! the rest back.
 
-use lapin::options::{BasicAckOptions, BasicGetOptions, BasicRejectOptions};
 use lapin::types::AMQPValue;
 use serde::Serialize;
 
-use super::Broker;
+use super::{Broker, Taken};
 use super::consumer::{H_ATTEMPTS, H_DEAD_US, H_DEATH_REASON, H_ORIGINAL_KEY, H_ORIGINAL_QUEUE};
 use super::message::{H_ATTEMPT, header_i64, header_str, with_headers};
 use super::producer::Routed;
@@ -71,22 +70,16 @@ fn describe(msg: &lapin::message::BasicGetMessage) -> DeadLetter {
 /// Takes up to `limit` messages; when `replay` is given, sends the ones it picks back to their
 /// original queue (confirmed, then acked); gives every other one back.
 async fn walk(broker: &Broker, limit: usize, replay: Option<&(dyn Fn(&DeadLetter) -> bool + Sync)>) -> Result<(Vec<DeadLetter>, ReplayReport)> {
-    let queue = broker.topology().dead_letter_queue();
-    let channel = broker.channel().await?;
-    let mut seen = Vec::new();
-    let mut held = Vec::new();
-    let mut report = ReplayReport::default();
+    let mut taken = Taken::take(broker, &broker.topology().dead_letter_queue(), limit).await?;
+    let (mut seen, mut report) = (Vec::new(), ReplayReport::default());
     let outcome: Result<()> = async {
-        while seen.len() < limit {
-            let got = super::bounded(channel.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })).await.map_err(|e| broker.error(e))?;
-            let Some(msg) = got else { break };
-            let letter = describe(&msg);
+        for i in 0..taken.messages().len() {
+            let letter = describe(&taken.messages()[i]);
             let chosen = replay.is_some_and(|pick| !letter.original_queue.is_empty() && pick(&letter));
-            if chosen && send_back(broker, &msg, &letter.original_queue).await? {
-                msg.delivery.ack(BasicAckOptions::default()).await.map_err(|e| broker.error(e))?;
+            if chosen && send_back(broker, &taken.messages()[i], &letter.original_queue).await? {
+                taken.ack(broker, i).await?;
                 report.replayed += 1;
             } else {
-                held.push(msg);
                 report.kept += 1;
             }
             seen.push(letter);
@@ -94,11 +87,7 @@ async fn walk(broker: &Broker, limit: usize, replay: Option<&(dyn Fn(&DeadLetter
         Ok(())
     }
     .await;
-    for msg in held {
-        let _ = super::bounded(msg.delivery.reject(BasicRejectOptions { requeue: true })).await;
-    }
-    // Closing the channel also returns anything still unacknowledged.
-    let _ = super::bounded(channel.close(200, "OK".into())).await;
+    taken.give_back().await;
     outcome.map(|_| (seen, report))
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::consumer::{ConsumeLimits, Outcome, Received, RetryPolicy, consume};
 use super::message::{Message, UserData};
-use super::{BROKER_TIMEOUT, Broker};
+use super::{BROKER_TIMEOUT, Broker, Cleanup};
 use crate::error::{Error, Result};
 use crate::frame_row;
 use crate::latency::{Latency, summarize};
@@ -79,8 +79,8 @@ pub async fn publish_one_at_a_time(broker: &Broker, n: usize) -> Result<Rate> {
 }
 
 /// Publishes `n` messages in batches of `batch`, waiting for the confirms once per batch.
-/// Leaves the messages in the queue when `keep` is true.
-pub async fn publish_batched(broker: &Broker, n: usize, batch: usize, keep: bool) -> Result<Rate> {
+/// Leaves the messages in the queue with [`Cleanup::Keep`].
+pub async fn publish_batched(broker: &Broker, n: usize, batch: usize, cleanup: Cleanup) -> Result<Rate> {
     let (exchange, queue) = (broker.topology().data_processing(), broker.topology().user_data_queue());
     purge(broker, &queue).await?;
     let messages = sample_messages(n);
@@ -93,7 +93,7 @@ pub async fn publish_batched(broker: &Broker, n: usize, batch: usize, keep: bool
     if stored != n {
         return Err(Error::Lesson { lesson: "the messaging benchmark", reason: format!("only {stored} of {n} benchmark messages were stored") });
     }
-    if !keep {
+    if cleanup == Cleanup::Remove {
         purge(broker, &queue).await?;
     }
     Ok(rate)
@@ -103,7 +103,7 @@ pub async fn publish_batched(broker: &Broker, n: usize, batch: usize, keep: bool
 /// returns the consume rate and the publish → delivery latency (which includes the time each
 /// message waited behind the others).
 pub async fn consume_backlog(broker: &Broker, n: usize, prefetch: u16) -> Result<(Rate, Latency)> {
-    publish_batched(broker, n, 500, true).await?;
+    publish_batched(broker, n, 500, Cleanup::Keep).await?;
     let limits = ConsumeLimits { max_messages: n, idle: Duration::from_secs(5), total: Duration::from_secs(120), prefetch };
     let report = consume(broker, &broker.topology().user_data_queue(), limits, RetryPolicy::default(), |_: &Received| Outcome::Ack).await?;
     if report.acked != n {
@@ -148,8 +148,8 @@ pub async fn benchmark(broker: &Broker, n: usize) -> Result<(Vec<Rate>, Vec<Late
     within("the messaging benchmark", bound, async {
         let mut rates = vec![
             publish_one_at_a_time(broker, small).await?,
-            publish_batched(broker, n, 100, false).await?,
-            publish_batched(broker, n, 1_000, false).await?,
+            publish_batched(broker, n, 100, Cleanup::Remove).await?,
+            publish_batched(broker, n, 1_000, Cleanup::Remove).await?,
         ];
         let (slow, _) = consume_backlog(broker, small, 1).await?;
         let (fast, backlog) = consume_backlog(broker, n, 100).await?;

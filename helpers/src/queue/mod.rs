@@ -34,12 +34,23 @@ mod sync;
 pub mod topology;
 
 pub use broker::*;
-pub(crate) use broker::{Link, bounded, bounded_by};
+pub(crate) use broker::{Link, Taken, bounded, bounded_by};
 pub use consumer::{ConsumeLimits, ConsumeReport, Handler, Outcome, Received, RetryPolicy, consume};
 pub use message::{AnalyticsEvent, Message, Notification, UserData};
 pub use producer::{BatchReport, Published, Routed};
 pub use sync::{Peeked, SyncBroker};
 pub use topology::{LESSON_EXPIRY, Topology};
+#[cfg(feature = "mongo")]
+pub use pipeline::BadInput;
+
+/// What a run does with what it wrote once it is done (messages, sign-ups, the topology).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Delete it again: the run leaves nothing behind (what a lesson does).
+    Remove,
+    /// Leave it for a later look (what a test that reads it afterwards asks for).
+    Keep,
+}
 
 use crate::config::Settings;
 
@@ -48,7 +59,7 @@ use crate::config::Settings;
 #[allow(dead_code)]
 fn lesson_futures_are_send(s: &Settings, t: Topology) {
     fn send<T: Send>(_: T) {}
-    send(with_broker(s, t.clone(), true, async |b| {
+    send(with_broker(s, t.clone(), Cleanup::Remove, async |b| {
         lessons::routing(b).await?;
         lessons::priority_order(b, 1).await?;
         lessons::retry_timeline(b, RetryPolicy::default()).await?;
@@ -59,5 +70,5 @@ fn lesson_futures_are_send(s: &Settings, t: Topology) {
         Ok(())
     }));
     #[cfg(feature = "mongo")]
-    send(pipeline::run_with_services(s, t, &[], true, false));
+    send(pipeline::run_with_services(s, t, &[], pipeline::BadInput::Included, Cleanup::Remove));
 }

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::consumer::{ConsumeLimits, ConsumeReport, DeadLettered, Handler, Outcome, Received, RetryPolicy, consume};
 use super::message::{self, AnalyticsEvent, Message, Notification, UserData};
-use super::Broker;
+use super::{Broker, Cleanup};
 use crate::data::World;
 use crate::error::{Error, Result};
 use crate::frame_row;
@@ -337,11 +337,20 @@ pub(crate) async fn forget(mongo: &Mongo, run: &str, usernames: &[String]) -> Re
     Ok(())
 }
 
-/// Runs the pipeline for `signups` (plus [`bad_messages`] when `with_bad_input`): see the
-/// module docs. Profiles and analytics documents it stored are deleted again unless `keep`.
-pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], with_bad_input: bool, keep: bool) -> Result<PipelineReport> {
+/// Whether the pipeline's input holds [`bad_messages`] beside the sign-ups.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadInput {
+    /// The sign-ups and the bad messages: what is rejected, retried and dead-lettered is shown.
+    Included,
+    /// The sign-ups only.
+    Left,
+}
+
+/// Runs the pipeline for `signups` (plus [`bad_messages`] with [`BadInput::Included`]): see the
+/// module docs. Profiles and analytics documents it stored are deleted again with [`Cleanup::Remove`].
+pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], bad_input: BadInput, cleanup: Cleanup) -> Result<PipelineReport> {
     let t = broker.topology().clone();
-    let bad = if with_bad_input { bad_messages() } else { Vec::new() };
+    let bad = if bad_input == BadInput::Included { bad_messages() } else { Vec::new() };
     let (good, all) = (signups.len(), signups.len() + bad.len());
 
     // Stage 1: the sign-up form publishes.
@@ -368,7 +377,7 @@ pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], w
     stages.extend(rest.stages());
     let dead = stage2.dead.iter().cloned().chain(rest.dead()).collect();
     let analytics_stored = analytics_stored(mongo, t.prefix()).await?;
-    if !keep {
+    if cleanup == Cleanup::Remove {
         forget(mongo, t.prefix(), &stored_names).await?;
     }
     Ok(PipelineReport { published, stored: stage2.acked, stages, dead, domains: rest.domains, alerts: rest.alerts, analytics_stored })
@@ -376,7 +385,7 @@ pub async fn run_signups(broker: &Broker, mongo: &Mongo, signups: &[UserData], w
 
 /// [`run_signups`] with its own connections: MongoDB at `MONGODB_URI` (schema declared) and
 /// RabbitMQ at `AMQP_ADDR` with `topology` — the shape of one notebook cell.
-pub async fn run_with_services(settings: &crate::config::Settings, topology: super::Topology, signups: &[UserData], with_bad_input: bool, keep: bool) -> Result<PipelineReport> {
+pub async fn run_with_services(settings: &crate::config::Settings, topology: super::Topology, signups: &[UserData], bad_input: BadInput, cleanup: Cleanup) -> Result<PipelineReport> {
     let mongo = Mongo::open(settings).await?;
     let broker = match Broker::connect(&settings.amqp_addr, topology).await {
         Ok(b) => b,
@@ -385,7 +394,7 @@ pub async fn run_with_services(settings: &crate::config::Settings, topology: sup
             return Err(e);
         }
     };
-    let out = run_signups(&broker, &mongo, signups, with_bad_input, keep).await;
+    let out = run_signups(&broker, &mongo, signups, bad_input, cleanup).await;
     mongo.close().await;
     broker.close().await;
     out

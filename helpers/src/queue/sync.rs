@@ -6,13 +6,12 @@
 //! the cell writes — `&mut |r| Outcome::Ack` — passed as a trait object, so the consume loop
 //! itself is compiled once, here.
 
-use lapin::options::{BasicGetOptions, BasicRejectOptions};
 use lapin::types::AMQPValue;
 
 use super::dlq::{self, DeadLetter, ReplayReport};
 use super::lessons::{self, AttemptRow, PriorityRow, RoutingRow};
 use super::measure::{self, Rate};
-use super::{Broker, ConsumeLimits, ConsumeReport, Message, Published, Received, RetryPolicy, Routed, Topology, consume, Outcome};
+use super::{Broker, ConsumeLimits, Taken, ConsumeReport, Message, Published, Received, RetryPolicy, Routed, Topology, consume, Outcome};
 use crate::config::Settings;
 use crate::error::Result;
 use crate::frame_row;
@@ -126,17 +125,13 @@ impl SyncBroker {
     /// given back): body and properties as the consumer will see them.
     pub fn peek(&self, queue: &str, limit: usize) -> Result<Vec<Peeked>> {
         with_broker!(self, |b| {
-            let channel = b.channel().await?;
-            let mut held = Vec::new();
-            let mut rows = Vec::new();
-            let outcome: Result<()> = async {
-                while rows.len() < limit {
-                    let got = super::bounded(channel.basic_get(queue.into(), BasicGetOptions { no_ack: false })).await.map_err(|e| b.error(e))?;
-                    let Some(msg) = got else { break };
+            let taken = Taken::take(b, queue, limit).await?;
+            let text = |v: &Option<lapin::types::ShortString>| v.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
+            let rows = (taken.messages().iter().enumerate())
+                .map(|(i, msg)| {
                     let p = &msg.delivery.properties;
-                    let text = |v: &Option<lapin::types::ShortString>| v.as_ref().map(|s| s.as_str().to_string()).unwrap_or_default();
-                    rows.push(Peeked {
-                        position: rows.len() as i64 + 1,
+                    Peeked {
+                        position: i as i64 + 1,
                         message_id: text(p.message_id()),
                         kind: text(p.kind()),
                         content_type: text(p.content_type()),
@@ -144,17 +139,11 @@ impl SyncBroker {
                         priority: p.priority().map(i64::from),
                         headers: p.headers().as_ref().map(|h| headers_json(h.inner())).unwrap_or_else(|| "{}".into()),
                         body: String::from_utf8_lossy(&msg.delivery.data).into_owned(),
-                    });
-                    held.push(msg);
-                }
-                Ok(())
-            }
-            .await;
-            for msg in held {
-                let _ = super::bounded(msg.delivery.reject(BasicRejectOptions { requeue: true })).await;
-            }
-            let _ = super::bounded(channel.close(200, "OK".into())).await;
-            outcome.map(|_| rows)
+                    }
+                })
+                .collect();
+            taken.give_back().await;
+            Ok(rows)
         })
     }
 
@@ -202,8 +191,8 @@ impl SyncBroker {
 
     /// The signup pipeline with MongoDB (see [`super::pipeline::run_with_services`]).
     #[cfg(feature = "mongo")]
-    pub fn signup_pipeline(&self, signups: &[super::UserData], with_bad_input: bool) -> Result<super::pipeline::PipelineReport> {
-        run(super::pipeline::run_with_services(&self.settings, self.topology.clone(), signups, with_bad_input, false))
+    pub fn signup_pipeline(&self, signups: &[super::UserData], bad_input: super::pipeline::BadInput) -> Result<super::pipeline::PipelineReport> {
+        run(super::pipeline::run_with_services(&self.settings, self.topology.clone(), signups, bad_input, super::Cleanup::Remove))
     }
 
     /// `n` sign-ups published and consumed through a link that drops every connection `cuts`

@@ -7,14 +7,14 @@ use super::SyncDb;
 use super::query::Value;
 use super::sandbox::{Limits, Outcome};
 use crate::error::{Error, Result};
-use crate::exercise::{self, Verdict};
+use crate::exercise::{self, RowOrder, Verdict};
 
 /// One exercise: its id, the parameters the learner's query gets bound, whether the row order
 /// is part of the question, and the helpers' answer.
 struct Exercise {
     id: &'static str,
     params: fn() -> Vec<Value>,
-    ordered: bool,
+    order: RowOrder,
     answer: &'static str,
 }
 
@@ -24,7 +24,7 @@ const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "01.1",
         params: || vec![Value::Int(3)],
-        ordered: true,
+        order: RowOrder::Matters,
         answer: r#"
             SELECT ci.name AS city, co.code AS country, COUNT(o.id) AS orders
             FROM orders o
@@ -42,7 +42,7 @@ const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "01.2",
         params: Vec::new,
-        ordered: false,
+        order: RowOrder::Any,
         answer: r#"
             SELECT p.name, COUNT(o.id) AS times_ordered
             FROM products p
@@ -54,7 +54,7 @@ const EXERCISES: &[Exercise] = &[
     Exercise {
         id: "01.3",
         params: Vec::new,
-        ordered: true,
+        order: RowOrder::Matters,
         answer: r#"
             SELECT substr(CAST(ordered_at AS TEXT), 1, 7) AS month,
                    COUNT(*) AS orders,
@@ -87,7 +87,7 @@ impl SyncDb {
         let expected = self.query(ex.answer, &params)?;
         let limits = Limits::default();
         Ok(match self.read_only(your_sql, &params, limits)? {
-            Outcome::Rows(yours) => exercise::compare_frames(id, &yours, &expected, ex.ordered),
+            Outcome::Rows(yours) => exercise::compare_frames(id, &yours, &expected, ex.order),
             Outcome::Writes(said) => Verdict::not_yet(
                 id,
                 format!("your statement tries to change data — an answer only reads, so it ran read-only and nothing changed ({} said: {said}).", self.backend().name()),

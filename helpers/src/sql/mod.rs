@@ -48,12 +48,12 @@ use sqlx_postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx_sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _};
 
-use crate::check::how_to_start;
 use crate::config::{ServiceUrl, Settings};
 use crate::error::{Error, Result};
 
 pub mod analytics;
 pub mod countries;
+mod copy;
 pub mod exercises;
 pub mod loading;
 pub mod pool;
@@ -71,8 +71,7 @@ pub use sync::SyncDb;
 /// How long opening a connection may take before the call gives up with a clear error.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The PostgreSQL schema the tables live in unless `DATABASE_SCHEMA` says otherwise.
-pub const DEFAULT_SCHEMA: &str = "module8";
+pub use crate::config::DEFAULT_SCHEMA;
 
 /// Which database a [`Db`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,7 +135,7 @@ impl Db {
     /// idempotent). On PostgreSQL the tables go into the schema named by `DATABASE_SCHEMA`
     /// (default [`DEFAULT_SCHEMA`]).
     pub async fn open(settings: &Settings) -> Result<Db> {
-        let db = Db::connect(&settings.database_url, configured_schema().as_deref()).await?;
+        let db = Db::connect(&settings.database_url, Some(&settings.database_schema)).await?;
         db.migrate().await?;
         Ok(db)
     }
@@ -235,26 +234,27 @@ impl Db {
             _ => false,
         };
         if self.backend() == Backend::Postgres && lost {
-            tracing::warn!(target: "helpers::sql", error = %crate::check::scrub(&e.to_string(), &self.url), "the answer to a commit was lost");
+            tracing::warn!(target: "helpers::sql", error = %crate::config::scrub(&e.to_string(), &self.url), "the answer to a commit was lost");
             return Error::CommitUnknown { store: self.backend().name(), what: what.into(), how_to_check: how_to_check.into() };
         }
         self.error(e)
     }
 }
 
-/// The PostgreSQL schema `DATABASE_SCHEMA` names, if it names one.
-pub(crate) fn configured_schema() -> Option<String> {
-    std::env::var("DATABASE_SCHEMA").ok().filter(|s| !s.trim().is_empty())
-}
-
 /// Opens the database and, if its `users` table is empty, seeds it with a world made from
 /// `config` — for lessons that need data but may run before notebook 01 did.
 pub async fn open_seeded(settings: &Settings, config: &crate::data::WorldConfig) -> Result<Db> {
     let db = Db::open(settings).await?;
-    if users::count(&db).await? == 0 {
-        seed(&db, &crate::data::World::generate(config)).await?;
-    }
+    seed_if_empty(&db, config).await?;
     Ok(db)
+}
+
+/// Seeds `db` with `config`'s world when it holds no users yet; returns how many users it holds.
+pub async fn seed_if_empty(db: &Db, config: &crate::data::WorldConfig) -> Result<i64> {
+    if users::count(db).await? == 0 {
+        seed(db, &crate::data::World::generate(config)).await?;
+    }
+    users::count(db).await
 }
 
 /// Opens a database, runs `f` with it, closes it, and returns what `f` returned: the shape
@@ -296,7 +296,7 @@ async fn connect_sqlite(url: &ServiceUrl, pool_size: u32) -> Result<SqlitePool> 
         .before_acquire(|conn, meta| Box::pin(async move { ping_if_idle(conn, meta).await }))
         .connect_with(options)
         .await
-        .map_err(|e| unreachable("SQLite", url, e))
+        .map_err(|e| url.unreachable("SQLite", e))
 }
 
 /// Connections a pool holds at most, unless [`Db::connect_sized`] says otherwise: enough for
@@ -319,16 +319,14 @@ async fn ping_if_idle<C: sqlx::Connection>(conn: &mut C, meta: sqlx::pool::PoolC
 }
 
 async fn connect_postgres(url: &ServiceUrl, schema: &str, pool_size: u32) -> Result<PgPool> {
-    if schema.is_empty() || !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(Error::Config { var: "DATABASE_SCHEMA", reason: format!("`{schema}` is not a plain schema name (letters, digits, _)") });
-    }
+    crate::config::check_schema(schema)?;
     let base = PgConnectOptions::from_str(url.expose())
-        .map_err(|e| Error::Config { var: "DATABASE_URL", reason: crate::check::scrub(&e.to_string(), url) })?
+        .map_err(|e| url.refused("DATABASE_URL", e))?
         .disable_statement_logging();
     // The schema must exist before connections put it on their search path.
     let mut first = crate::runtime::within("connecting to PostgreSQL", CONNECT_TIMEOUT, sqlx_postgres::PgConnection::connect_with(&base))
         .await?
-        .map_err(|e| unreachable("PostgreSQL", url, e))?;
+        .map_err(|e| url.unreachable("PostgreSQL", e))?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
         .execute(&mut first)
         .await
@@ -341,21 +339,9 @@ async fn connect_postgres(url: &ServiceUrl, schema: &str, pool_size: u32) -> Res
         .before_acquire(|conn, meta| Box::pin(async move { ping_if_idle(conn, meta).await }))
         .connect_with(base.options([("search_path", schema)]))
         .await
-        .map_err(|e| unreachable("PostgreSQL", url, e))
+        .map_err(|e| url.unreachable("PostgreSQL", e))
 }
 
-fn unreachable(service: &'static str, url: &ServiceUrl, e: sqlx::Error) -> Error {
-    Error::Unreachable {
-        service,
-        url: url.masked(),
-        reason: crate::check::scrub(&e.to_string(), url),
-        hint: if service == "SQLite" {
-            "Check that the file's folder is writable, or set DATABASE_URL to another sqlite: path.".into()
-        } else {
-            how_to_start(service, "DATABASE_URL")
-        },
-    }
-}
 
 fn map_error(backend: Backend, url: &ServiceUrl, e: sqlx::Error) -> Error {
     use sqlx::error::ErrorKind;
@@ -385,9 +371,9 @@ fn map_error(backend: Backend, url: &ServiceUrl, e: sqlx::Error) -> Error {
     // A connection that could not be made or was lost (a server that closed it mid-handshake
     // answers with a protocol error), as a kept pool meets it when it connects on demand.
     if matches!(e, sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) | sqlx::Error::Protocol(_)) {
-        return unreachable(backend.name(), url, e);
+        return url.unreachable(backend.name(), e);
     }
-    Error::Sql { backend: backend.name(), message: crate::check::scrub(&e.to_string(), url) }
+    Error::Sql { backend: backend.name(), message: crate::config::scrub(&e.to_string(), url) }
 }
 
 #[cfg(test)]

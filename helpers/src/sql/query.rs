@@ -93,7 +93,21 @@ pub(super) use bind_all;
 /// Column types follow the values: integers, numbers, booleans, timestamps and dates keep
 /// their type, a column that mixes integers and numbers becomes numbers, and anything else
 /// is text. A statement that returns no rows gives a frame with no columns.
+///
+/// On PostgreSQL a query whose column types `COPY`'s binary format carries here is read that
+/// way, column by column (see `sql/copy.rs`); the rest row by row.
 pub async fn query_frame(db: &Db, sql: &str, params: &[Value]) -> Result<DataFrame> {
+    if db.backend() == Backend::Postgres {
+        return query_limited(db, sql, params, QueryLimits::none()).await.map(|(frame, _)| frame);
+    }
+    let (names, rows) = fetch_cells(db, sql, params).await?;
+    frame(names, rows)
+}
+
+/// [`query_frame`] the way it was read before binary `COPY`, on either backend: row by row,
+/// each value a cell, then the columns. Kept for the bench (`bench frames`), which shows what
+/// `COPY` saves, and for comparing the two in tests.
+pub async fn query_frame_row_by_row(db: &Db, sql: &str, params: &[Value]) -> Result<DataFrame> {
     let (names, rows) = fetch_cells(db, sql, params).await?;
     frame(names, rows)
 }
@@ -265,6 +279,30 @@ pub(super) enum Fetched {
     Failed(sqlx::Error),
 }
 
+/// What [`query_limited`] read: rows as cells, or a frame `COPY` built column by column (and
+/// whether it was cut at the row limit).
+enum Got {
+    Cells(Fetched),
+    Frame(DataFrame, bool),
+}
+
+/// Reads a PostgreSQL query through binary `COPY` when it can (see `sql/copy.rs`): `None` for
+/// a statement that is not a query, holds a column type without a decoder there, or whose
+/// placeholders the scanner does not follow — the caller reads those row by row.
+async fn by_copy(conn: &mut sqlx_postgres::PgConnection, sql: &str, params: &[Value], max_rows: usize) -> std::result::Result<Option<super::copy::Copied>, sqlx::Error> {
+    let first_word = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default().to_ascii_uppercase();
+    if !matches!(first_word.as_str(), "SELECT" | "WITH" | "VALUES" | "TABLE") {
+        return Ok(None);
+    }
+    let Some(inlined) = (if params.is_empty() { Some(sql.to_string()) } else { super::copy::inline_params(sql, params) }) else { return Ok(None) };
+    let Some(columns) = super::copy::describe(conn, sql).await? else { return Ok(None) };
+    match super::copy::fetch(conn, &inlined, &columns, max_rows).await {
+        // COPY refuses some queries a plain SELECT runs (e.g. `SELECT … FOR UPDATE`).
+        Err(e) if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "0A000") => Ok(None),
+        other => other.map(Some),
+    }
+}
+
 /// Reads rows from `stream` until it ends, fails, or passes `max_rows` (the rows past it are
 /// never decoded).
 pub(super) async fn collect<R, S>(stream: &mut S, max_rows: usize, cell: fn(&R, usize) -> Result<Cell>) -> Result<Fetched>
@@ -331,12 +369,18 @@ pub async fn query_limited(db: &Db, sql: &str, params: &[Value], limits: QueryLi
                 let ms = t.as_millis().max(1);
                 conn.execute(sqlx::AssertSqlSafe(format!("SET statement_timeout = {ms}"))).await.map_err(|e| db.error(e))?;
             }
-            let fetched = {
-                let mut rows = bind_all!(sqlx::query(text), params).fetch(&mut *conn);
-                collect(&mut rows, max_rows, postgres_cell).await?
+            let fetched = match by_copy(&mut conn, sql, params, max_rows).await {
+                Ok(Some(copied)) => Got::Frame(copied.frame, copied.cut),
+                Ok(None) => {
+                    let mut rows = bind_all!(sqlx::query(text), params).fetch(&mut *conn);
+                    Got::Cells(collect(&mut rows, max_rows, postgres_cell).await?)
+                }
+                Err(e) => Got::Cells(Fetched::Failed(e)),
             };
-            if matches!(fetched, Fetched::TooMany(..)) {
-                // the rest is never read: a closed connection stops the server's work at once
+            if matches!(fetched, Got::Cells(Fetched::TooMany(..) | Fetched::Failed(sqlx::Error::Decode(_))) | Got::Frame(_, true)) {
+                // the rest is never read (a cut, or a value that could not be decoded): a closed
+                // connection stops the server's work at once, and no half-read stream goes back
+                // to the pool
                 use sqlx::Connection as _;
                 let _ = conn.detach().close_hard().await;
             } else if limits.timeout.is_some() {
@@ -357,14 +401,15 @@ pub async fn query_limited(db: &Db, sql: &str, params: &[Value], limits: QueryLi
             if limits.timeout.is_some() {
                 conn.lock_handle().await.map_err(|e| db.error(e))?.remove_progress_handler();
             }
-            fetched
+            Got::Cells(fetched)
         }
     };
     let outcome = match fetched {
-        Fetched::Rows(names, cells) => Ok((frame(names, cells)?, false)),
-        Fetched::TooMany(names, cells) => Ok((frame(names, cells)?, true)),
-        Fetched::Failed(e) if timed_out(&e) => Err(Error::Timeout { what: "the statement".into(), after: limits.timeout.unwrap_or_default() }),
-        Fetched::Failed(e) => Err(db.error(e)),
+        Got::Cells(Fetched::Rows(names, cells)) => Ok((frame(names, cells)?, false)),
+        Got::Cells(Fetched::TooMany(names, cells)) => Ok((frame(names, cells)?, true)),
+        Got::Frame(frame, cut) => Ok((frame, cut)),
+        Got::Cells(Fetched::Failed(e)) if timed_out(&e) => Err(Error::Timeout { what: "the statement".into(), after: limits.timeout.unwrap_or_default() }),
+        Got::Cells(Fetched::Failed(e)) => Err(db.error(e)),
     };
     trace_statement(db, sql, params, started, outcome.as_ref().map(|(f, _)| f.height() as u64));
     outcome
@@ -540,6 +585,47 @@ mod tests {
         .unwrap();
         let lines = crate::display::column_strings(&plan, "plan").unwrap();
         assert!(lines.iter().any(|l| l.contains("users_activity_idx")), "{lines:?}");
+    }
+
+    /// Every type the COPY path decodes, with nulls, non-ASCII text, dates before 1970 and
+    /// after 2000, both JSON types and a column of nulls only: the frame `COPY` builds equals
+    /// the row-by-row one, column types included; a row limit cuts it and the pool works on.
+    #[test]
+    fn copy_and_row_by_row_give_the_same_frame_on_postgres() {
+        const SQL: &str = r#"
+            SELECT g::int2 AS i2, g::int4 AS i4, g::int8 * 1000000000 AS i8, (g / 3.0)::float4 AS f4, g / 7.0::float8 AS f8,
+                   'ü-' || g AS t, ('v' || g)::varchar(10) AS v, ('c' || (g % 10))::char(3) AS c, (g % 2 = 0) AS b,
+                   CASE WHEN g % 5 = 0 THEN NULL ELSE TIMESTAMP '1999-12-31 23:59:59' + g * INTERVAL '1 second 250 microseconds' END AS ts,
+                   TIMESTAMPTZ '2025-06-01 12:00:00+02' + g * INTERVAL '1 day' AS tstz, DATE '1969-12-25' + g AS d,
+                   jsonb_build_object('g', g, 's', 'x "y"') AS jb, json_build_object('g', g) AS j,
+                   NULL::text AS nothing, CASE WHEN g = 3 THEN NULL ELSE g END AS sometimes
+            FROM generate_series(1, 2500) g
+            WHERE g > $1 AND $2 = 'it''s' -- $3 is a comment"#;
+        let url = crate::config::Settings::from_env().unwrap().test_postgres_url();
+        let params = [Value::Int(0), Value::Text("it's".into())];
+        crate::run(async {
+            let db = Db::connect(&url, None).await?;
+            let by_copy = query_frame(&db, SQL, &params).await?;
+            let (names, cells) = fetch_cells(&db, SQL, &params).await?;
+            let by_rows = frame(names, cells)?;
+            assert_eq!(by_copy.height(), 2500);
+            assert_eq!(by_copy.schema(), by_rows.schema());
+            assert!(by_copy.equals_missing(&by_rows), "{by_copy}\n{by_rows}");
+            // No rows: no columns, both ways.
+            let empty = query_frame(&db, SQL, &[Value::Int(10_000), Value::Text("it's".into())]).await?;
+            assert_eq!((empty.width(), empty.height()), (0, 0));
+            // A cap: the first rows only, said so; the pool's next statement works.
+            let (cut, was_cut) = query_limited(&db, SQL, &params, QueryLimits { timeout: Some(Duration::from_secs(5)), max_rows: Some(100) }).await?;
+            assert!(was_cut && cut.height() == 100 && cut.equals_missing(&by_rows.head(Some(100))));
+            let after = query_frame(&db, "SELECT COUNT(*) AS n FROM generate_series(1, 10)", &[]).await?;
+            assert_eq!(after.column("n").unwrap().i64().unwrap().get(0), Some(10));
+            // A type COPY does not decode here goes row by row, which names it.
+            let err = query_frame(&db, "SELECT 1.5::numeric AS n", &[]).await.unwrap_err().to_string();
+            assert!(err.contains("NUMERIC") && err.contains("CAST"), "{err}");
+            db.close().await;
+            Ok::<_, Error>(())
+        })
+        .unwrap();
     }
 
     #[test]

@@ -16,20 +16,7 @@ use super::query::{self, Fetched, Value};
 use super::{Db, Pool};
 use crate::error::Result;
 
-/// How far a learner's statement may go.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Limits {
-    /// How long the statement may run. Default 5 s.
-    pub timeout: Duration,
-    /// How many rows it may return. Default 10,000.
-    pub max_rows: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits { timeout: Duration::from_secs(5), max_rows: 10_000 }
-    }
-}
+pub use crate::exercise::Limits;
 
 /// What a learner's statement did.
 #[derive(Clone, Debug)]

@@ -61,7 +61,7 @@ fn keeps_pool(settings: &Settings) -> bool {
 }
 
 fn pool_key(settings: &Settings) -> String {
-    format!("{}\n{}", settings.database_url.expose(), super::configured_schema().unwrap_or_default())
+    format!("{}\n{}", settings.database_url.expose(), settings.database_schema)
 }
 
 async fn open_for_call(settings: &Settings) -> Result<(Db, bool)> {
@@ -174,7 +174,7 @@ impl SyncDb {
     /// `sql` from `clients` concurrent clients through a pool of each size in `sizes` (see
     /// [`super::pool::compare`]): throughput, the wait for a connection, the query's time.
     pub fn compare_pool_sizes(&self, sql: &str, params: &[Value], sizes: &[u32], clients: usize, queries: usize) -> Result<Vec<super::pool::PoolRun>> {
-        run(super::pool::compare(&self.settings.database_url, super::configured_schema().as_deref(), sql, params, sizes, clients, queries))
+        run(super::pool::compare(&self.settings.database_url, Some(&self.settings.database_schema), sql, params, sizes, clients, queries))
     }
 
     /// Runs `sql` `repeats` times and returns the median time in milliseconds with the
@@ -196,6 +196,12 @@ impl SyncDb {
     /// Replaces the module's tables with `world` (see [`super::seed`]).
     pub fn seed(&self, world: &World) -> Result<SeedReport> {
         with_db!(self, |db| super::seed(db, world).await)
+    }
+
+    /// Seeds the database with `config`'s world when it holds no users yet — what every lesson
+    /// that reads the seeded world does first — and returns how many users it holds.
+    pub fn seed_if_empty(&self, config: &crate::data::WorldConfig) -> Result<i64> {
+        with_db!(self, |db| super::seed_if_empty(db, config).await)
     }
 
     /// The N+1 lesson: loads `sizes` users lazily, by one JOIN and by IN batches,

@@ -32,18 +32,24 @@ pub struct UserRow {
 }
 frame_row!(UserRow { id, username, email, first_name, last_name, registered_at, profile_score, verified, last_active_at, login_count });
 
+/// The columns of a [`UserRow`], in its order, for every statement that reads whole users:
+/// `concat!("SELECT ", user_columns!(), " FROM users u …")`.
+macro_rules! user_columns {
+    () => {
+        "u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at, u.profile_score, u.verified, u.last_active_at, u.login_count"
+    };
+}
+
 /// Users whose address is in `country` (its name, e.g. `Germany`, or its code, `DE`),
 /// ordered by id. An unknown country gives an empty list.
 pub async fn by_country(db: &Db, country: &str) -> Result<Vec<UserRow>> {
-    const SQL: &str = r#"
-        SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at,
-               u.profile_score, u.verified, u.last_active_at, u.login_count
+    const SQL: &str = concat!("SELECT ", user_columns!(), r#"
         FROM users u
         JOIN addresses a ON a.id = u.address_id
         JOIN cities ci ON ci.id = a.city_id
         JOIN countries co ON co.id = ci.country_id
         WHERE co.name = $1 OR co.code = $1
-        ORDER BY u.id"#;
+        ORDER BY u.id"#);
     if !storable(country) {
         return Ok(Vec::new());
     }
@@ -52,14 +58,12 @@ pub async fn by_country(db: &Db, country: &str) -> Result<Vec<UserRow>> {
 
 /// Users whose address is in the city called `city`, ordered by id.
 pub async fn by_city(db: &Db, city: &str) -> Result<Vec<UserRow>> {
-    const SQL: &str = r#"
-        SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at,
-               u.profile_score, u.verified, u.last_active_at, u.login_count
+    const SQL: &str = concat!("SELECT ", user_columns!(), r#"
         FROM users u
         JOIN addresses a ON a.id = u.address_id
         JOIN cities ci ON ci.id = a.city_id
         WHERE ci.name = $1
-        ORDER BY u.id"#;
+        ORDER BY u.id"#);
     if !storable(city) {
         return Ok(Vec::new());
     }
@@ -68,10 +72,8 @@ pub async fn by_city(db: &Db, city: &str) -> Result<Vec<UserRow>> {
 
 /// One user by e-mail address, if there is one.
 pub async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>> {
-    const SQL: &str = r#"
-        SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at,
-               u.profile_score, u.verified, u.last_active_at, u.login_count
-        FROM users u WHERE u.email = $1"#;
+    const SQL: &str = concat!("SELECT ", user_columns!(), r#"
+        FROM users u WHERE u.email = $1"#);
     if !storable(email) {
         return Ok(None);
     }
@@ -79,10 +81,8 @@ pub async fn by_email(db: &Db, email: &str) -> Result<Option<UserRow>> {
 }
 
 /// The statement of [`by_id`] (the bench runs it through pgbench as well).
-pub const BY_ID_SQL: &str = r#"
-        SELECT u.id, u.username, u.email, u.first_name, u.last_name, u.registered_at,
-               u.profile_score, u.verified, u.last_active_at, u.login_count
-        FROM users u WHERE u.id = $1"#;
+pub const BY_ID_SQL: &str = concat!("SELECT ", user_columns!(), r#"
+        FROM users u WHERE u.id = $1"#);
 
 /// One user by id, if there is one.
 pub async fn by_id(db: &Db, id: i64) -> Result<Option<UserRow>> {

@@ -22,5 +22,6 @@ pub fn dead_settings() -> Settings {
         redis_url: ServiceUrl::new("redis://:redis-secret-3@127.0.0.1:1/0"),
         amqp_addr: ServiceUrl::new("amqp://guest:amqp-secret-4@127.0.0.1:1/%2f"),
         out_dir: std::env::temp_dir().join("helpers-dead-settings"),
+        ..Settings::default()
     }
 }

@@ -193,3 +193,19 @@ mod tests {
         assert_eq!(with_database("postgres://h:5432?application_name=a", "x"), "postgres://h:5432/x?application_name=a");
     }
 }
+
+/// psql's binary `\copy (sql) TO '/dev/null'`: the server producing every row of `sql` in
+/// COPY's binary format and one client receiving it, with nothing decoded — the floor under
+/// any client that turns the rows into columns. Best of `runs`, seconds (psql's start, a few
+/// milliseconds, included).
+pub fn psql_binary_copy_s(url: &ServiceUrl, sql: &str, runs: usize) -> Found {
+    let command = format!("\\copy ({sql}) TO '/dev/null' WITH (FORMAT binary)");
+    let shown = format!("psql -X -q {} -c \"{command}\"", url.masked());
+    let mut best = f64::INFINITY;
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        run("psql", &["-X", "-q", url.expose(), "-c", &command], &shown)?;
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    Ok(Floor { value: best, how: format!("{shown}, best of {runs}") })
+}

@@ -60,7 +60,7 @@ impl Row {
     }
 }
 
-const MODULES: &[&str] = &["data", "sql", "mongo", "cache", "queue", "analytics", "notebook"];
+const MODULES: &[&str] = &["data", "sql", "frames", "mongo", "cache", "queue", "analytics", "notebook"];
 
 fn main() -> anyhow::Result<()> {
     let which = std::env::args().nth(1).unwrap_or_else(|| "all".into());
@@ -75,6 +75,7 @@ fn main() -> anyhow::Result<()> {
         match module {
             "data" => bench_data(&mut rows)?,
             "sql" => bench_sql(&settings, &mut rows)?,
+            "frames" => bench_frames(&settings, &mut rows)?,
             "mongo" => bench_mongo(&settings, &mut rows)?,
             "cache" => bench_cache(&settings, &mut rows)?,
             "queue" => bench_queue(&settings, &mut rows)?,
@@ -265,6 +266,63 @@ fn bench_sql(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Resul
     Ok(())
 }
 
+/// A query's rows into a DataFrame at size, on PostgreSQL: a table of `bigint, text, float8,
+/// timestamp` read whole at 100k, 1M and 10M rows (`M8_BENCH_FRAME_ROWS`, comma-separated) by
+/// `query_frame` (binary COPY decoded into columns) and by the row-by-row path it replaced,
+/// best of 3 each, beside the server's floor: psql's binary `\copy` of the same query to
+/// /dev/null. The table lives in the bench's schema and is dropped at the end.
+fn bench_frames(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    use helpers::sql::{Db, query};
+    let sizes: Vec<usize> = match std::env::var("M8_BENCH_FRAME_ROWS") {
+        Ok(v) => v.split(',').map(|s| s.trim().replace('_', "").parse()).collect::<Result<_, _>>().context("M8_BENCH_FRAME_ROWS: comma-separated row counts")?,
+        Err(_) => vec![100_000, 1_000_000, 10_000_000],
+    };
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let url = settings.test_postgres_url();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let db = rt.block_on(Db::connect(&url, Some("module8_bench"))).with_context(|| format!("opening {url}"))?;
+    rt.block_on(async {
+        query::execute(&db, "CREATE SCHEMA IF NOT EXISTS module8_bench", &[]).await?;
+        query::execute(&db, "DROP TABLE IF EXISTS module8_bench.frames", &[]).await?;
+        query::execute(&db, "CREATE UNLOGGED TABLE module8_bench.frames (id bigint, name text, score float8, at timestamp)", &[]).await?;
+        query::execute(
+            &db,
+            "INSERT INTO module8_bench.frames SELECT g, 'user-' || g, g * 0.001, TIMESTAMP '2025-01-01' + g * INTERVAL '1 second' FROM generate_series(1, $1) g",
+            &[(largest as i64).into()],
+        )
+        .await?;
+        query::execute(&db, "VACUUM ANALYZE module8_bench.frames", &[]).await
+    })?;
+    let best_of = |times: usize, f: &dyn Fn() -> anyhow::Result<usize>| -> anyhow::Result<(f64, usize)> {
+        let (mut best, mut n) = (f64::INFINITY, 0);
+        for _ in 0..times {
+            let started = Instant::now();
+            n = f()?;
+            best = best.min(started.elapsed().as_secs_f64());
+        }
+        Ok((best, n))
+    };
+    for &size in &sizes {
+        let sql = format!("SELECT id, name, score, at FROM module8_bench.frames WHERE id <= {size}");
+        let (copy_s, got) = best_of(3, &|| Ok(rt.block_on(query::query_frame(&db, &sql, &[]))?.height()))?;
+        anyhow::ensure!(got == size, "query_frame returned {got} rows of {size}");
+        let (rows_s, _) = best_of(3, &|| Ok(rt.block_on(query::query_frame_row_by_row(&db, &sql, &[]))?.height()))?;
+        let floor = floors::psql_binary_copy_s(&url, &sql, 3);
+        let n = helpers::display::thousands(size);
+        rows.push(
+            Row::new("frames", format!("postgres: {n} rows × (bigint, text, float8, timestamp) into a DataFrame, query_frame"), copy_s, "s", format!("{:.0}k rows/s, best of 3", size as f64 / copy_s / 1e3))
+                .with_floor(&floor),
+        );
+        rows.push(Row::new("frames", format!("postgres: the same {n} rows row by row (the path before binary COPY)"), rows_s, "s", format!("{:.0}k rows/s, best of 3; {:.2}x query_frame's time", size as f64 / rows_s / 1e3, rows_s / copy_s)));
+    }
+    rt.block_on(async {
+        query::execute(&db, "DROP TABLE IF EXISTS module8_bench.frames", &[]).await?;
+        db.close().await;
+        Ok::<_, helpers::Error>(())
+    })?;
+    Ok(())
+}
+
 /// Fibonacci naive vs memoised, latency percentiles of every cache tier, and reads while
 /// Redis is cut.
 fn bench_cache(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Result<()> {
@@ -352,7 +410,7 @@ fn bench_mongo(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
         m.drop_database().await?;
         let version = m.server_version().await?;
         let world = World::generate(&WorldConfig::with_users(10_000));
-        let load = docs::load_world_with(&m, &world, false).await?;
+        let load = docs::load_world_with(&m, &world, helpers::mongo::schema::GeoIndex::Skip).await?;
         rows.push(Row::new("mongo", format!("bulk insert {} events", load.events), load.event_seconds, "s", format!("{:.0} events/s, one unordered insert_many, validator on, server {version}", load.events_per_second()),));
         rows.push(Row::new("mongo", format!("bulk insert {} profiles", load.profiles), load.profile_seconds, "s", format!("{:.0} profiles/s", load.profiles as f64 / load.profile_seconds),));
         rows.push(Row::new("mongo", "build the 5 profile and event indexes after the load (no 2dsphere)", load.index_seconds, "s", format!("over {} events and {} profiles", load.events, load.profiles)));
@@ -461,7 +519,7 @@ fn bench_queue(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Res
                 let mut paired = Paired { ours: (vec![first(&publish_case)?], vec![first(&consume_case)?]), floor: (Vec::new(), Vec::new()), how: None };
                 for round in 0..rounds {
                     if round > 0 {
-                        paired.ours.0.push(measure::publish_batched(&broker, n, 1_000, false).await?.per_second);
+                        paired.ours.0.push(measure::publish_batched(&broker, n, 1_000, helpers::queue::Cleanup::Remove).await?.per_second);
                         paired.ours.1.push(measure::consume_backlog(&broker, n, prefetch).await?.0.per_second);
                     }
                     let (publish, consume) = floors::rabbitmq(&broker, (&exchange, "user.data", &queue), n, &body, props.clone(), prefetch).await?;
@@ -524,7 +582,7 @@ fn bench_pipeline_under_a_cut(settings: &helpers::Settings, rows: &mut Vec<Row>)
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             link.interrupt();
         };
-        let (report, ()) = tokio::join!(pipeline::run_signups(&broker, &mongo, &signups, false, true), cut);
+        let (report, ()) = tokio::join!(pipeline::run_signups(&broker, &mongo, &signups, helpers::queue::pipeline::BadInput::Left, helpers::queue::Cleanup::Keep), cut);
         let secs = started.elapsed().as_secs_f64();
         let profiles = users::count(&mongo).await;
         let reconnects = broker.recoveries();

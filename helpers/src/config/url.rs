@@ -1,28 +1,11 @@
-//! Service URLs from the environment (and a `.env` file), with documented defaults.
-//!
-//! | variable | default | used by |
-//! |---|---|---|
-//! | `DATABASE_URL` | `sqlite://<project>/out/module8.db?mode=rwc` (an embedded file) | module 1 |
-//! | `MONGODB_URI` | `mongodb://127.0.0.1:27017` | module 2 |
-//! | `REDIS_URL` | `redis://127.0.0.1:6379` | module 3 |
-//! | `AMQP_ADDR` | `amqp://guest:guest@127.0.0.1:5672/%2f` | module 4 |
-//! | `M8_OUT_DIR` | `<project>/out` | figures, exports, the bench report |
-//!
-//! A value set in the process environment wins over `.env`; `.env` is looked for in the
-//! current directory and its parents (so a notebook in `notebooks/` finds the project's).
-//! Every URL is a [`ServiceUrl`], which shows itself masked: `postgres://app:***@host/db`.
+//! [`ServiceUrl`]: a connection URL that never shows its secrets, and everything that keeps a
+//! password out of what is shown — masking a URL, scrubbing a client's error text — together
+//! with the two errors every connector builds from a URL: a service that did not answer
+//! ([`ServiceUrl::unreachable`]) and a setting that was refused ([`ServiceUrl::refused`]).
 
 use std::fmt;
-use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-
-/// Default for `MONGODB_URI`.
-pub const DEFAULT_MONGODB_URI: &str = "mongodb://127.0.0.1:27017";
-/// Default for `REDIS_URL`.
-pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
-/// Default for `AMQP_ADDR` (RabbitMQ's out-of-the-box user, local connections only).
-pub const DEFAULT_AMQP_ADDR: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+use crate::error::Error;
 
 /// A connection URL that never shows its secrets: `Display` and `Debug` print it masked.
 /// Use [`ServiceUrl::expose`] only to hand it to a client library.
@@ -60,6 +43,15 @@ impl ServiceUrl {
         let (_, after) = split_userinfo(rest);
         let hosts = after.split(['/', '?', '#']).next().unwrap_or_default();
         hosts.split(',').filter(|h| !h.is_empty()).map(|h| split_host_port(h, default_port)).collect()
+    }
+
+    /// The database a URL's path names (`mongodb://u:p@h1,h2/shop?replicaSet=rs0` → `shop`),
+    /// if it names one.
+    pub fn path_database(&self) -> Option<String> {
+        let (_, rest) = self.0.split_once("://")?;
+        let (_, after) = split_userinfo(rest);
+        let path = after.split(['?', '#']).next()?.split_once('/')?.1;
+        (!path.is_empty()).then(|| path.to_string())
     }
 
     /// The same URL with its hosts (what follows the user-info, up to the path) replaced by
@@ -185,208 +177,151 @@ fn mask_query(query: &str) -> String {
     format!("{lead}{}", parts.join("&"))
 }
 
-/// Where the service URLs and output folder come from. Cheap to clone; shows masked.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// `DATABASE_URL`: `sqlite:` (default, an embedded file) or `postgres://`.
-    pub database_url: ServiceUrl,
-    /// `MONGODB_URI`: `mongodb://` or `mongodb+srv://`.
-    pub mongodb_uri: ServiceUrl,
-    /// `REDIS_URL`: `redis://`, `rediss://` or `redis+unix://`.
-    pub redis_url: ServiceUrl,
-    /// `AMQP_ADDR`: `amqp://` or `amqps://`.
-    pub amqp_addr: ServiceUrl,
-    /// `M8_OUT_DIR`: where figures, exports and reports are written.
-    pub out_dir: PathBuf,
+/// `text` with `url` (as written, and its password, whole or in pieces) replaced by its
+/// masked form: for a client's error message before it is shown.
+pub(crate) fn scrub(text: &str, url: &ServiceUrl) -> String {
+    let raw = url.expose();
+    let masked = url.masked();
+    let out = text.replace(raw, &masked);
+    // Also remove the password if a client echoed only that part, or a piece of it — unless it
+    // is the user name too (RabbitMQ's guest:guest): every masked URL shows that, it hides
+    // nothing, and its pieces ("est") would be cut out of ordinary words.
+    match password_of(raw) {
+        Some((user, password)) if percent_decode(user) != percent_decode(password) => scrub_secret(&out, password),
+        _ => out,
+    }
 }
 
-impl Default for Settings {
-    /// The documented defaults, ignoring the environment.
-    fn default() -> Self {
-        let root = project_root();
-        let out_dir = root.join("out");
-        Settings {
-            database_url: ServiceUrl::new(default_database_url(&out_dir)),
-            mongodb_uri: ServiceUrl::new(DEFAULT_MONGODB_URI),
-            redis_url: ServiceUrl::new(DEFAULT_REDIS_URL),
-            amqp_addr: ServiceUrl::new(DEFAULT_AMQP_ADDR),
-            out_dir,
+/// The user name and password of a URL's user-info (which ends at the last `@`; see
+/// `config::split_userinfo`).
+fn password_of(raw: &str) -> Option<(&str, &str)> {
+    let (_, rest) = raw.split_once("://")?;
+    let (userinfo, _) = rest.rsplit_once('@')?;
+    let (user, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then_some((user, password))
+}
+
+/// Parts of a secret shorter than this are left in a text (they would match everywhere).
+const SHORTEST_PART: usize = 3;
+
+/// Replaces with `***` every run of `text` that is a part of `secret` at least
+/// [`SHORTEST_PART`] characters long — of the secret as written, percent-decoded or
+/// percent-encoded. A client that parsed a URL whose password holds a raw `?`, `#`, `/` or `@`
+/// quotes only a piece of it (`invalid server address u:S3c`), cut at that character: the piece
+/// goes too. A secret shorter than that is replaced where it appears whole. Hides more than the
+/// secret, never less.
+pub(crate) fn scrub_secret(text: &str, secret: &str) -> String {
+    let decoded = percent_decode(secret);
+    let encoded = percent_encode(&decoded);
+    let forms: Vec<Vec<char>> = [secret, decoded.as_str(), encoded.as_str()].iter().map(|f| f.chars().collect()).collect();
+    let text: Vec<char> = text.chars().collect();
+    // The longest run starting at `at` that is a part of one of the forms.
+    let longest_at = |at: usize| {
+        let mut best = 0;
+        for form in &forms {
+            for start in 0..form.len() {
+                let n = text[at..].iter().zip(&form[start..]).take_while(|(a, b)| a == b).count();
+                best = best.max(n);
+            }
         }
-    }
-}
-
-impl Settings {
-    /// Reads the settings from the environment, after loading `.env` if there is one.
-    /// Fails with an error naming the variable when a value has the wrong scheme.
-    ///
-    /// ```no_run
-    /// let settings = helpers::Settings::from_env()?;
-    /// println!("{}", settings.database_url); // masked
-    /// # Ok::<(), helpers::Error>(())
-    /// ```
-    pub fn from_env() -> Result<Self> {
-        let _ = dotenvy::dotenv();
-        // RUST_LOG (from the environment or .env) turns on the helpers' log: crate::trace.
-        crate::trace::init();
-        Self::from_lookup(|var| std::env::var(var).ok())
-    }
-
-    /// Builds settings from any variable lookup (the environment, a map in a test).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
-        let defaults = Settings::default();
-        let out_dir = match lookup("M8_OUT_DIR").filter(|v| !v.trim().is_empty()) {
-            Some(dir) => PathBuf::from(dir),
-            None => defaults.out_dir.clone(),
-        };
-        let database_default = if lookup("M8_OUT_DIR").is_some() {
-            ServiceUrl::new(default_database_url(&out_dir))
+        best
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let n = longest_at(i);
+        if n >= SHORTEST_PART {
+            out.push_str("***");
+            i += n;
         } else {
-            defaults.database_url
-        };
-        Ok(Settings {
-            database_url: read_url(&lookup, "DATABASE_URL", &["sqlite", "postgres", "postgresql"], database_default)?,
-            mongodb_uri: read_url(&lookup, "MONGODB_URI", &["mongodb", "mongodb+srv"], defaults.mongodb_uri)?,
-            redis_url: read_url(&lookup, "REDIS_URL", &["redis", "rediss", "redis+unix", "unix"], defaults.redis_url)?,
-            amqp_addr: read_url(&lookup, "AMQP_ADDR", &["amqp", "amqps"], defaults.amqp_addr)?,
-            out_dir,
-        })
-    }
-
-    /// `out_dir/figures`, where every figure is written as PNG and SVG.
-    pub fn figures_dir(&self) -> PathBuf {
-        self.out_dir.join("figures")
-    }
-
-    /// The PostgreSQL that the tests, the bench and the notebook runner's `postgres` variant
-    /// use, by [`test_postgres_url`]'s rule over the environment.
-    pub fn test_postgres_url(&self) -> ServiceUrl {
-        test_postgres_url(|var| match var {
-            "DATABASE_URL" => Some(self.database_url.expose().to_string()),
-            other => std::env::var(other).ok(),
-        })
-    }
-}
-
-/// The rule for the PostgreSQL of the tests, the bench and the runner's `postgres` variant:
-/// `TEST_POSTGRES_URL`, else `DATABASE_URL` when that is PostgreSQL, else the compose file's
-/// database with `M8_SERVICES=docker`, else [`DEFAULT_TEST_POSTGRES_URL`] (the local server of
-/// every development and CI machine). `scripts/common.sh` (`test_postgres_url`) must apply the
-/// same rule before anything is compiled (it starts the servers); `tests/services.rs` runs
-/// both on the same environments and compares.
-pub fn test_postgres_url(lookup: impl Fn(&str) -> Option<String>) -> ServiceUrl {
-    let set = |var: &str| lookup(var).filter(|v| !v.trim().is_empty());
-    if let Some(url) = set("TEST_POSTGRES_URL") {
-        return ServiceUrl::new(url);
-    }
-    if let Some(url) = set("DATABASE_URL").filter(|u| u.starts_with("postgres://") || u.starts_with("postgresql://")) {
-        return ServiceUrl::new(url);
-    }
-    if set("M8_SERVICES").as_deref() == Some("docker") {
-        return ServiceUrl::new(COMPOSE_POSTGRES_URL);
-    }
-    ServiceUrl::new(DEFAULT_TEST_POSTGRES_URL)
-}
-
-/// The PostgreSQL of `docker-compose.yml` (`M8_SERVICES=docker`).
-pub const COMPOSE_POSTGRES_URL: &str = "postgres://app:app@127.0.0.1:5432/module8";
-
-/// The variable that lets seeds and bulk loads replace data this module did not write
-/// (`M8_ALLOW_RESET=1`). Without it they only replace data in the module's own places (see
-/// [`is_module_name`]), in places that hold nothing, or where they wrote before.
-pub const ALLOW_RESET_VAR: &str = "M8_ALLOW_RESET";
-
-/// The table (SQL) and collection (MongoDB) a seed or bulk load writes beside its data: where it
-/// exists, the data is the module's, and the next seed may replace it.
-pub const OWNER_MARKER: &str = "module8_seeded";
-
-/// Whether [`ALLOW_RESET_VAR`] is set to `1`, `true` or `yes`.
-pub fn reset_allowed() -> bool {
-    allows_reset(std::env::var(ALLOW_RESET_VAR).ok().as_deref())
-}
-
-fn allows_reset(value: Option<&str>) -> bool {
-    matches!(value.map(|v| v.trim().to_ascii_lowercase()).as_deref(), Some("1" | "true" | "yes"))
-}
-
-/// Whether a schema, database or file stem is the module's own: `module8`, or `module8_…` /
-/// `module8-…` (the bench's scratch places).
-pub fn is_module_name(name: &str) -> bool {
-    name == "module8" || name.strip_prefix("module8").is_some_and(|rest| rest.starts_with(['_', '-']))
-}
-
-/// The PostgreSQL database the tests and the bench use when no URL names one.
-pub const DEFAULT_TEST_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn read_url(
-    lookup: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    schemes: &[&str],
-    default: ServiceUrl,
-) -> Result<ServiceUrl> {
-    let Some(value) = lookup(var) else { return Ok(default) };
-    let value = value.trim().to_string();
-    if value.is_empty() {
-        return Err(Error::Config { var, reason: "it is set but empty; unset it to use the default".into() });
-    }
-    let url = ServiceUrl::new(value);
-    let scheme = url.scheme();
-    if !url.expose().contains(':') || !schemes.contains(&scheme.as_str()) {
-        return Err(Error::Config {
-            var,
-            reason: format!(
-                "`{}` does not start with {}",
-                url.masked(),
-                schemes.iter().map(|s| format!("{s}:")).collect::<Vec<_>>().join(" or ")
-            ),
-        });
-    }
-    Ok(url)
-}
-
-fn default_database_url(out_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", out_dir.join("module8.db").display())
-}
-
-/// The project's root: the nearest ancestor of the current directory that holds
-/// `helpers/Cargo.toml` (so notebooks in `notebooks/` and tests in `helpers/` agree),
-/// else the current directory.
-pub fn project_root() -> PathBuf {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    cwd.ancestors()
-        .find(|dir| dir.join("helpers").join("Cargo.toml").is_file())
-        .map(Path::to_path_buf)
-        .unwrap_or(cwd)
-}
-
-#[cfg(test)]
-mod reset_tests {
-    use super::{allows_reset, is_module_name};
-
-    #[test]
-    fn only_an_explicit_yes_allows_a_reset() {
-        for yes in ["1", "true", "YES", " yes "] {
-            assert!(allows_reset(Some(yes)), "{yes}");
-        }
-        for no in [None, Some(""), Some("0"), Some("false"), Some("no"), Some("please")] {
-            assert!(!allows_reset(no), "{no:?}");
+            out.push(text[i]);
+            i += 1;
         }
     }
+    for form in [secret, decoded.as_str()] {
+        if !form.is_empty() && form.chars().count() < SHORTEST_PART {
+            out = out.replace(form, "***");
+        }
+    }
+    out
+}
 
-    #[test]
-    fn the_module_owns_module8_and_its_scratch_places_only() {
-        for own in ["module8", "module8_bench", "module8-bench", "module8_bench_geo"] {
-            assert!(is_module_name(own), "{own}");
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
         }
-        for theirs in ["public", "test", "module80", "module8x", "my_module8", "Module8", ""] {
-            assert!(!is_module_name(theirs), "{theirs}");
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
         }
+    }
+    out
+}
+
+/// The variable that names `service`'s URL (`PostgreSQL` and `SQLite`: `DATABASE_URL`).
+pub fn variable_of(service: &str) -> &'static str {
+    match service {
+        "PostgreSQL" | "SQLite" => "DATABASE_URL",
+        "MongoDB" => "MONGODB_URI",
+        "Redis" => "REDIS_URL",
+        _ => "AMQP_ADDR",
+    }
+}
+
+/// One sentence on how to bring `service` up — the only place it is written, so every error
+/// and the service check say the same.
+pub fn how_to_start(service: &str) -> String {
+    let compose = match service {
+        "SQLite" => return "Check that the file's folder is writable, or set DATABASE_URL to another sqlite: path.".into(),
+        "PostgreSQL" => "postgres",
+        "MongoDB" => "mongo",
+        "Redis" => "redis",
+        _ => "rabbitmq",
+    };
+    format!(
+        "Start it with `scripts/services.sh up` (local servers, SecantusDB for MongoDB) or `docker compose up -d {compose}`, or point {} at a running server.",
+        variable_of(service)
+    )
+}
+
+impl ServiceUrl {
+    /// [`Error::Unreachable`]: `service` did not answer at this URL. The URL is shown masked,
+    /// `reason` (a client's words) is scrubbed of the password, and the hint says how to start
+    /// the service. Every connector builds its error here.
+    pub fn unreachable(&self, service: &'static str, reason: impl fmt::Display) -> Error {
+        Error::Unreachable { service, url: self.masked(), reason: scrub(&reason.to_string(), self), hint: how_to_start(service) }
+    }
+
+    /// [`Error::Config`]: the setting `variable` holding this URL was refused; `reason` is
+    /// scrubbed of the password.
+    pub fn refused(&self, variable: &'static str, reason: impl fmt::Display) -> Error {
+        Error::Config { var: variable, reason: scrub(&reason.to_string(), self) }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     #[test]
     fn a_password_is_replaced_by_stars() {
@@ -482,6 +417,14 @@ mod tests {
     }
 
     #[test]
+    fn the_path_database_is_read_after_any_password() {
+        assert_eq!(ServiceUrl::new("mongodb://u:p/a?s@h1,h2:27018/shop?replicaSet=rs0").path_database().as_deref(), Some("shop"));
+        assert_eq!(ServiceUrl::new("mongodb://127.0.0.1:27017/").path_database(), None);
+        assert_eq!(ServiceUrl::new("mongodb://127.0.0.1:27017/?directConnection=true").path_database(), None);
+        assert_eq!(ServiceUrl::new("mongodb://127.0.0.1:27017").path_database(), None);
+    }
+
+    #[test]
     fn host_ports_lists_every_host_with_default_ports() {
         let url = ServiceUrl::new("mongodb://u:p@h1,h2:27018/db");
         assert_eq!(url.host_ports(27017), vec![("h1".into(), 27017), ("h2".into(), 27018)]);
@@ -489,39 +432,67 @@ mod tests {
         assert_eq!(ServiceUrl::new("redis://[::1]:6380").host_ports(6379), vec![("::1".into(), 6380)]);
     }
 
-    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |k| map.get(k).cloned()
+    /// Every substring of `secret` with at least three characters that `text` holds.
+    fn leaked(text: &str, secret: &str) -> Vec<String> {
+        let chars: Vec<char> = secret.chars().collect();
+        let mut found = Vec::new();
+        for i in 0..chars.len() {
+            for j in i + 3..=chars.len() {
+                let part: String = chars[i..j].iter().collect();
+                if text.contains(&part) {
+                    found.push(part);
+                }
+            }
+        }
+        found
     }
 
     #[test]
-    fn unset_variables_fall_back_to_the_documented_defaults() {
-        let s = Settings::from_lookup(lookup(&[])).unwrap();
-        assert_eq!(s.redis_url.expose(), DEFAULT_REDIS_URL);
-        assert_eq!(s.mongodb_uri.expose(), DEFAULT_MONGODB_URI);
-        assert_eq!(s.amqp_addr.expose(), DEFAULT_AMQP_ADDR);
-        assert!(s.database_url.expose().starts_with("sqlite://"));
+    fn a_password_that_is_also_the_user_name_leaves_ordinary_words_alone() {
+        let url = ServiceUrl::new("amqp://guest:guest@127.0.0.1:5672/%2f");
+        let text = "amqp://guest:guest@127.0.0.1:5672/%2f refused the request of the test";
+        assert_eq!(scrub(text, &url), "amqp://guest:***@127.0.0.1:5672/%2f refused the request of the test");
     }
 
     #[test]
-    fn a_url_with_the_wrong_scheme_names_the_variable_and_hides_the_password() {
-        let err = Settings::from_lookup(lookup(&[("REDIS_URL", "http://u:pw123@x")])).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("REDIS_URL"), "{msg}");
-        assert!(msg.contains("redis:"), "{msg}");
-        assert!(!msg.contains("pw123"), "{msg}");
+    fn every_piece_of_a_password_cut_at_a_url_delimiter_is_scrubbed() {
+        let url = ServiceUrl::new("mongodb://u:S3c?ret#pw/x@127.0.0.1:27017/db");
+        for said in [
+            "invalid server address u:S3c",
+            "An invalid argument was provided: ret#pw/x@127.0.0.1:27017/db is not a valid host",
+            "unknown option pw/x@127.0.0.1 in ret",
+            "password S3c%3Fret%23pw%2Fx does not decode",
+        ] {
+            let out = scrub(said, &url);
+            assert!(leaked(&out, "S3c?ret#pw/x").is_empty(), "{said:?} -> {out:?}: {:?}", leaked(&out, "S3c?ret#pw/x"));
+            assert!(leaked(&out, "S3c%3Fret%23pw%2Fx").is_empty(), "{said:?} -> {out:?}");
+        }
+        // A percent-encoded password is scrubbed in its decoded form too.
+        let encoded = ServiceUrl::new("postgres://app:p%40ss%2Fw0rd@db:5432/x");
+        let out = scrub("bad password p@ss/w0rd for app", &encoded);
+        assert!(!out.contains("p@ss") && !out.contains("w0rd"), "{out}");
+        // Text that holds no piece of the password is left alone.
+        assert_eq!(scrub("connection refused (os error 111)", &url), "connection refused (os error 111)");
     }
 
-    #[test]
-    fn an_empty_value_is_refused() {
-        let err = Settings::from_lookup(lookup(&[("DATABASE_URL", " ")])).unwrap_err();
-        assert!(err.to_string().contains("DATABASE_URL"));
-    }
-
-    #[test]
-    fn out_dir_moves_the_default_sqlite_file_with_it() {
-        let s = Settings::from_lookup(lookup(&[("M8_OUT_DIR", "/tmp/m8")])).unwrap();
-        assert_eq!(s.database_url.expose(), "sqlite:///tmp/m8/module8.db?mode=rwc");
-        assert_eq!(s.figures_dir(), PathBuf::from("/tmp/m8/figures"));
+    proptest::proptest! {
+        /// Whatever a password holds, and wherever a client cut it (at a delimiter or not), no
+        /// part of it of three or more characters survives in the text around it.
+        #[test]
+        fn no_part_of_a_password_survives_scrubbing(
+            password in r"[a-zA-Z0-9?#/@:%&=+ ._~-]{1,20}",
+            start in 0usize..20,
+            len in 3usize..20,
+            before in "[a-z ]{0,12}",
+            after in "[a-z ]{0,12}",
+        ) {
+            let chars: Vec<char> = password.chars().collect();
+            let start = start.min(chars.len());
+            let piece: String = chars[start..(start + len).min(chars.len())].iter().collect();
+            let url = ServiceUrl::new(format!("mongodb://u:{password}@127.0.0.1:27017/db"));
+            let out = scrub(&format!("{before}{piece}{after}"), &url);
+            let left = leaked(&out, &password);
+            proptest::prop_assert!(left.is_empty(), "{:?} -> {:?} leaves {:?}", piece, out, left);
+        }
     }
 }
