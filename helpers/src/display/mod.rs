@@ -18,11 +18,13 @@ use polars::prelude::DataFrame;
 use crate::error::{Error, Result};
 
 mod figure;
+mod profile;
 mod table;
 mod words;
 pub mod charts;
 
 pub use figure::{Draw, DrawResult, Figure, register_fonts};
+pub use profile::{ColumnProfile, profile};
 pub(crate) use figure::write_file;
 pub use table::{Table, TableExt};
 pub(crate) use table::{escape, format_value, inline_html, plain_title};

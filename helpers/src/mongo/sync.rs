@@ -86,6 +86,22 @@ impl SyncMongo {
         out
     }
 
+    /// `find(filter)` on `collection` as a frame of the named fields with the named types, at
+    /// most `limit` documents (0: all): only those fields are fetched, and a document without
+    /// one, or with a value of another type, gives a null (see [`super::typed::find_typed`]).
+    pub fn find_typed(&self, collection: &str, filter: Document, schema: &[(&str, super::typed::FieldType)], limit: i64) -> Result<DataFrame> {
+        let (started, shown) = (Instant::now(), filter.to_string());
+        let out = with_mongo!(self, |m| super::typed::find_typed(m, collection, filter, schema, limit).await);
+        trace_call("find", collection, &shown, started, out.as_ref().map(|f| f.height()));
+        out
+    }
+
+    /// Every collection with its size, and every field path a sample of `sample` documents
+    /// shows, with its types and how often it is there (see [`super::explore::sample_fields`]).
+    pub fn sample_fields(&self, sample: usize) -> Result<Vec<super::explore::FieldSample>> {
+        with_mongo!(self, |m| super::explore::sample_fields(m, sample).await)
+    }
+
     /// At most `limit` documents of `find(filter)` as pretty JSON (without `_id`).
     pub fn find_json(&self, collection: &str, filter: Document, limit: i64) -> Result<Vec<String>> {
         let (started, shown) = (Instant::now(), filter.to_string());

@@ -292,7 +292,7 @@ pub(super) struct Copied {
 /// [`describe`]); at most `max_rows` rows. A cut result leaves the connection in the middle of
 /// the stream: the caller closes it (which stops the server's work at once).
 pub(super) async fn fetch(conn: &mut sqlx_postgres::PgConnection, sql: &str, columns: &[(String, Kind)], max_rows: usize) -> std::result::Result<Copied, sqlx::Error> {
-    let statement = format!("COPY ({}) TO STDOUT (FORMAT binary)", sql.trim().trim_end_matches(';'));
+    let statement = format!("COPY ({}\n) TO STDOUT (FORMAT binary)", sql.trim().trim_end_matches(';'));
     let mut stream = conn.copy_out_raw(&statement).await?;
     let mut decoder = Decoder::new(columns);
     let mut pending: Vec<u8> = Vec::new();

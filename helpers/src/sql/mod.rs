@@ -55,6 +55,8 @@ pub mod analytics;
 pub mod countries;
 mod copy;
 pub mod exercises;
+pub mod explore;
+pub mod export;
 pub mod loading;
 pub mod pool;
 pub mod query;

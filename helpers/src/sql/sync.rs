@@ -198,6 +198,25 @@ impl SyncDb {
         with_db!(self, |db| super::seed(db, world).await)
     }
 
+    /// Streams every row of `sql` into a CSV file at `path` without holding them all (see
+    /// [`super::export::to_csv`]): for results too big for a cell. No row limit, no time limit.
+    pub fn to_csv(&self, sql: &str, params: &[Value], path: impl AsRef<std::path::Path>) -> Result<super::export::Exported> {
+        let path = path.as_ref().to_path_buf();
+        with_db!(self, |db| super::export::to_csv(db, sql, params, &path).await)
+    }
+
+    /// The database's tables (with sizes), columns (types, nullability) and indexes, one frame
+    /// each (see [`super::explore::schema`]).
+    pub fn schema(&self) -> Result<super::explore::Schema> {
+        with_db!(self, |db| super::explore::schema(db).await)
+    }
+
+    /// A histogram of `column` of `table` in `bins` equal-width bins, counted by the database:
+    /// only the bins are fetched (see [`super::explore::histogram`]).
+    pub fn histogram(&self, table: &str, column: &str, bins: usize) -> Result<DataFrame> {
+        with_db!(self, |db| super::explore::histogram(db, table, column, bins).await)
+    }
+
     /// Seeds the database with `config`'s world when it holds no users yet — what every lesson
     /// that reads the seeded world does first — and returns how many users it holds.
     pub fn seed_if_empty(&self, config: &crate::data::WorldConfig) -> Result<i64> {
