@@ -384,9 +384,10 @@ fn exercise_checks_accept_any_right_pipeline_and_explain_wrong_ones() {
     ];
     let v = m.check_exercise("02.1", right.clone()).unwrap();
     assert!(v.correct, "{v}");
-    let mut counts_views = right.clone();
-    counts_views[0] = doc! { "$match": { "event_type": { "$in": ["purchase", "view"] } } };
-    let v = m.check_exercise("02.1", counts_views).unwrap();
+    // A near miss with the right rows: units summed instead of the price.
+    let mut sums_units = right.clone();
+    sums_units[1] = doc! { "$group": { "_id": "$geo.country", "revenue": { "$sum": "$metadata.quantity" }, "purchases": { "$count": {} } } };
+    let v = m.check_exercise("02.1", sums_units).unwrap();
     assert!(!v.correct && v.feedback.contains("differ"), "{v}");
     let v = m.check_exercise("02.1", right[..2].to_vec()).unwrap();
     assert!(!v.correct, "unsorted is not the asked order: {v}");
@@ -476,4 +477,52 @@ fn exercise_checks_run_the_pipeline_read_only_and_bounded() {
         db.drop_database().await.unwrap();
         db.close().await;
     });
+}
+
+/// A typed frame holds exactly the named fields, typed as named: the events of a loaded world
+/// come back one row each, a product id only where the event is about a product, the country
+/// from the nested `geo`, and a field named with the wrong type is all nulls, not an error.
+#[tokio::test]
+async fn typed_frames_hold_the_named_fields_with_their_types_and_nulls_where_documents_differ() {
+    use helpers::mongo::typed::{FieldType, find_typed};
+    let (m, world) = loaded("typed", 120).await;
+    let schema = [
+        ("user_id", FieldType::Int),
+        ("event_type", FieldType::Text),
+        ("timestamp", FieldType::DateTime),
+        ("metadata.product_id", FieldType::Int),
+        ("geo.country", FieldType::Text),
+        ("event_type", FieldType::Float),
+    ];
+    let df = find_typed(&m, schema::EVENTS, doc! {}, &schema[..5], 0).await.unwrap();
+    assert_eq!(df.height(), world.events.len());
+    assert_eq!(df.get_column_names(), ["user_id", "event_type", "timestamp", "metadata.product_id", "geo.country"]);
+    assert_eq!(*df.column("user_id").unwrap().dtype(), DataType::Int64);
+    assert!(matches!(df.column("timestamp").unwrap().dtype(), DataType::Datetime(..)));
+    let with_product = world.events.iter().filter(|e| e.product_id.is_some()).count();
+    assert_eq!(df.column("metadata.product_id").unwrap().null_count(), world.events.len() - with_product);
+    assert_eq!(df.column("geo.country").unwrap().null_count(), 0);
+    let ids: i64 = df.column("user_id").unwrap().i64().unwrap().into_no_null_iter().sum();
+    assert_eq!(ids, world.events.iter().map(|e| e.user_id).sum::<i64>());
+    // A filter and a limit; a field asked for as the wrong type is nulls.
+    let wrong = find_typed(&m, schema::EVENTS, doc! { "event_type": "purchase" }, &schema[5..], 7).await.unwrap();
+    assert_eq!((wrong.height(), wrong.column("event_type").unwrap().null_count()), (7, 7));
+    assert!(matches!(find_typed(&m, schema::EVENTS, doc! {}, &[], 0).await, Err(Error::Invalid { .. })));
+    done(m).await;
+}
+
+/// Sampling a database names every collection with its size and each field with its types and
+/// how often it is there: profiles always have a username (a string), events a nested country.
+#[tokio::test]
+async fn sampled_fields_name_each_collections_fields_types_and_presence() {
+    let (m, world) = loaded("sampled", 80).await;
+    let fields = mongo::explore::sample_fields(&m, 50).await.unwrap();
+    let find = |c: &str, f: &str| fields.iter().find(|s| s.collection == c && s.field == f).unwrap_or_else(|| panic!("no {c}.{f}: {fields:?}"));
+    let username = find(schema::USERS, "username");
+    assert_eq!((username.types.as_str(), username.present, username.documents), ("string 100%", 1.0, world.users.len() as i64));
+    let country = find(schema::EVENTS, "geo.country");
+    assert!(country.types.starts_with("string") && country.present > 0.9, "{country:?}");
+    let product = find(schema::EVENTS, "metadata.product_id");
+    assert!(product.present < 1.0 && product.types.contains("long"), "{product:?}");
+    done(m).await;
 }

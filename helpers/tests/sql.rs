@@ -836,3 +836,90 @@ fn seed_if_empty_seeds_an_empty_database_once() {
         let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
     }
 }
+
+/// The exploration calls on both backends: the tables (the migrations' bookkeeping left out)
+/// with their sizes, the columns with types, nullability and keys, the indexes; and a histogram
+/// counted by the database that agrees, bin by bin, with counting every fetched row here.
+#[tokio::test]
+async fn exploration_describes_the_schema_and_counts_histogram_bins_in_the_database() {
+    on_both("explore", &small_world(), async |db| {
+        if db.backend() == Backend::Postgres {
+            sql::query::execute(db, "ANALYZE", &[]).await.unwrap();
+        }
+        let s = sql::explore::schema(db).await.unwrap();
+        let tables = helpers::display::column_strings(&s.tables, "table_name").unwrap();
+        assert!(tables.contains(&"users".to_string()) && tables.contains(&"orders".to_string()), "{tables:?}");
+        assert!(!tables.iter().any(|t| t.contains("sqlx")), "{tables:?}");
+        let users_at = tables.iter().position(|t| t == "users").unwrap();
+        let rows = s.tables.column("rows").unwrap().cast(&polars::prelude::DataType::Int64).unwrap().i64().unwrap().get(users_at).unwrap();
+        assert_eq!(rows, 1_000, "{}", s.tables);
+        let cols = &s.columns;
+        let pick = |name: &str| helpers::display::column_strings(cols, name).unwrap();
+        let (t, c, nullable, key) = (pick("table_name"), pick("column_name"), pick("nullable"), pick("primary_key"));
+        let at = |table: &str, column: &str| (0..t.len()).find(|&i| t[i] == table && c[i] == column).unwrap_or_else(|| panic!("no {table}.{column}"));
+        assert_eq!((nullable[at("users", "email")].as_str(), key[at("users", "id")].as_str(), key[at("users", "email")].as_str()), ("no", "yes", "no"));
+        let indexed = helpers::display::column_strings(&s.indexes, "table_name").unwrap();
+        assert!(indexed.iter().any(|t| t == "users"), "{}", s.indexes);
+
+        let hist = sql::explore::histogram(db, "users", "login_count", 8).await.unwrap();
+        assert_eq!(hist.height(), 8);
+        let counts: Vec<i64> = hist.column("rows").unwrap().i64().unwrap().into_no_null_iter().collect();
+        assert_eq!(counts.iter().sum::<i64>(), 1_000);
+        let all = sql::query::query_frame(db, "SELECT login_count FROM users", &[]).await.unwrap();
+        let values: Vec<f64> = helpers::display::column_f64(&all, "login_count").unwrap();
+        let (lo, hi) = values.iter().fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(*v), b.max(*v)));
+        let width = (hi - lo) / 8.0;
+        let mut here = [0i64; 8];
+        for v in values {
+            here[(((v - lo) / width).floor() as usize).min(7)] += 1;
+        }
+        assert_eq!(counts, here, "bins in the database = bins counted here");
+        assert!(matches!(sql::explore::histogram(db, "users; DROP TABLE users", "id", 4).await, Err(Error::Invalid { .. })));
+    })
+    .await;
+}
+
+/// A CSV export streams every row to the file, quotes what needs quoting, says how it was
+/// written (PostgreSQL: the server's own CSV), and a failed statement leaves no file behind.
+#[tokio::test]
+async fn a_csv_export_writes_every_row_and_a_failed_one_leaves_no_file() {
+    on_both("csv", &small_world(), async |db| {
+        let dir = std::env::temp_dir().join(format!("helpers-csv-{}-{}", std::process::id(), db.backend().name()));
+        let path = dir.join("users.csv");
+        let sql = "SELECT id, username, last_name || ', ' || first_name AS name FROM users WHERE id <= $1 ORDER BY id";
+        let e = sql::export::to_csv(db, sql, &[sql::query::Value::Int(50)], &path).await.unwrap();
+        assert_eq!(e.rows, 50);
+        assert_eq!(e.how, if db.backend() == Backend::Postgres { "COPY … (FORMAT csv)" } else { "row by row" });
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!((lines.len(), lines[0]), (51, "id,username,name"));
+        assert!(lines[1].starts_with("1,") && lines[1].ends_with('"') && lines[1].contains(", "), "{}", lines[1]);
+        assert_eq!(e.bytes as usize, text.len());
+        let bad = dir.join("bad.csv");
+        assert!(sql::export::to_csv(db, "SELECT nothing FROM nowhere", &[], &bad).await.is_err());
+        assert!(!bad.exists() && !dir.join("bad.csv.partial").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    })
+    .await;
+}
+
+/// Recommendations for a user whose compatriots bought nothing are the products most bought
+/// everywhere (with 0 compatriot buyers), never an empty list; where compatriots did buy, theirs
+/// come first.
+#[tokio::test]
+async fn popular_nearby_falls_back_to_popular_everywhere() {
+    on_both("nearby", &small_world(), async |db| {
+        let user = 1i64;
+        let before = sql::analytics::popular_in_users_country(db, user, 3).await.unwrap();
+        assert!(before[0].buyers > 0, "{before:?}");
+        let compatriots = "SELECT u.id FROM users u JOIN addresses a ON a.id = u.address_id JOIN cities ci ON ci.id = a.city_id \
+             WHERE ci.country_id = (SELECT ci2.country_id FROM users u2 JOIN addresses a2 ON a2.id = u2.address_id JOIN cities ci2 ON ci2.id = a2.city_id WHERE u2.id = $1)";
+        sql::query::execute(db, &format!("DELETE FROM orders WHERE user_id IN ({compatriots})"), &[user.into()]).await.unwrap();
+        let after = sql::analytics::popular_in_users_country(db, user, 3).await.unwrap();
+        assert_eq!(after.len(), 3);
+        assert!(after.iter().all(|p| p.buyers == 0), "{after:?}");
+        let top = sql::query::query_frame(db, "SELECT product_id, COUNT(*) AS n FROM orders WHERE status = 'completed' GROUP BY product_id ORDER BY n DESC, product_id LIMIT 1", &[]).await.unwrap();
+        assert_eq!(after[0].product_id, top.column("product_id").unwrap().i64().unwrap().get(0).unwrap());
+    })
+    .await;
+}

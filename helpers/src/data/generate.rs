@@ -64,6 +64,13 @@ const MEAN_EVENTS_PER_SESSION: f64 = 4.0;
 const STREAM_PRODUCTS: u64 = 1;
 const STREAM_USERS: u64 = 2;
 const STREAM_CALIBRATION: u64 = 3;
+const STREAM_TASTES: u64 = 4;
+
+/// The chance that a view, after a user's first purchase, lands on a companion of something
+/// they bought ("bought together").
+const COMPANION_VIEW: f64 = 0.6;
+/// The chance that a user's favourite category is one of their country's two tastes.
+const COUNTRY_TASTE: f64 = 0.6;
 
 fn rng_for(seed: u64, stream: u64, index: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -161,7 +168,7 @@ impl World {
             let user_id = u as i64 + 1;
             let mut rng = rng_for(cfg.seed, STREAM_USERS, u as u64);
             let latent = draw_latent(&mut rng, cfg);
-            let person = draw_person(&mut rng, user_id, &world.cities);
+            let person = draw_person(&mut rng, user_id, &world.cities, &shop.tastes);
             let (logins, last_active) = shop.live(&mut rng, user_id, &latent, &person, &mut next_session, &mut world.events, &mut world.orders);
             let noise = Normal::new(0.0, 8.0).expect("valid").sample(&mut rng);
             world.users.push(User {
@@ -224,8 +231,9 @@ struct Person {
     favourite: usize,
 }
 
-/// A user's country (by its share of users), city, address, name and favourite category.
-fn draw_person(rng: &mut ChaCha8Rng, user_id: i64, cities: &[City]) -> Person {
+/// A user's country (by its share of users), city, address, name and favourite category (one
+/// of the country's two `tastes` with probability [`COUNTRY_TASTE`], else any).
+fn draw_person(rng: &mut ChaCha8Rng, user_id: i64, cities: &[City], tastes: &[[usize; 2]]) -> Person {
     let country = pick_weighted(rng, COUNTRIES.iter().map(|c| c.3));
     let country_cities: Vec<&City> = cities.iter().filter(|c| c.country_id == country as i64 + 1).collect();
     let city = country_cities[rng.random_range(0..country_cities.len())];
@@ -243,7 +251,7 @@ fn draw_person(rng: &mut ChaCha8Rng, user_id: i64, cities: &[City]) -> Person {
     let handle: String = format!("{first_name}.{last_name}").to_lowercase().chars().filter(|c| c.is_alphanumeric() || *c == '.').collect();
     let username = format!("{handle}{user_id}");
     let email = format!("{username}@example.com");
-    let favourite = rng.random_range(0..CATEGORIES.len());
+    let favourite = if rng.random_bool(COUNTRY_TASTE) { tastes[country][rng.random_range(0..2)] } else { rng.random_range(0..CATEGORIES.len()) };
     Person { address, first_name, last_name, username, email, favourite }
 }
 
@@ -260,7 +268,7 @@ fn monthly_value(latent: &Latent, rate: f64, mean_price: f64) -> f64 {
 }
 
 /// What a user's sessions draw on: the catalogue, which products sell most, each category's
-/// products, and where travellers go.
+/// products, which products are bought together, each country's tastes, and where travellers go.
 struct Shop<'a> {
     products: &'a [Product],
     cities: &'a [City],
@@ -268,6 +276,10 @@ struct Shop<'a> {
     popularity: Vec<f64>,
     /// Each category's products, by index into `products`.
     by_category: Vec<Vec<usize>>,
+    /// Each product's two companions (indices): one of its own category, one of the next.
+    companions: Vec<[usize; 2]>,
+    /// Each country's two favoured categories (indices into [`CATEGORIES`]).
+    tastes: Vec<[usize; 2]>,
     /// Expected events per unit of engagement × active day.
     rate: f64,
     /// The catalogue's mean price.
@@ -278,13 +290,29 @@ struct Shop<'a> {
 
 impl<'a> Shop<'a> {
     fn new(cfg: &WorldConfig, products: &'a [Product], cities: &'a [City]) -> Shop<'a> {
+        let by_category: Vec<Vec<usize>> = (0..CATEGORIES.len())
+            .map(|c| products.iter().enumerate().filter(|(_, p)| p.category == CATEGORIES[c]).map(|(i, _)| i).collect())
+            .collect();
+        let mut rng = rng_for(cfg.seed, STREAM_TASTES, 0);
+        let category_of = |i: usize| CATEGORIES.iter().position(|c| *c == products[i].category).unwrap_or(0);
+        let other_in = |c: usize, not: usize, rng: &mut ChaCha8Rng| {
+            let pool: Vec<usize> = by_category[c % CATEGORIES.len()].iter().copied().filter(|j| *j != not).collect();
+            if pool.is_empty() { (not + 1) % products.len().max(1) } else { pool[rng.random_range(0..pool.len())] }
+        };
+        let companions = (0..products.len()).map(|i| [other_in(category_of(i), i, &mut rng), other_in(category_of(i) + 1, i, &mut rng)]).collect();
+        let tastes = (0..COUNTRIES.len())
+            .map(|_| {
+                let first = rng.random_range(0..CATEGORIES.len());
+                [first, (first + 1 + rng.random_range(0..CATEGORIES.len() - 1)) % CATEGORIES.len()]
+            })
+            .collect();
         Shop {
             products,
             cities,
             popularity: (0..products.len()).map(|i| 1.0 / (1.0 + i as f64).powf(0.8)).collect(),
-            by_category: (0..CATEGORIES.len())
-                .map(|c| products.iter().enumerate().filter(|(_, p)| p.category == CATEGORIES[c]).map(|(i, _)| i).collect())
-                .collect(),
+            by_category,
+            companions,
+            tastes,
             rate: events_per_engaged_day(cfg),
             mean_price: products.iter().map(|p| p.price).sum::<f64>() / products.len().max(1) as f64,
             as_of_end: cfg.as_of.and_hms_opt(23, 59, 59).expect("valid time"),
@@ -306,6 +334,7 @@ impl<'a> Shop<'a> {
         starts.sort();
 
         let (lat, lon) = (person.address.lat, person.address.lon);
+        let mut bought: Vec<usize> = Vec::new();
         let mut logins = 0i64;
         let mut last_active = latent.registered_at;
         for start in starts {
@@ -328,7 +357,7 @@ impl<'a> Shop<'a> {
             let mut viewed = 0usize;
             for _ in 0..views {
                 t += seconds(rng.random_range(5.0..180.0));
-                viewed = self.view(rng, person.favourite);
+                viewed = self.view(rng, person.favourite, &bought);
                 push(EventKind::View, Some(self.products[viewed].id), t, events);
             }
             if rng.random_bool(probability_of_cart(latent.spend)) {
@@ -338,6 +367,7 @@ impl<'a> Shop<'a> {
                     t += seconds(rng.random_range(30.0..600.0));
                     push(EventKind::Purchase, Some(self.products[viewed].id), t, events);
                     orders.push(self.order(rng, orders.len() as i64 + 1, user_id, viewed, latent.spend, t));
+                    bought.push(viewed);
                 }
             }
             last_active = last_active.max(t);
@@ -345,9 +375,13 @@ impl<'a> Shop<'a> {
         (logins, last_active)
     }
 
-    /// The product a view lands on: half the time one of the favourite category's, else one
-    /// drawn by popularity.
-    fn view(&self, rng: &mut ChaCha8Rng, favourite: usize) -> usize {
+    /// The product a view lands on: once the user has bought something, a companion of one of
+    /// their purchases with probability [`COMPANION_VIEW`]; otherwise half the time one of the
+    /// favourite category's, else one drawn by popularity.
+    fn view(&self, rng: &mut ChaCha8Rng, favourite: usize, bought: &[usize]) -> usize {
+        if !bought.is_empty() && rng.random_bool(COMPANION_VIEW) {
+            return self.companions[bought[rng.random_range(0..bought.len())]][rng.random_range(0..2)];
+        }
         let own = &self.by_category[favourite];
         if rng.random_bool(0.5) && !own.is_empty() { own[rng.random_range(0..own.len())] } else { pick_weighted(rng, self.popularity.iter().copied()) }
     }
@@ -416,186 +450,3 @@ fn jitter(rng: &mut ChaCha8Rng, lat: f64, lon: f64, degrees: f64) -> (f64, f64) 
     )
 }
 
-#[cfg(test)]
-mod equivalence_tmp {
-    use super::*;
-    fn old_generate(cfg: &WorldConfig) -> World {
-        let mut countries = Vec::new();
-        let mut cities = Vec::new();
-        for (i, (code, name, continent, _, population, gdp_per_capita, city_specs)) in COUNTRIES.iter().enumerate() {
-            let country_id = i as i64 + 1;
-            countries.push(Country {
-                id: country_id,
-                code: code.to_string(),
-                name: name.to_string(),
-                continent: continent.to_string(),
-                population: *population,
-                gdp_per_capita: *gdp_per_capita,
-            });
-            for (city, region, lat, lon) in city_specs.iter() {
-                cities.push(City { id: cities.len() as i64 + 1, country_id, name: city.to_string(), region: region.to_string(), lat: *lat, lon: *lon });
-            }
-        }
-
-        let products = generate_products(cfg);
-        // Popularity: a few products sell a lot (Zipf-like weights, fixed by the seed).
-        let popularity: Vec<f64> = (0..products.len()).map(|i| 1.0 / (1.0 + i as f64).powf(0.8)).collect();
-        let by_category: Vec<Vec<usize>> = (0..CATEGORIES.len())
-            .map(|c| products.iter().enumerate().filter(|(_, p)| p.category == CATEGORIES[c]).map(|(i, _)| i).collect())
-            .collect();
-        let rate = events_per_engaged_day(cfg);
-        let as_of_end = cfg.as_of.and_hms_opt(23, 59, 59).expect("valid time");
-
-        let mut addresses = Vec::with_capacity(cfg.users);
-        let mut users = Vec::with_capacity(cfg.users);
-        let mut truth = Vec::with_capacity(cfg.users);
-        let mut events = Vec::with_capacity((cfg.users as f64 * cfg.events_per_user * 1.1) as usize);
-        let mut orders = Vec::new();
-        let mut next_session = 1i64;
-
-        for u in 0..cfg.users {
-            let user_id = u as i64 + 1;
-            let mut rng = rng_for(cfg.seed, STREAM_USERS, u as u64);
-            let latent = draw_latent(&mut rng, cfg);
-
-            // Where they live.
-            let country = pick_weighted(&mut rng, COUNTRIES.iter().map(|c| c.3));
-            let country_cities: Vec<&City> = cities.iter().filter(|c| c.country_id == country as i64 + 1).collect();
-            let city = country_cities[rng.random_range(0..country_cities.len())];
-            let (lat, lon) = jitter(&mut rng, city.lat, city.lon, 0.05);
-            addresses.push(Address {
-                id: user_id,
-                city_id: city.id,
-                street: format!("{} {}", rng.random_range(1..250), STREETS[rng.random_range(0..STREETS.len())]),
-                postal_code: format!("{}-{:05}", COUNTRIES[country].0, rng.random_range(0..100_000)),
-                lat,
-                lon,
-            });
-
-            let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
-            let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
-            let handle: String = format!("{first}.{last}").to_lowercase().chars().filter(|c| c.is_alphanumeric() || *c == '.').collect();
-            let username = format!("{handle}{user_id}");
-            let email = format!("{username}@example.com");
-            let favourite = rng.random_range(0..CATEGORIES.len());
-
-            // Sessions between registration and churn (or as_of).
-            let end = latent.churned_at.unwrap_or(as_of_end);
-            let expected_events = rate * latent.engagement * latent.active_days;
-            let expected_sessions = expected_events / MEAN_EVENTS_PER_SESSION;
-            let sessions = if expected_sessions > 0.0 {
-                Poisson::new(expected_sessions).expect("positive mean").sample(&mut rng) as usize
-            } else {
-                0
-            };
-            let span = (end - latent.registered_at).num_seconds().max(1) as f64;
-            let mut starts: Vec<NaiveDateTime> =
-                (0..sessions).map(|_| latent.registered_at + seconds(rng.random::<f64>() * span)).collect();
-            starts.sort();
-
-            let mut logins = 0i64;
-            let mut last_active = latent.registered_at;
-            for start in starts {
-                let session_id = next_session;
-                next_session += 1;
-                // 5 % of sessions happen while travelling, in another city.
-                let (slat, slon) = if rng.random_bool(0.05) {
-                    let other = &cities[rng.random_range(0..cities.len())];
-                    jitter(&mut rng, other.lat, other.lon, 0.05)
-                } else {
-                    jitter(&mut rng, lat, lon, 0.01)
-                };
-                let mut t = start;
-                let push = |kind: EventKind, product: Option<i64>, t: NaiveDateTime, events: &mut Vec<Event>| {
-                    events.push(Event {
-                        id: events.len() as i64 + 1,
-                        user_id,
-                        session_id,
-                        kind,
-                        product_id: product,
-                        at: t,
-                        lat: slat,
-                        lon: slon,
-                    });
-                };
-                push(EventKind::Login, None, t, &mut events);
-                logins += 1;
-                let views = 1 + Poisson::new(1.5).expect("valid").sample(&mut rng) as usize;
-                let mut viewed = 0usize;
-                for _ in 0..views {
-                    t += seconds(rng.random_range(5.0..180.0));
-                    viewed = if rng.random_bool(0.5) && !by_category[favourite].is_empty() {
-                        by_category[favourite][rng.random_range(0..by_category[favourite].len())]
-                    } else {
-                        pick_weighted(&mut rng, popularity.iter().copied())
-                    };
-                    push(EventKind::View, Some(products[viewed].id), t, &mut events);
-                }
-                if rng.random_bool(probability_of_cart(latent.spend)) {
-                    t += seconds(rng.random_range(10.0..300.0));
-                    push(EventKind::Cart, Some(products[viewed].id), t, &mut events);
-                    if rng.random_bool(PURCHASE_AFTER_CART) {
-                        t += seconds(rng.random_range(30.0..600.0));
-                        push(EventKind::Purchase, Some(products[viewed].id), t, &mut events);
-                        let quantity = 1 + Poisson::new(0.3 * latent.spend).expect("valid").sample(&mut rng) as i64;
-                        let unit_price = products[viewed].price;
-                        orders.push(Order {
-                            id: orders.len() as i64 + 1,
-                            user_id,
-                            product_id: products[viewed].id,
-                            quantity,
-                            unit_price,
-                            total: (quantity as f64 * unit_price * 100.0).round() / 100.0,
-                            ordered_at: t,
-                            status: if rng.random_bool(0.03) { "refunded" } else { "completed" }.to_string(),
-                        });
-                    }
-                }
-                last_active = last_active.max(t);
-            }
-
-            let noise = Normal::new(0.0, 8.0).expect("valid").sample(&mut rng);
-            users.push(User {
-                id: user_id,
-                username,
-                email,
-                first_name: first.to_string(),
-                last_name: last.to_string(),
-                address_id: user_id,
-                registered_at: latent.registered_at,
-                profile_score: (50.0 + 15.0 * latent.engagement.ln() + if latent.verified { 10.0 } else { -5.0 } + noise)
-                    .clamp(0.0, 100.0)
-                    .round(),
-                verified: latent.verified,
-                last_active_at: last_active,
-                login_count: logins,
-            });
-            let sessions_per_month = rate * latent.engagement * 30.0 / MEAN_EVENTS_PER_SESSION;
-            let mean_price = products.iter().map(|p| p.price).sum::<f64>() / products.len().max(1) as f64;
-            truth.push(UserTruth {
-                user_id,
-                engagement: latent.engagement,
-                spend: latent.spend,
-                churn_hazard: latent.hazard,
-                churned: latent.churned_at.is_some(),
-                churned_at: latent.churned_at,
-                monthly_value: sessions_per_month
-                    * probability_of_cart(latent.spend)
-                    * PURCHASE_AFTER_CART
-                    * (1.0 + 0.3 * latent.spend)
-                    * mean_price,
-            });
-        }
-
-        World { config: cfg.clone(), countries, cities, addresses, users, truth, products, orders, events }
-    }
-
-    #[test]
-    fn the_named_steps_draw_the_same_world_as_before() {
-        for cfg in [WorldConfig::small(), WorldConfig::with_users(3_000), WorldConfig { seed: 7, ..WorldConfig::with_users(500) }] {
-            let (a, b) = (World::generate(&cfg), old_generate(&cfg));
-            assert!(a.users == b.users && a.addresses == b.addresses && a.truth == b.truth && a.events == b.events && a.orders == b.orders, "{cfg:?}");
-            assert!(a.products == b.products && a.countries == b.countries && a.cities == b.cities, "{cfg:?}");
-        }
-    }
-}

@@ -18,6 +18,14 @@
 //!   `as_of` is `churned`, has no events after `churned_at`, and their last activity shows it;
 //! - `monthly_value` is the expected spend per active month implied by the traits (the
 //!   lifetime-value truth).
+//!
+//! And in what is bought, for a recommender to find:
+//! - **bought together**: every product has two companions, one of its own category and one of
+//!   the next; once a user has bought something, 60 % of their views land on a companion of one
+//!   of their purchases (and a view may become a cart and a purchase);
+//! - **tastes by country**: each country favours two categories, and 60 % of its users take
+//!   one of them as their favourite category (half of their other views);
+//! - the rest of the views follow a Zipf-like popularity, the same everywhere.
 
 //!
 //! The rooms: this file holds the records and the configuration; `generate` draws a world

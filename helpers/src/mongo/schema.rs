@@ -229,7 +229,13 @@ pub const EXPIRY_POLL: std::time::Duration = std::time::Duration::from_millis(50
 pub async fn wait_until_gone(m: &Mongo, collection: &str, filter: Document, within: std::time::Duration) -> Result<Option<std::time::Duration>> {
     let started = std::time::Instant::now();
     loop {
-        let left = m.collection::<Document>(collection).count_documents(filter.clone()).await.map_err(|e| m.error(e))?;
+        // Each count is bounded by the time left too: a server that stalls on one answer does
+        // not stretch the wait (at least one count is always asked).
+        let bound = within.saturating_sub(started.elapsed()).max(EXPIRY_POLL);
+        let left = match tokio::time::timeout(bound, m.collection::<Document>(collection).count_documents(filter.clone())).await {
+            Ok(counted) => counted.map_err(|e| m.error(e))?,
+            Err(_) => return Ok(None),
+        };
         if left == 0 {
             return Ok(Some(started.elapsed()));
         }

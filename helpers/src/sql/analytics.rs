@@ -181,6 +181,9 @@ frame_row!(ProductPick { product_id, name, category, buyers });
 
 /// The products most bought (completed orders) by users living in the same country as
 /// `user_id`, excluding what the user bought already: a simple, popular-nearby recommender.
+/// Where the compatriots bought fewer than `limit` products (a country without orders yet),
+/// the most bought products overall fill the list (their `buyers`, compatriots only, is 0): a
+/// new user always gets recommendations.
 pub async fn popular_in_users_country(db: &Db, user_id: i64, limit: usize) -> Result<Vec<ProductPick>> {
     const SQL: &str = r#"
         WITH home AS (
@@ -189,17 +192,17 @@ pub async fn popular_in_users_country(db: &Db, user_id: i64, limit: usize) -> Re
             JOIN cities ci ON ci.id = a.city_id
             WHERE u.id = $1
         )
-        SELECT p.id AS product_id, p.name, p.category, COUNT(*) AS buyers
+        SELECT p.id AS product_id, p.name, p.category,
+               CAST(SUM(CASE WHEN ci.country_id = (SELECT country_id FROM home) THEN 1 ELSE 0 END) AS BIGINT) AS buyers
         FROM orders o
         JOIN products p ON p.id = o.product_id
         JOIN users u ON u.id = o.user_id
         JOIN addresses a ON a.id = u.address_id
         JOIN cities ci ON ci.id = a.city_id
         WHERE o.status = 'completed'
-          AND ci.country_id = (SELECT country_id FROM home)
           AND p.id NOT IN (SELECT product_id FROM orders WHERE user_id = $1)
         GROUP BY p.id, p.name, p.category
-        ORDER BY buyers DESC, p.id
+        ORDER BY buyers DESC, COUNT(*) DESC, p.id
         LIMIT $2"#;
     on_pool!(db, |p| sqlx::query_as(SQL).bind(user_id).bind(limit as i64).fetch_all(p).await)
 }
