@@ -77,6 +77,7 @@ const FILES: &[(&str, &str)] = &[
     ("runtime.rs", include_str!("runtime.rs")),
     ("source.rs", include_str!("source.rs")),
     ("sql/analytics.rs", include_str!("sql/analytics.rs")),
+    ("sql/cells.rs", include_str!("sql/cells.rs")),
     ("sql/copy.rs", include_str!("sql/copy.rs")),
     ("sql/countries.rs", include_str!("sql/countries.rs")),
     ("sql/exercises.rs", include_str!("sql/exercises.rs")),

@@ -923,3 +923,44 @@ async fn popular_nearby_falls_back_to_popular_everywhere() {
     })
     .await;
 }
+
+/// Every type the COPY path decodes, with nulls, non-ASCII text, dates before 1970 and
+/// after 2000, both JSON types and a column of nulls only: the frame `COPY` builds equals
+/// the row-by-row one, column types included; a row limit cuts it and the pool works on.
+#[test]
+fn copy_and_row_by_row_give_the_same_frame_on_postgres() {
+    const SQL: &str = r#"
+        SELECT g::int2 AS i2, g::int4 AS i4, g::int8 * 1000000000 AS i8, (g / 3.0)::float4 AS f4, g / 7.0::float8 AS f8,
+               'ü-' || g AS t, ('v' || g)::varchar(10) AS v, ('c' || (g % 10))::char(3) AS c, (g % 2 = 0) AS b,
+               CASE WHEN g % 5 = 0 THEN NULL ELSE TIMESTAMP '1999-12-31 23:59:59' + g * INTERVAL '1 second 250 microseconds' END AS ts,
+               TIMESTAMPTZ '2025-06-01 12:00:00+02' + g * INTERVAL '1 day' AS tstz, DATE '1969-12-25' + g AS d,
+               jsonb_build_object('g', g, 's', 'x "y"') AS jb, json_build_object('g', g) AS j,
+               NULL::text AS nothing, CASE WHEN g = 3 THEN NULL ELSE g END AS sometimes
+        FROM generate_series(1, 2500) g
+        WHERE g > $1 AND $2 = 'it''s' -- $3 is a comment"#;
+    let url = common::postgres_url();
+    let params = [sql::query::Value::Int(0), sql::query::Value::Text("it's".into())];
+    run(async {
+        let db = Db::connect(&url, None).await?;
+        let by_copy = sql::query::query_frame(&db, SQL, &params).await?;
+        let by_rows = sql::query::query_frame_row_by_row(&db, SQL, &params).await?;
+        assert_eq!(by_copy.height(), 2500);
+        assert_eq!(by_copy.schema(), by_rows.schema());
+        assert!(by_copy.equals_missing(&by_rows), "{by_copy}\n{by_rows}");
+        // No rows: no columns, both ways.
+        let empty = sql::query::query_frame(&db, SQL, &[sql::query::Value::Int(10_000), sql::query::Value::Text("it's".into())]).await?;
+        assert_eq!((empty.width(), empty.height()), (0, 0));
+        // A cap: the first rows only, said so; the pool's next statement works.
+        let (cut, was_cut) = sql::query::query_limited(&db, SQL, &params, sql::query::QueryLimits { timeout: Some(Duration::from_secs(5)), max_rows: Some(100) }).await?;
+        assert!(was_cut && cut.height() == 100 && cut.equals_missing(&by_rows.head(Some(100))));
+        let after = sql::query::query_frame(&db, "SELECT COUNT(*) AS n FROM generate_series(1, 10)", &[]).await?;
+        assert_eq!(after.column("n").unwrap().i64().unwrap().get(0), Some(10));
+        // A type COPY does not decode here goes row by row, which names it.
+        let err = sql::query::query_frame(&db, "SELECT 1.5::numeric AS n", &[]).await.unwrap_err().to_string();
+        assert!(err.contains("NUMERIC") && err.contains("CAST"), "{err}");
+        db.close().await;
+        Ok::<_, helpers::Error>(())
+    })
+    .unwrap();
+}
+

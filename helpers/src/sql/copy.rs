@@ -25,7 +25,6 @@ use futures_util::TryStreamExt as _;
 use polars::prelude::*;
 use sqlx::{Column as _, Statement as _, TypeInfo as _};
 
-use super::query::Value;
 use crate::error::{Error, Result};
 
 /// The COPY binary signature, then the flags and the header extension's length.
@@ -336,12 +335,36 @@ pub(super) async fn fetch(conn: &mut sqlx_postgres::PgConnection, sql: &str, col
     Ok(Copied { frame, cut })
 }
 
-/// `sql` with `$1`, `$2`, … replaced by the literals of `params`, or `None` when the text holds
-/// something this scanner does not follow (an unterminated string or comment, a placeholder
-/// without a value): the caller then binds them the ordinary way.
-pub(super) fn inline_params(sql: &str, params: &[Value]) -> Option<String> {
+/// Whether `sql` is a statement `COPY (…) TO` can take: a `SELECT`, `WITH`, `VALUES` or `TABLE`.
+pub(super) fn is_query(sql: &str) -> bool {
+    let first_word = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default().to_ascii_uppercase();
+    matches!(first_word.as_str(), "SELECT" | "WITH" | "VALUES" | "TABLE")
+}
+
+/// Reads a query through binary `COPY` when it can: `None` for a statement that is not a
+/// query, holds a column type without a decoder here, or whose placeholders the scanner does
+/// not follow — the caller reads those row by row. `literals` are the parameters as typed
+/// literals (`query::literals`).
+pub(super) async fn read(conn: &mut sqlx_postgres::PgConnection, sql: &str, literals: &[String], max_rows: usize) -> std::result::Result<Option<Copied>, sqlx::Error> {
+    if !is_query(sql) {
+        return Ok(None);
+    }
+    let Some(inlined) = inline_params(sql, literals) else { return Ok(None) };
+    let Some(columns) = describe(conn, sql).await? else { return Ok(None) };
+    match fetch(conn, &inlined, &columns, max_rows).await {
+        // COPY refuses some queries a plain SELECT runs (e.g. `SELECT … FOR UPDATE`).
+        Err(e) if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "0A000") => Ok(None),
+        other => other.map(Some),
+    }
+}
+
+/// `sql` with `$1`, `$2`, … replaced by `literals` (the parameters written as typed SQL
+/// literals, `query::literals`), or `None` when the text holds something this scanner does not
+/// follow (an unterminated string or comment, a placeholder without a value): the caller then
+/// binds them the ordinary way.
+pub(super) fn inline_params(sql: &str, literals: &[String]) -> Option<String> {
     let b = sql.as_bytes();
-    let mut out = String::with_capacity(sql.len() + 16 * params.len());
+    let mut out = String::with_capacity(sql.len() + 16 * literals.len());
     let (mut i, mut copied) = (0, 0);
     while i < b.len() {
         match b[i] {
@@ -396,9 +419,9 @@ pub(super) fn inline_params(sql: &str, params: &[Value]) -> Option<String> {
                     i += 1;
                 }
                 let n: usize = sql[start + 1..i].parse().ok()?;
-                let value = params.get(n.checked_sub(1)?)?;
+                let value = literals.get(n.checked_sub(1)?)?;
                 out.push_str(&sql[copied..start]);
-                out.push_str(&literal(value));
+                out.push_str(value);
                 copied = i;
             }
             b'$' => {
@@ -426,38 +449,13 @@ fn is_ident(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
 }
 
-/// A parameter as a typed literal, of the type sqlx binds it as.
-fn literal(value: &Value) -> String {
-    match value {
-        Value::Null => "(NULL::text)".into(),
-        Value::Bool(v) => format!("({v})"),
-        Value::Int(v) => format!("({v}::int8)"),
-        Value::Float(v) => format!("('{v:?}'::float8)"),
-        Value::Text(v) => format!("({}::text)", dollar_quoted(v)),
-        Value::DateTime(v) => format!("('{}'::timestamp)", v.format("%Y-%m-%d %H:%M:%S%.6f")),
-    }
-}
-
-/// `text` between dollar quotes whose tag it does not contain: no escapes, nothing can end it.
-fn dollar_quoted(text: &str) -> String {
-    let mut n = 0u32;
-    loop {
-        let tag = if n == 0 { "$m8$".to_string() } else { format!("$m8_{n}$") };
-        if !text.contains(&tag) {
-            return format!("{tag}{text}{tag}");
-        }
-        n += 1;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDate;
 
     #[test]
     fn placeholders_become_typed_literals_and_strings_comments_and_quotes_are_left_alone() {
-        let params = [Value::Int(7), Value::Text("O'Brien $m8$ x".into()), Value::Null];
+        let params = ["(7::int8)".to_string(), "($m8_1$O'Brien $m8$ x$m8_1$::text)".into(), "(NULL::text)".into()];
         let sql = "SELECT '$1', \"a$1\", $$ $2 $$, $q$ $1 $q$, E'\\' $1', a$1 /* $1 /* $2 */ */ FROM t -- $3\nWHERE x = $1 AND y = $2 AND z IS $3 AND w = $10";
         assert_eq!(inline_params(sql, &params), None, "$10 has no value");
         let sql = sql.replace("$10", "$1");
@@ -468,11 +466,6 @@ mod tests {
         );
         assert_eq!(inline_params("SELECT 'unterminated $1", &params), None);
         assert_eq!(inline_params("SELECT 1 /* open", &params), None);
-        let t = NaiveDate::from_ymd_opt(2025, 3, 1).unwrap().and_hms_micro_opt(8, 5, 0, 250).unwrap();
-        assert_eq!(literal(&Value::DateTime(t)), "('2025-03-01 08:05:00.000250'::timestamp)");
-        assert_eq!(literal(&Value::Float(0.1)), "('0.1'::float8)");
-        assert_eq!(literal(&Value::Float(f64::NAN)), "('NaN'::float8)");
-        assert_eq!(literal(&Value::Bool(true)), "(true)");
     }
 
     /// A stream cut anywhere — even inside the header or a value — decodes to the same rows.

@@ -16,7 +16,8 @@ use std::time::Instant;
 use futures_util::TryStreamExt as _;
 use sqlx::Column as _;
 
-use super::query::{Cell, Value, bind_all, postgres_cell, sqlite_cell};
+use super::cells::{Cell, postgres_cell, sqlite_cell};
+use super::query::{Value, bind_all};
 use super::{Db, Pool};
 use crate::error::{Error, Result};
 use crate::frame_row;
@@ -90,11 +91,10 @@ pub async fn to_csv(db: &Db, sql: &str, params: &[Value], path: &Path) -> Result
 
 /// PostgreSQL writes the CSV; `None` when the statement is not a query `COPY` can take here.
 async fn by_copy(db: &Db, conn: &mut sqlx_postgres::PgConnection, sql: &str, params: &[Value], out: &mut impl std::io::Write) -> Result<Option<u64>> {
-    let first_word = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default().to_ascii_uppercase();
-    if !matches!(first_word.as_str(), "SELECT" | "WITH" | "VALUES" | "TABLE") {
+    if !super::copy::is_query(sql) {
         return Ok(None);
     }
-    let Some(inlined) = (if params.is_empty() { Some(sql.to_string()) } else { super::copy::inline_params(sql, params) }) else { return Ok(None) };
+    let Some(inlined) = super::copy::inline_params(sql, &super::query::literals(params)) else { return Ok(None) };
     let statement = format!("COPY ({}\n) TO STDOUT (FORMAT csv, HEADER)", inlined.trim().trim_end_matches(';'));
     let sql_error = |e: sqlx::Error| db.error(e);
     let mut stream = conn.copy_out_raw(&statement).await.map_err(sql_error)?;

@@ -52,6 +52,7 @@ use crate::config::{ServiceUrl, Settings};
 use crate::error::{Error, Result};
 
 pub mod analytics;
+mod cells;
 pub mod countries;
 mod copy;
 pub mod exercises;

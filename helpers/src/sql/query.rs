@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use polars::prelude::{Column, DataFrame};
-use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
+use sqlx::{Column as _, Row as _};
 
+use super::cells::{Cell, frame, postgres_cell, sqlite_cell, text};
 use super::{Backend, Db, Pool};
 use crate::error::{Error, Result};
 
@@ -57,17 +58,6 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// One decoded cell of a result row, before its column's type is chosen.
-#[derive(Clone, Debug, PartialEq)]
-pub(super) enum Cell {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Text(String),
-    DateTime(NaiveDateTime),
-    Date(NaiveDate),
-}
 
 /// Binds `params` in order onto a query for backend `$db` (the same code for both).
 macro_rules! bind_all {
@@ -208,17 +198,6 @@ pub async fn explain(db: &Db, sql: &str, params: &[Value]) -> Result<DataFrame> 
     Ok(DataFrame::new_infer_height(vec![Column::new("plan".into(), lines)])?)
 }
 
-fn text(cell: &Cell) -> String {
-    match cell {
-        Cell::Null => String::new(),
-        Cell::Bool(b) => b.to_string(),
-        Cell::Int(i) => i.to_string(),
-        Cell::Float(f) => f.to_string(),
-        Cell::Text(s) => s.clone(),
-        Cell::DateTime(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
-        Cell::Date(d) => d.to_string(),
-    }
-}
 
 /// Refuses text parameters that PostgreSQL cannot store (NUL), on both backends, naming the
 /// parameter: the same statement behaves the same on SQLite and PostgreSQL.
@@ -279,6 +258,35 @@ pub(super) enum Fetched {
     Failed(sqlx::Error),
 }
 
+/// `params` as typed SQL literals, for a statement that takes none (`COPY`): see `sql/copy.rs`.
+pub(super) fn literals(params: &[Value]) -> Vec<String> {
+    params.iter().map(literal).collect()
+}
+
+/// A parameter as a typed literal, of the type sqlx binds it as.
+fn literal(value: &Value) -> String {
+    match value {
+        Value::Null => "(NULL::text)".into(),
+        Value::Bool(v) => format!("({v})"),
+        Value::Int(v) => format!("({v}::int8)"),
+        Value::Float(v) => format!("('{v:?}'::float8)"),
+        Value::Text(v) => format!("({}::text)", dollar_quoted(v)),
+        Value::DateTime(v) => format!("('{}'::timestamp)", v.format("%Y-%m-%d %H:%M:%S%.6f")),
+    }
+}
+
+/// `text` between dollar quotes whose tag it does not contain: no escapes, nothing can end it.
+fn dollar_quoted(text: &str) -> String {
+    let mut n = 0u32;
+    loop {
+        let tag = if n == 0 { "$m8$".to_string() } else { format!("$m8_{n}$") };
+        if !text.contains(&tag) {
+            return format!("{tag}{text}{tag}");
+        }
+        n += 1;
+    }
+}
+
 /// What [`query_limited`] read: rows as cells, or a frame `COPY` built column by column (and
 /// whether it was cut at the row limit).
 enum Got {
@@ -286,22 +294,6 @@ enum Got {
     Frame(DataFrame, bool),
 }
 
-/// Reads a PostgreSQL query through binary `COPY` when it can (see `sql/copy.rs`): `None` for
-/// a statement that is not a query, holds a column type without a decoder there, or whose
-/// placeholders the scanner does not follow — the caller reads those row by row.
-async fn by_copy(conn: &mut sqlx_postgres::PgConnection, sql: &str, params: &[Value], max_rows: usize) -> std::result::Result<Option<super::copy::Copied>, sqlx::Error> {
-    let first_word = sql.trim_start().split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or_default().to_ascii_uppercase();
-    if !matches!(first_word.as_str(), "SELECT" | "WITH" | "VALUES" | "TABLE") {
-        return Ok(None);
-    }
-    let Some(inlined) = (if params.is_empty() { Some(sql.to_string()) } else { super::copy::inline_params(sql, params) }) else { return Ok(None) };
-    let Some(columns) = super::copy::describe(conn, sql).await? else { return Ok(None) };
-    match super::copy::fetch(conn, &inlined, &columns, max_rows).await {
-        // COPY refuses some queries a plain SELECT runs (e.g. `SELECT … FOR UPDATE`).
-        Err(e) if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "0A000") => Ok(None),
-        other => other.map(Some),
-    }
-}
 
 /// Reads rows from `stream` until it ends, fails, or passes `max_rows` (the rows past it are
 /// never decoded).
@@ -369,7 +361,7 @@ pub async fn query_limited(db: &Db, sql: &str, params: &[Value], limits: QueryLi
                 let ms = t.as_millis().max(1);
                 conn.execute(sqlx::AssertSqlSafe(format!("SET statement_timeout = {ms}"))).await.map_err(|e| db.error(e))?;
             }
-            let fetched = match by_copy(&mut conn, sql, params, max_rows).await {
+            let fetched = match super::copy::read(&mut conn, sql, &literals(params), max_rows).await {
                 Ok(Some(copied)) => Got::Frame(copied.frame, copied.cut),
                 Ok(None) => {
                     let mut rows = bind_all!(sqlx::query(text), params).fetch(&mut *conn);
@@ -420,104 +412,6 @@ pub async fn query_limited(db: &Db, sql: &str, params: &[Value], limits: QueryLi
 pub(super) fn timed_out(e: &sqlx::Error) -> bool {
     let Some(code) = e.as_database_error().and_then(|d| d.code()).map(|c| c.to_string()) else { return false };
     code == "57014" || code.parse::<i32>().is_ok_and(|n| n & 0xff == 9)
-}
-
-fn decode_error(column: &str, ty: &str, e: impl std::fmt::Display) -> Error {
-    Error::Codec { what: format!("column `{column}` ({ty})"), reason: format!("could not be read: {e}; CAST it to a number or TEXT in the query") }
-}
-
-pub(super) fn sqlite_cell(row: &sqlx_sqlite::SqliteRow, i: usize) -> Result<Cell> {
-    let raw = row.try_get_raw(i).map_err(|e| decode_error(row.column(i).name(), "?", e))?;
-    if raw.is_null() {
-        return Ok(Cell::Null);
-    }
-    let declared = row.column(i).type_info().name().to_ascii_uppercase();
-    let stored = raw.type_info().name().to_ascii_uppercase();
-    let name = row.column(i).name();
-    let err = |e: sqlx::Error| decode_error(name, &stored, e);
-    // SQLite stores a value in one of five classes; the declared column type says how the
-    // application means it (BOOLEAN columns hold 0/1).
-    Ok(match stored.as_str() {
-        "INTEGER" | "BOOLEAN" | "NUMERIC" if declared == "BOOLEAN" => Cell::Bool(row.try_get_unchecked::<i64, _>(i).map_err(err)? != 0),
-        "INTEGER" | "BOOLEAN" | "NUMERIC" => Cell::Int(row.try_get_unchecked::<i64, _>(i).map_err(err)?),
-        "REAL" => Cell::Float(row.try_get_unchecked::<f64, _>(i).map_err(err)?),
-        "BLOB" => Cell::Text(format!("<{} bytes>", row.try_get_unchecked::<Vec<u8>, _>(i).map_err(err)?.len())),
-        _ => {
-            let s: String = row.try_get_unchecked(i).map_err(err)?;
-            match declared.as_str() {
-                "DATETIME" | "TIMESTAMP" => NaiveDateTime::parse_from_str(&s, "%Y-%m-%d %H:%M:%S%.f").map_or(Cell::Text(s), Cell::DateTime),
-                "DATE" => NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_or(Cell::Text(s), Cell::Date),
-                _ => Cell::Text(s),
-            }
-        }
-    })
-}
-
-pub(super) fn postgres_cell(row: &sqlx_postgres::PgRow, i: usize) -> Result<Cell> {
-    let raw = row.try_get_raw(i).map_err(|e| decode_error(row.column(i).name(), "?", e))?;
-    if raw.is_null() {
-        return Ok(Cell::Null);
-    }
-    let ty = row.column(i).type_info().name().to_string();
-    let name = row.column(i).name();
-    let err = |e: sqlx::Error| decode_error(name, &ty, e);
-    Ok(match ty.as_str() {
-        "BOOL" => Cell::Bool(row.try_get(i).map_err(err)?),
-        "INT2" => Cell::Int(row.try_get::<i16, _>(i).map_err(err)? as i64),
-        "INT4" => Cell::Int(row.try_get::<i32, _>(i).map_err(err)? as i64),
-        "INT8" => Cell::Int(row.try_get(i).map_err(err)?),
-        "FLOAT4" => Cell::Float(row.try_get::<f32, _>(i).map_err(err)? as f64),
-        "FLOAT8" => Cell::Float(row.try_get(i).map_err(err)?),
-        "TIMESTAMP" => Cell::DateTime(row.try_get(i).map_err(err)?),
-        "TIMESTAMPTZ" => Cell::DateTime(row.try_get::<chrono::DateTime<chrono::Utc>, _>(i).map_err(err)?.naive_utc()),
-        "DATE" => Cell::Date(row.try_get(i).map_err(err)?),
-        "TEXT" | "VARCHAR" | "BPCHAR" | "NAME" | "CHAR" => Cell::Text(row.try_get(i).map_err(err)?),
-        "JSON" | "JSONB" => Cell::Text(row.try_get::<serde_json::Value, _>(i).map_err(err)?.to_string()),
-        other => return Err(decode_error(name, other, "no conversion to a DataFrame column")),
-    })
-}
-
-/// Chooses each column's type from its cells and builds the frame.
-pub(super) fn frame(names: Vec<String>, rows: Vec<Vec<Cell>>) -> Result<DataFrame> {
-    let mut columns = Vec::with_capacity(names.len());
-    for (i, name) in names.iter().enumerate() {
-        let cells: Vec<&Cell> = rows.iter().map(|r| &r[i]).collect();
-        columns.push(column(name, &cells));
-    }
-    Ok(DataFrame::new_infer_height(columns)?)
-}
-
-fn column(name: &str, cells: &[&Cell]) -> Column {
-    let present = || cells.iter().filter(|c| !matches!(c, Cell::Null));
-    let all = |f: fn(&Cell) -> bool| present().all(|c| f(c));
-    let name = name.into();
-    if present().next().is_none() {
-        return Column::new(name, cells.iter().map(|_| None::<String>).collect::<Vec<_>>());
-    }
-    if all(|c| matches!(c, Cell::Int(_))) {
-        return Column::new(name, cells.iter().map(|c| if let Cell::Int(v) = c { Some(*v) } else { None }).collect::<Vec<_>>());
-    }
-    if all(|c| matches!(c, Cell::Int(_) | Cell::Float(_))) {
-        let floats: Vec<Option<f64>> = cells
-            .iter()
-            .map(|c| match c {
-                Cell::Int(v) => Some(*v as f64),
-                Cell::Float(v) => Some(*v),
-                _ => None,
-            })
-            .collect();
-        return Column::new(name, floats);
-    }
-    if all(|c| matches!(c, Cell::Bool(_))) {
-        return Column::new(name, cells.iter().map(|c| if let Cell::Bool(v) = c { Some(*v) } else { None }).collect::<Vec<_>>());
-    }
-    if all(|c| matches!(c, Cell::DateTime(_))) {
-        return Column::new(name, cells.iter().map(|c| if let Cell::DateTime(v) = c { Some(*v) } else { None }).collect::<Vec<_>>());
-    }
-    if all(|c| matches!(c, Cell::Date(_))) {
-        return Column::new(name, cells.iter().map(|c| if let Cell::Date(v) = c { Some(*v) } else { None }).collect::<Vec<_>>());
-    }
-    Column::new(name, cells.iter().map(|c| (!matches!(c, Cell::Null)).then(|| text(c))).collect::<Vec<_>>())
 }
 
 #[cfg(test)]
@@ -587,45 +481,14 @@ mod tests {
         assert!(lines.iter().any(|l| l.contains("users_activity_idx")), "{lines:?}");
     }
 
-    /// Every type the COPY path decodes, with nulls, non-ASCII text, dates before 1970 and
-    /// after 2000, both JSON types and a column of nulls only: the frame `COPY` builds equals
-    /// the row-by-row one, column types included; a row limit cuts it and the pool works on.
     #[test]
-    fn copy_and_row_by_row_give_the_same_frame_on_postgres() {
-        const SQL: &str = r#"
-            SELECT g::int2 AS i2, g::int4 AS i4, g::int8 * 1000000000 AS i8, (g / 3.0)::float4 AS f4, g / 7.0::float8 AS f8,
-                   'ü-' || g AS t, ('v' || g)::varchar(10) AS v, ('c' || (g % 10))::char(3) AS c, (g % 2 = 0) AS b,
-                   CASE WHEN g % 5 = 0 THEN NULL ELSE TIMESTAMP '1999-12-31 23:59:59' + g * INTERVAL '1 second 250 microseconds' END AS ts,
-                   TIMESTAMPTZ '2025-06-01 12:00:00+02' + g * INTERVAL '1 day' AS tstz, DATE '1969-12-25' + g AS d,
-                   jsonb_build_object('g', g, 's', 'x "y"') AS jb, json_build_object('g', g) AS j,
-                   NULL::text AS nothing, CASE WHEN g = 3 THEN NULL ELSE g END AS sometimes
-            FROM generate_series(1, 2500) g
-            WHERE g > $1 AND $2 = 'it''s' -- $3 is a comment"#;
-        let url = crate::config::Settings::from_env().unwrap().test_postgres_url();
-        let params = [Value::Int(0), Value::Text("it's".into())];
-        crate::run(async {
-            let db = Db::connect(&url, None).await?;
-            let by_copy = query_frame(&db, SQL, &params).await?;
-            let (names, cells) = fetch_cells(&db, SQL, &params).await?;
-            let by_rows = frame(names, cells)?;
-            assert_eq!(by_copy.height(), 2500);
-            assert_eq!(by_copy.schema(), by_rows.schema());
-            assert!(by_copy.equals_missing(&by_rows), "{by_copy}\n{by_rows}");
-            // No rows: no columns, both ways.
-            let empty = query_frame(&db, SQL, &[Value::Int(10_000), Value::Text("it's".into())]).await?;
-            assert_eq!((empty.width(), empty.height()), (0, 0));
-            // A cap: the first rows only, said so; the pool's next statement works.
-            let (cut, was_cut) = query_limited(&db, SQL, &params, QueryLimits { timeout: Some(Duration::from_secs(5)), max_rows: Some(100) }).await?;
-            assert!(was_cut && cut.height() == 100 && cut.equals_missing(&by_rows.head(Some(100))));
-            let after = query_frame(&db, "SELECT COUNT(*) AS n FROM generate_series(1, 10)", &[]).await?;
-            assert_eq!(after.column("n").unwrap().i64().unwrap().get(0), Some(10));
-            // A type COPY does not decode here goes row by row, which names it.
-            let err = query_frame(&db, "SELECT 1.5::numeric AS n", &[]).await.unwrap_err().to_string();
-            assert!(err.contains("NUMERIC") && err.contains("CAST"), "{err}");
-            db.close().await;
-            Ok::<_, Error>(())
-        })
-        .unwrap();
+    fn parameters_become_typed_literals_that_nothing_inside_can_end() {
+        let t = chrono::NaiveDate::from_ymd_opt(2025, 3, 1).unwrap().and_hms_micro_opt(8, 5, 0, 250).unwrap();
+        assert_eq!(literal(&Value::DateTime(t)), "('2025-03-01 08:05:00.000250'::timestamp)");
+        assert_eq!(literal(&Value::Float(0.1)), "('0.1'::float8)");
+        assert_eq!(literal(&Value::Float(f64::NAN)), "('NaN'::float8)");
+        assert_eq!((literal(&Value::Bool(true)), literal(&Value::Int(-7)), literal(&Value::Null)), ("(true)".into(), "(-7::int8)".into(), "(NULL::text)".into()));
+        assert_eq!(literal(&Value::Text("O'Brien $m8$ x".into())), "($m8_1$O'Brien $m8$ x$m8_1$::text)");
     }
 
     #[test]

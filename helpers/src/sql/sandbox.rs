@@ -74,7 +74,7 @@ async fn postgres(db: &Db, pool: &sqlx_postgres::PgPool, sql: &str, params: &[Va
     let fetched = tokio::time::timeout(limits.timeout + Duration::from_secs(5), async {
         let text = sqlx::AssertSqlSafe(sql.to_string());
         let mut rows = query::bind_all!(sqlx::query(text), params).fetch(&mut *conn);
-        query::collect(&mut rows, limits.max_rows, query::postgres_cell).await
+        query::collect(&mut rows, limits.max_rows, super::cells::postgres_cell).await
     })
     .await;
     let Ok(fetched) = fetched else {
@@ -90,7 +90,7 @@ async fn postgres(db: &Db, pool: &sqlx_postgres::PgPool, sql: &str, params: &[Va
         let _ = conn.detach().close_hard().await;
     }
     Ok(match fetched? {
-        Fetched::Rows(names, cells) => Outcome::Rows(query::frame(names, cells)?),
+        Fetched::Rows(names, cells) => Outcome::Rows(super::cells::frame(names, cells)?),
         Fetched::TooMany(..) => Outcome::TooManyRows(limits.max_rows),
         Fetched::Failed(e) => match e.as_database_error().and_then(|d| d.code()).as_deref() {
             Some("25006") => Outcome::Writes(message(&e)),  // read_only_sql_transaction
@@ -111,11 +111,11 @@ async fn sqlite(db: &Db, pool: &sqlx_sqlite::SqlitePool, sql: &str, params: &[Va
     let fetched = {
         let text = sqlx::AssertSqlSafe(sql.to_string());
         let mut rows = query::bind_all!(sqlx::query(text), params).fetch(&mut conn);
-        query::collect(&mut rows, limits.max_rows, query::sqlite_cell).await?
+        query::collect(&mut rows, limits.max_rows, super::cells::sqlite_cell).await?
     };
     let _ = conn.close().await;
     Ok(match fetched {
-        Fetched::Rows(names, cells) => Outcome::Rows(query::frame(names, cells)?),
+        Fetched::Rows(names, cells) => Outcome::Rows(super::cells::frame(names, cells)?),
         Fetched::TooMany(..) => Outcome::TooManyRows(limits.max_rows),
         Fetched::Failed(e) => {
             let code = e.as_database_error().and_then(|d| d.code()).map(|c| c.to_string());
