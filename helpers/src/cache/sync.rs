@@ -58,10 +58,18 @@ impl SyncRedis {
         self.send(&["SET", key, value, "PX", &ttl.as_millis().max(1).to_string()]).map(drop)
     }
 
-    /// `DEL key …`: how many of `keys` existed (and are gone now).
+    /// `DEL key …`: how many of `keys` existed (and are gone now). Takes `&[&str]` or
+    /// `&[String]` (what [`SyncRedis::scan`] returns).
     pub fn del(&self, keys: &[impl AsRef<str>]) -> Result<i64> {
+        // A generic method is compiled in the notebook cell, where only the crate's public
+        // items can be reached: it hands over to the non-generic one at once.
+        self.del_keys(&keys.iter().map(AsRef::as_ref).collect::<Vec<&str>>())
+    }
+
+    /// [`SyncRedis::del`] for `&[&str]`.
+    pub fn del_keys(&self, keys: &[&str]) -> Result<i64> {
         let mut args = vec!["DEL"];
-        args.extend(keys.iter().map(AsRef::as_ref));
+        args.extend(keys);
         if keys.is_empty() {
             return Ok(0);
         }

@@ -200,9 +200,9 @@ impl SyncDb {
 
     /// Streams every row of `sql` into a CSV file at `path` without holding them all (see
     /// [`super::export::to_csv`]): for results too big for a cell. No row limit, no time limit.
-    pub fn to_csv(&self, sql: &str, params: &[Value], path: impl AsRef<std::path::Path>) -> Result<super::export::Exported> {
-        let path = path.as_ref().to_path_buf();
-        with_db!(self, |db| super::export::to_csv(db, sql, params, &path).await)
+    /// Not generic over the path: a notebook cell compiles a call, not the crate's internals.
+    pub fn to_csv(&self, sql: &str, params: &[Value], path: &std::path::Path) -> Result<super::export::Exported> {
+        with_db!(self, |db| super::export::to_csv(db, sql, params, path).await)
     }
 
     /// The database's tables (with sizes), columns (types, nullability) and indexes, one frame
