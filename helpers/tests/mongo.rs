@@ -516,7 +516,9 @@ async fn typed_frames_hold_the_named_fields_with_their_types_and_nulls_where_doc
 #[tokio::test]
 async fn sampled_fields_name_each_collections_fields_types_and_presence() {
     let (m, world) = loaded("sampled", 80).await;
-    let fields = mongo::explore::sample_fields(&m, 50).await.unwrap();
+    let fields = mongo::explore::sample_fields(&m, &[], 50).await.unwrap();
+    let only = mongo::explore::sample_fields(&m, &[schema::USERS], 10).await.unwrap();
+    assert!(!only.is_empty() && only.iter().all(|f| f.collection == schema::USERS), "{only:?}");
     let find = |c: &str, f: &str| fields.iter().find(|s| s.collection == c && s.field == f).unwrap_or_else(|| panic!("no {c}.{f}: {fields:?}"));
     let username = find(schema::USERS, "username");
     assert_eq!((username.types.as_str(), username.present, username.documents), ("string 100%", 1.0, world.users.len() as i64));

@@ -31,10 +31,15 @@ frame_row!(FieldSample { collection, documents, field, types, present });
 /// Sub-documents are walked this deep.
 const MAX_DEPTH: usize = 4;
 
-/// Every collection of the database (system collections left out), each described from
-/// `sample` random documents (see [`FieldSample`]), by collection then field.
-pub async fn sample_fields(m: &Mongo, sample: usize) -> Result<Vec<FieldSample>> {
-    let mut names = m.database().list_collection_names().await.map_err(|e| m.error(e))?;
+/// The `collections` named (all of the database's when none is named; system collections left
+/// out), each described from `sample` random documents (see [`FieldSample`]), by collection
+/// then field. A named collection that does not exist is described as empty.
+pub async fn sample_fields(m: &Mongo, collections: &[&str], sample: usize) -> Result<Vec<FieldSample>> {
+    let mut names = if collections.is_empty() {
+        m.database().list_collection_names().await.map_err(|e| m.error(e))?
+    } else {
+        collections.iter().map(|c| c.to_string()).collect()
+    };
     names.retain(|n| !n.starts_with("system."));
     names.sort();
     let mut out = Vec::new();

@@ -96,10 +96,11 @@ impl SyncMongo {
         out
     }
 
-    /// Every collection with its size, and every field path a sample of `sample` documents
-    /// shows, with its types and how often it is there (see [`super::explore::sample_fields`]).
-    pub fn sample_fields(&self, sample: usize) -> Result<Vec<super::explore::FieldSample>> {
-        with_mongo!(self, |m| super::explore::sample_fields(m, sample).await)
+    /// The `collections` named (all when none is) with their sizes, and every field path a
+    /// sample of `sample` documents shows, with its types and how often it is there (see
+    /// [`super::explore::sample_fields`]).
+    pub fn sample_fields(&self, collections: &[&str], sample: usize) -> Result<Vec<super::explore::FieldSample>> {
+        with_mongo!(self, |m| super::explore::sample_fields(m, collections, sample).await)
     }
 
     /// At most `limit` documents of `find(filter)` as pretty JSON (without `_id`).

@@ -112,26 +112,24 @@ async fn by_copy(db: &Db, conn: &mut sqlx_postgres::PgConnection, sql: &str, par
     Ok(Some(ends.saturating_sub(1))) // the header's line is not a row
 }
 
-/// Writes the rows of `stream` as CSV lines (a header first), as they arrive.
+/// Writes the rows of `stream` as CSV records (a header first) with the `csv` crate, as they
+/// arrive.
 async fn row_by_row<R, S>(db: &Db, stream: &mut S, cell: fn(&R, usize) -> Result<Cell>, out: &mut impl std::io::Write) -> Result<u64>
 where
     R: sqlx::Row,
     S: futures_util::Stream<Item = std::result::Result<R, sqlx::Error>> + Unpin,
 {
-    let io = |e: std::io::Error| Error::Invalid { field: "path".into(), reason: e.to_string() };
+    let csv_error = |e: csv::Error| Error::Invalid { field: "path".into(), reason: e.to_string() };
+    let mut writer = csv::Writer::from_writer(out);
     let mut rows = 0u64;
-    let mut line = String::new();
+    let mut record: Vec<String> = Vec::new();
     while let Some(row) = stream.try_next().await.map_err(|e| db.error(e))? {
         if rows == 0 {
-            let header: Vec<String> = row.columns().iter().map(|c| field(c.name())).collect();
-            writeln!(out, "{}", header.join(",")).map_err(io)?;
+            writer.write_record(row.columns().iter().map(|c| c.name())).map_err(csv_error)?;
         }
-        line.clear();
+        record.clear();
         for i in 0..row.len() {
-            if i > 0 {
-                line.push(',');
-            }
-            let text = match cell(&row, i)? {
+            record.push(match cell(&row, i)? {
                 Cell::Null => String::new(),
                 Cell::Bool(b) => b.to_string(),
                 Cell::Int(v) => v.to_string(),
@@ -139,30 +137,11 @@ where
                 Cell::Text(s) => s,
                 Cell::DateTime(t) => t.format("%Y-%m-%d %H:%M:%S%.f").to_string(),
                 Cell::Date(d) => d.to_string(),
-            };
-            line.push_str(&field(&text));
+            });
         }
-        line.push('\n');
-        out.write_all(line.as_bytes()).map_err(io)?;
+        writer.write_record(&record).map_err(csv_error)?;
         rows += 1;
     }
+    writer.flush().map_err(|e| Error::Invalid { field: "path".into(), reason: e.to_string() })?;
     Ok(rows)
-}
-
-/// A CSV field: quoted (quotes doubled) when it holds a comma, a quote or a line break.
-fn field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_string() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fields_with_commas_quotes_or_line_breaks_are_quoted() {
-        assert_eq!(field("plain"), "plain");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("two\nlines"), "\"two\nlines\"");
-    }
 }

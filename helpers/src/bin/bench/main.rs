@@ -320,7 +320,59 @@ fn bench_frames(settings: &helpers::Settings, rows: &mut Vec<Row>) -> anyhow::Re
         db.close().await;
         Ok::<_, helpers::Error>(())
     })?;
-    Ok(())
+    bench_mongo_frames(settings, &rt, rows)
+}
+
+/// MongoDB documents into a typed frame: `M8_BENCH_MONGO_DOCS` documents (default 100,000) of
+/// `{ user_id: long, name: string, score: double, at: date }` in a scratch collection of the
+/// bench's database, read by `mongo::typed::find_typed`, best of 3, beside the floor: the same
+/// projected find through the driver's raw cursor, each document only counted.
+fn bench_mongo_frames(settings: &helpers::Settings, rt: &tokio::runtime::Runtime, rows: &mut Vec<Row>) -> anyhow::Result<()> {
+    use futures_util::TryStreamExt as _;
+    use helpers::mongo::Mongo;
+    use helpers::mongo::typed::{FieldType, find_typed};
+    let n: usize = std::env::var("M8_BENCH_MONGO_DOCS").ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(100_000);
+    rt.block_on(async {
+        let m = Mongo::connect(&settings.mongodb_uri, Some("module8_bench")).await?;
+        let coll = m.collection::<bson::Document>("frames");
+        coll.drop().await?;
+        let t0 = bson::DateTime::from_millis(1_735_689_600_000);
+        for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
+            let docs: Vec<bson::Document> = chunk
+                .iter()
+                .map(|&i| bson::doc! { "user_id": i as i64, "name": format!("user-{i}"), "score": i as f64 * 0.001, "at": bson::DateTime::from_millis(t0.timestamp_millis() + i as i64 * 1000) })
+                .collect();
+            coll.insert_many(docs).await?;
+        }
+        let schema = [("user_id", FieldType::Int), ("name", FieldType::Text), ("score", FieldType::Float), ("at", FieldType::DateTime)];
+        let (mut ours, mut floor) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..3 {
+            let started = Instant::now();
+            let df = find_typed(&m, "frames", bson::doc! {}, &schema, 0).await?;
+            ours = ours.min(started.elapsed().as_secs_f64());
+            anyhow::ensure!(df.height() == n, "find_typed returned {} of {n}", df.height());
+            let started = Instant::now();
+            let mut cursor = m
+                .collection::<bson::RawDocumentBuf>("frames")
+                .find(bson::doc! {})
+                .projection(bson::doc! { "_id": 0, "user_id": 1, "name": 1, "score": 1, "at": 1 })
+                .batch_size(10_000)
+                .await
+                ?;
+            let mut seen = 0usize;
+            while cursor.try_next().await?.is_some() {
+                seen += 1;
+            }
+            floor = floor.min(started.elapsed().as_secs_f64());
+            anyhow::ensure!(seen == n, "the raw cursor saw {seen} of {n}");
+        }
+        coll.drop().await?;
+        m.close().await;
+        let count = helpers::display::thousands(n);
+        let found: floors::Found = Ok(floors::Floor { value: floor, how: "the same projected find through the driver's raw cursor, each document only counted, best of 3".into() });
+        rows.push(Row::new("frames", format!("mongodb: {count} documents × (long, string, double, date) into a typed frame, find_typed"), ours, "s", format!("{:.0}k documents/s, best of 3", n as f64 / ours / 1e3)).with_floor(&found));
+        Ok(())
+    })
 }
 
 /// Fibonacci naive vs memoised, latency percentiles of every cache tier, and reads while
