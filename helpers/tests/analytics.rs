@@ -106,12 +106,10 @@ fn segments_follow_their_rules_and_cover_every_user() {
 /// than popularity.
 #[test]
 fn on_the_planted_world_co_purchase_beats_popularity_at_5_and_10() {
-    use helpers::analytics::recommend::{Recommender, hit_rates};
+    // As notebook 05 runs it: the study's own segments, the purchases before its cutoff.
     for w in [&World::generate(&WorldConfig::small()), world()] {
-        let (before, after) = helpers::analytics::purchases_around(&Tables::from_world(w).unwrap(), Window::before_as_of(w, 90)).unwrap();
-        let r = Recommender::fit(&before, &Default::default());
         for k in [5, 10] {
-            let h = hit_rates(&r, &after, &Default::default(), k);
+            let h = Study::run(w, StudyConfig { k, ..StudyConfig::default() }).unwrap().hit_rates;
             let (item, user, popular) = (&h[0], &h[1], &h[2]);
             assert!(item.users > 50, "{h:?}");
             assert!(item.hit_rate > popular.hit_rate, "{} users, k = {k}: {h:?}", w.users.len());

@@ -3,12 +3,13 @@
 //! Two recommenders, both fitted on the purchases before the cutoff:
 //!
 //! - **item–item** ("bought X, also bought Y"): relevance of product `y` for a user who bought
-//!   `X₁…Xₙ` is `Σᵢ cooc(Xᵢ, y) / √(n(Xᵢ)·n(y))` (cosine similarity of buyer sets), plus 0.01 ×
-//!   the product's share of its segment's purchases, so segment popularity only breaks ties and
-//!   fills in for users without history;
+//!   `X₁…Xₙ` is `Σᵢ cooc(Xᵢ, y) / (√(n(Xᵢ)·n(y)) + SHRINK)` (the cosine similarity of buyer sets,
+//!   shrunk so that one chance co-purchase of two rare products does not count as a pattern),
+//!   plus 0.01 × the product's share of all purchases and 0.005 × its share of the segment's,
+//!   so popularity only breaks ties and fills in for users without history;
 //! - **user–user** (the original's "users like you"): the [`NEIGHBOURS`] users whose purchase
 //!   sets are most like the user's (cosine), and what they bought, weighted by that similarity;
-//!   segment popularity fills in the same way.
+//!   popularity fills in the same way.
 //!
 //! [`hit_rates`] gives, for each and for the most popular products, the share of users who
 //! bought at least one of their `k` recommendations after the cutoff.
@@ -23,6 +24,10 @@ use crate::frame_row;
 /// How many most similar users the user–user recommender draws on.
 pub const NEIGHBOURS: usize = 30;
 
+/// Added to the cosine's denominator: one chance co-purchase of two rarely bought products
+/// would otherwise score as high as a pair bought together by many (a shrunk cosine).
+pub const SHRINK: f64 = 5.0;
+
 /// Who bought what, before the cutoff.
 #[derive(Clone, Debug, Default)]
 pub struct Recommender {
@@ -32,6 +37,8 @@ pub struct Recommender {
     /// For each product, the products bought by the same users, and by how many of them.
     cooc: HashMap<i64, HashMap<i64, usize>>,
     segment_popular: HashMap<Segment, Vec<(i64, f64)>>,
+    /// Every product's share of all purchases, most first.
+    overall_popular: Vec<(i64, f64)>,
 }
 
 /// One recommended product with its relevance score.
@@ -84,7 +91,10 @@ impl Recommender {
                 (seg, v)
             })
             .collect();
-        Recommender { bought, buyers_of, cooc, segment_popular }
+        let total = buyers_of.values().map(Vec::len).sum::<usize>().max(1) as f64;
+        let mut overall_popular: Vec<(i64, f64)> = buyers_of.iter().map(|(p, b)| (*p, b.len() as f64 / total)).collect();
+        overall_popular.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        Recommender { bought, buyers_of, cooc, segment_popular, overall_popular }
     }
 
     fn buyers(&self, product: i64) -> f64 {
@@ -99,7 +109,7 @@ impl Recommender {
             let nx = self.buyers(*x);
             for (y, c) in self.cooc.get(x).into_iter().flatten() {
                 if !owned.contains(y) {
-                    *score.entry(*y).or_default() += *c as f64 / (nx * self.buyers(*y)).sqrt();
+                    *score.entry(*y).or_default() += *c as f64 / ((nx * self.buyers(*y)).sqrt() + SHRINK);
                 }
             }
         }
@@ -132,13 +142,15 @@ impl Recommender {
         self.ranked(user_id, &owned, score, segment, k, "similar users")
     }
 
-    /// `score` plus the segment's favourites as fill-in, the best `k` first.
+    /// `score` plus the fill-in — the products' shares of all purchases, and half as much of
+    /// their segment's — the best `k` first.
     fn ranked(&self, user_id: i64, owned: &HashSet<i64>, score: HashMap<i64, f64>, segment: Segment, k: usize, source: &str) -> Vec<Recommendation> {
         let mut score: HashMap<i64, (f64, bool)> = score.into_iter().map(|(p, s)| (p, (s, true))).collect();
-        if let Some(popular) = self.segment_popular.get(&segment).or_else(|| self.segment_popular.get(&Segment::Active)) {
-            for (p, share) in popular.iter().take(50) {
+        let segment_popular = self.segment_popular.get(&segment).or_else(|| self.segment_popular.get(&Segment::Active));
+        for (popular, weight) in [(Some(&self.overall_popular), 0.01), (segment_popular, 0.005)] {
+            for (p, share) in popular.into_iter().flatten().take(50) {
                 if !owned.contains(p) {
-                    score.entry(*p).or_insert((0.0, false)).0 += 0.01 * share;
+                    score.entry(*p).or_insert((0.0, false)).0 += weight * share;
                 }
             }
         }
