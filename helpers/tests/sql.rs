@@ -879,8 +879,8 @@ async fn exploration_describes_the_schema_and_counts_histogram_bins_in_the_datab
     .await;
 }
 
-/// A CSV export streams every row to the file, quotes what needs quoting, says how it was
-/// written (PostgreSQL: the server's own CSV), and a failed statement leaves no file behind.
+/// A CSV export streams every row to the file, quotes what needs quoting, and a failed
+/// statement leaves no file behind — and the connection usable (the next export works).
 #[tokio::test]
 async fn a_csv_export_writes_every_row_and_a_failed_one_leaves_no_file() {
     on_both("csv", &small_world(), async |db| {
@@ -889,7 +889,7 @@ async fn a_csv_export_writes_every_row_and_a_failed_one_leaves_no_file() {
         let sql = "SELECT id, username, last_name || ', ' || first_name AS name FROM users WHERE id <= $1 ORDER BY id";
         let e = sql::export::to_csv(db, sql, &[sql::query::Value::Int(50)], &path).await.unwrap();
         assert_eq!(e.rows, 50);
-        assert_eq!(e.how, if db.backend() == Backend::Postgres { "COPY … (FORMAT csv)" } else { "row by row" });
+        assert_eq!(e.how, "row by row");
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!((lines.len(), lines[0]), (51, "id,username,name"));
@@ -898,6 +898,8 @@ async fn a_csv_export_writes_every_row_and_a_failed_one_leaves_no_file() {
         let bad = dir.join("bad.csv");
         assert!(sql::export::to_csv(db, "SELECT nothing FROM nowhere", &[], &bad).await.is_err());
         assert!(!bad.exists() && !dir.join("bad.csv.partial").exists());
+        let again = sql::export::to_csv(db, sql, &[sql::query::Value::Int(3)], &path).await.unwrap();
+        assert_eq!(again.rows, 3);
         std::fs::remove_dir_all(&dir).unwrap();
     })
     .await;
@@ -955,6 +957,13 @@ fn copy_and_row_by_row_give_the_same_frame_on_postgres() {
         assert!(was_cut && cut.height() == 100 && cut.equals_missing(&by_rows.head(Some(100))));
         let after = sql::query::query_frame(&db, "SELECT COUNT(*) AS n FROM generate_series(1, 10)", &[]).await?;
         assert_eq!(after.column("n").unwrap().i64().unwrap().get(0), Some(10));
+        // A statement that fails — before COPY starts or while it streams — is an error, and the
+        // pool's next statement still works (a failed COPY's connection is closed, not reused).
+        for failing in ["SELECT nothing FROM nowhere", "SELECT 1 / 0 AS x", "SELECT g, 1 / (g - 5) AS y FROM generate_series(1, 10) g"] {
+            assert!(sql::query::query_frame(&db, failing, &[]).await.is_err(), "{failing}");
+            let ok = sql::query::query_frame(&db, "SELECT 42 AS n", &[]).await?;
+            assert_eq!(ok.column("n").unwrap().i64().unwrap().get(0), Some(42), "after {failing}");
+        }
         // A type COPY does not decode here goes row by row, which names it.
         let err = sql::query::query_frame(&db, "SELECT 1.5::numeric AS n", &[]).await.unwrap_err().to_string();
         assert!(err.contains("NUMERIC") && err.contains("CAST"), "{err}");

@@ -1,13 +1,11 @@
 //! A result too big for a cell, streamed to a CSV file in batches: the rows are never all held
 //! at once, whatever their number.
 //!
-//! On PostgreSQL the server writes the CSV itself — `COPY (query) TO STDOUT (FORMAT csv,
-//! HEADER)` — and its bytes go to the file as they arrive (the parameters written into the
-//! statement as typed literals, as for `query_frame`'s `COPY`). SQLite's rows, and a statement
-//! `COPY` cannot take, are written one by one as the driver yields them. Either way a header
-//! line names the columns (a result without rows gives an empty file on the row path), and a field holding a comma, a quote or a line break is quoted
-//! (RFC 4180). The two writers differ in how they spell some values: PostgreSQL writes
-//! booleans `t`/`f` and timestamps with their fraction of a second, the row writer `true`/`false`.
+//! The rows are written one by one as the driver yields them, on both backends, by the `csv`
+//! crate: a header line names the columns (a result without rows gives an empty file), and a
+//! field holding a comma, a quote or a line break is quoted (RFC 4180). PostgreSQL's own
+//! `COPY … TO STDOUT (FORMAT csv)` was tried: sqlx leaves the connection out of step when such
+//! a `COPY` fails at its start, and the next call on it hung — so not here.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -33,7 +31,7 @@ pub struct Exported {
     pub bytes: i64,
     /// Time from the statement to the file closed, ms.
     pub millis: f64,
-    /// `COPY … (FORMAT csv)` (PostgreSQL writes the CSV) or `row by row`.
+    /// How the rows were written (`row by row`).
     pub how: String,
 }
 frame_row!(Exported { path, rows, bytes, millis, how });
@@ -53,20 +51,14 @@ pub async fn to_csv(db: &Db, sql: &str, params: &[Value], path: &Path) -> Result
     let written = match &db.pool {
         Pool::Postgres(p) => {
             let mut conn = p.acquire().await.map_err(|e| db.error(e))?;
-            let copied = match by_copy(db, &mut conn, sql, params, &mut out).await {
-                Ok(Some(rows)) => Ok((rows, "COPY … (FORMAT csv)")),
-                Ok(None) => {
-                    let text = sqlx::AssertSqlSafe(sql.to_string());
-                    let mut rows = bind_all!(sqlx::query(text), params).fetch(&mut *conn);
-                    row_by_row(db, &mut rows, postgres_cell, &mut out).await.map(|n| (n, "row by row"))
-                }
-                Err(e) => Err(e),
+            // Row by row here too: a COPY that fails at its start leaves sqlx's connection out of
+            // step with the server (it was seen to hang the next call), so a CSV export, whose
+            // cost is the writing, does not take that risk.
+            let copied = {
+                let text = sqlx::AssertSqlSafe(sql.to_string());
+                let mut rows = bind_all!(sqlx::query(text), params).fetch(&mut *conn);
+                row_by_row(db, &mut rows, postgres_cell, &mut out).await.map(|n| (n, "row by row"))
             };
-            if copied.is_err() {
-                // a stream left half-read must not go back to the pool
-                use sqlx::Connection as _;
-                let _ = conn.detach().close_hard().await;
-            }
             copied
         }
         Pool::Sqlite(p) => {
@@ -87,29 +79,6 @@ pub async fn to_csv(db: &Db, sql: &str, params: &[Value], path: &Path) -> Result
     }
     tracing::info!(target: "helpers::sql", rows = outcome.as_ref().map_or(0, |e| e.rows), ms = started.elapsed().as_secs_f64() * 1e3, "CSV export of {}", sql.trim());
     outcome
-}
-
-/// PostgreSQL writes the CSV; `None` when the statement is not a query `COPY` can take here.
-async fn by_copy(db: &Db, conn: &mut sqlx_postgres::PgConnection, sql: &str, params: &[Value], out: &mut impl std::io::Write) -> Result<Option<u64>> {
-    if !super::copy::is_query(sql) {
-        return Ok(None);
-    }
-    let Some(inlined) = super::copy::inline_params(sql, &super::query::literals(params)) else { return Ok(None) };
-    let statement = format!("COPY ({}\n) TO STDOUT (FORMAT csv, HEADER)", inlined.trim().trim_end_matches(';'));
-    let sql_error = |e: sqlx::Error| db.error(e);
-    let mut stream = conn.copy_out_raw(&statement).await.map_err(sql_error)?;
-    let (mut ends, mut quoted) = (0u64, false);
-    while let Some(chunk) = stream.try_next().await.map_err(sql_error)? {
-        for &b in chunk.iter() {
-            match b {
-                b'"' => quoted = !quoted,
-                b'\n' if !quoted => ends += 1,
-                _ => {}
-            }
-        }
-        out.write_all(&chunk).map_err(|e| Error::Invalid { field: "path".into(), reason: e.to_string() })?;
-    }
-    Ok(Some(ends.saturating_sub(1))) // the header's line is not a row
 }
 
 /// Writes the rows of `stream` as CSV records (a header first) with the `csv` crate, as they

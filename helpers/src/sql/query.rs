@@ -361,20 +361,23 @@ pub async fn query_limited(db: &Db, sql: &str, params: &[Value], limits: QueryLi
                 let ms = t.as_millis().max(1);
                 conn.execute(sqlx::AssertSqlSafe(format!("SET statement_timeout = {ms}"))).await.map_err(|e| db.error(e))?;
             }
-            let fetched = match super::copy::read(&mut conn, sql, &literals(params), max_rows).await {
-                Ok(Some(copied)) => Got::Frame(copied.frame, copied.cut),
+            let (fetched, copy_failed) = match super::copy::read(&mut conn, sql, &literals(params), max_rows).await {
+                Ok(Some(copied)) => (Got::Frame(copied.frame, copied.cut), false),
                 Ok(None) => {
                     let mut rows = bind_all!(sqlx::query(text), params).fetch(&mut *conn);
-                    Got::Cells(collect(&mut rows, max_rows, postgres_cell).await?)
+                    (Got::Cells(collect(&mut rows, max_rows, postgres_cell).await?), false)
                 }
-                Err(e) => Got::Cells(Fetched::Failed(e)),
+                Err(e) => (Got::Cells(Fetched::Failed(e)), true),
             };
-            if matches!(fetched, Got::Cells(Fetched::TooMany(..) | Fetched::Failed(sqlx::Error::Decode(_))) | Got::Frame(_, true)) {
+            // A failed COPY leaves sqlx's connection out of step with the server (an answer it
+            // has not read): it is closed, never handed back to the pool.
+            if copy_failed || matches!(fetched, Got::Cells(Fetched::TooMany(..)) | Got::Frame(_, true)) {
                 // the rest is never read (a cut, or a value that could not be decoded): a closed
                 // connection stops the server's work at once, and no half-read stream goes back
                 // to the pool
-                use sqlx::Connection as _;
-                let _ = conn.detach().close_hard().await;
+                // Dropped, not closed politely: a polite close first finishes the TLS exchange,
+                // which a connection left in the middle of a COPY was seen to wait on for good.
+                drop(conn.detach());
             } else if limits.timeout.is_some() {
                 conn.execute("RESET statement_timeout").await.map_err(|e| db.error(e))?;
             }
