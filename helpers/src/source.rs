@@ -23,6 +23,7 @@ const FILES: &[(&str, &str)] = &[
     ("analytics/value.rs", include_str!("analytics/value.rs")),
     ("architecture.rs", include_str!("architecture.rs")),
     ("bin/bench/floors.rs", include_str!("bin/bench/floors.rs")),
+    ("bin/bench/frames.rs", include_str!("bin/bench/frames.rs")),
     ("bin/bench/main.rs", include_str!("bin/bench/main.rs")),
     ("cache/exercises.rs", include_str!("cache/exercises.rs")),
     ("cache/lessons.rs", include_str!("cache/lessons.rs")),
