@@ -306,9 +306,11 @@ async fn the_server_expires_a_stale_session_by_its_ttl_index_and_keeps_a_fresh_o
         .await
         .unwrap();
     // Nothing in the client deletes: the server's TTL monitor does, on its next pass (every
-    // second on the servers the scripts start; see scripts/secantusd.py).
-    let gone = schema::wait_until_gone(&m, schema::SESSIONS, doc! { "session_id": "stale" }, Duration::from_secs(10)).await.unwrap();
-    assert!(gone.is_some(), "the stale session was still there after 10 s: is the server's TTL monitor (ttlMonitorSleepSecs) slower than that?");
+    // second on the servers the scripts start; see scripts/secantusd.py). The bound is generous:
+    // this file's other tests load worlds into the same single-process server at the same time,
+    // and a CI run saw the pass come later than 10 s under that load.
+    let gone = schema::wait_until_gone(&m, schema::SESSIONS, doc! { "session_id": "stale" }, Duration::from_secs(90)).await.unwrap();
+    assert!(gone.is_some(), "the stale session was still there after 90 s: is the server's TTL monitor (ttlMonitorSleepSecs) slower than that?");
     assert_eq!(sessions.count_documents(doc! { "session_id": "fresh" }).await.unwrap(), 1, "a session seen just now must stay");
     // The wait is bounded: a document that stays is reported as still there, in about the bound.
     let started = Instant::now();
