@@ -191,8 +191,12 @@ async fn check_sql(settings: &Settings) -> ServiceStatus {
             Err(e) => ServiceStatus::down("SQLite", "DATABASE_URL", url, e),
         };
     }
+    let options = match crate::sql::postgres_options(url) {
+        Ok(options) => options,
+        Err(e) => return ServiceStatus::down("PostgreSQL", "DATABASE_URL", url, e),
+    };
     let attempt = async {
-        let mut conn = sqlx_postgres::PgConnection::connect(url.expose()).await?;
+        let mut conn = sqlx_postgres::PgConnection::connect_with(&options).await?;
         let version: String = sqlx::query_scalar("show server_version").fetch_one(&mut conn).await?;
         let started = Instant::now();
         let _: i32 = sqlx::query_scalar("select 1").fetch_one(&mut conn).await?;

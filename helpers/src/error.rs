@@ -29,6 +29,20 @@ pub enum Error {
         hint: String,
     },
 
+    /// A TLS server whose certificate did not verify against the CA we were given (or the
+    /// system's): nothing was sent to it. `url` is already masked.
+    #[error("{service} at {url} was not trusted: its TLS certificate did not verify ({reason}). {hint}")]
+    Untrusted {
+        /// Human name of the service, e.g. `PostgreSQL`.
+        service: &'static str,
+        /// The masked URL that was tried.
+        url: String,
+        /// What the TLS library said.
+        reason: String,
+        /// What to check.
+        hint: String,
+    },
+
     /// A bounded wait ran out.
     #[error("{what} did not finish within {after:?}")]
     Timeout {

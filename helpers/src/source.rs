@@ -88,6 +88,7 @@ const FILES: &[(&str, &str)] = &[
     ("sql/mod.rs", include_str!("sql/mod.rs")),
     ("sql/pool.rs", include_str!("sql/pool.rs")),
     ("sql/query.rs", include_str!("sql/query.rs")),
+    ("sql/replica.rs", include_str!("sql/replica.rs")),
     ("sql/sandbox.rs", include_str!("sql/sandbox.rs")),
     ("sql/seed.rs", include_str!("sql/seed.rs")),
     ("sql/sync.rs", include_str!("sql/sync.rs")),

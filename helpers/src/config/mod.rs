@@ -63,6 +63,21 @@ pub fn check_schema(schema: &str) -> Result<()> {
     Ok(())
 }
 
+/// The setting naming the PEM file of the certificate authority that TLS servers' certificates
+/// are verified against (a company's own CA, or `scripts/beyond.sh ca`'s local one).
+pub const CA_FILE_VAR: &str = "M8_CA_FILE";
+
+/// Refuses an `M8_CA_FILE` that is not a readable PEM file holding a certificate, before any
+/// connection is tried with it.
+pub fn check_ca_file(path: &str) -> Result<PathBuf> {
+    let refused = |reason: String| Error::Config { var: CA_FILE_VAR, reason };
+    let text = std::fs::read_to_string(path).map_err(|e| refused(format!("`{path}` cannot be read: {e}")))?;
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(refused(format!("`{path}` holds no PEM certificate (no `-----BEGIN CERTIFICATE-----` line)")));
+    }
+    Ok(PathBuf::from(path))
+}
+
 /// Refuses a MongoDB database name the server would refuse (empty, or holding `/ \ . " $` or a
 /// space).
 pub fn check_mongodb_database(name: &str) -> Result<()> {
@@ -118,11 +133,17 @@ impl Settings {
         } else {
             defaults.database_url
         };
+        // M8_CA_FILE: the CA every URL's TLS server certificate is verified against.
+        let ca = set(CA_FILE_VAR).map(|path| check_ca_file(&path)).transpose()?;
+        let with_ca = |url: ServiceUrl| match &ca {
+            Some(path) => url.with_ca_file(path),
+            None => url,
+        };
         Ok(Settings {
-            database_url: read_url(&lookup, "DATABASE_URL", &["sqlite", "postgres", "postgresql"], database_default)?,
-            mongodb_uri: read_url(&lookup, "MONGODB_URI", &["mongodb", "mongodb+srv"], defaults.mongodb_uri)?,
-            redis_url: read_url(&lookup, "REDIS_URL", &["redis", "rediss", "redis+unix", "unix"], defaults.redis_url)?,
-            amqp_addr: read_url(&lookup, "AMQP_ADDR", &["amqp", "amqps"], defaults.amqp_addr)?,
+            database_url: with_ca(read_url(&lookup, "DATABASE_URL", &["sqlite", "postgres", "postgresql"], database_default)?),
+            mongodb_uri: with_ca(read_url(&lookup, "MONGODB_URI", &["mongodb", "mongodb+srv"], defaults.mongodb_uri)?),
+            redis_url: with_ca(read_url(&lookup, "REDIS_URL", &["redis", "rediss", "redis+unix", "unix"], defaults.redis_url)?),
+            amqp_addr: with_ca(read_url(&lookup, "AMQP_ADDR", &["amqp", "amqps"], defaults.amqp_addr)?),
             database_schema: match set("DATABASE_SCHEMA") {
                 Some(schema) => check_schema(&schema).map(|()| schema)?,
                 None => defaults.database_schema,

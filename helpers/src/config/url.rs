@@ -9,13 +9,30 @@ use crate::error::Error;
 
 /// A connection URL that never shows its secrets: `Display` and `Debug` print it masked.
 /// Use [`ServiceUrl::expose`] only to hand it to a client library.
+///
+/// It may carry the certificate authority to verify the server's TLS certificate against
+/// (`M8_CA_FILE`, see [`ServiceUrl::with_ca_file`]); the URL's own options (`sslrootcert=`,
+/// `tlsCAFile=`) win over it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ServiceUrl(String);
+pub struct ServiceUrl(String, Option<std::path::PathBuf>);
 
 impl ServiceUrl {
     /// Wraps a URL as given.
     pub fn new(raw: impl Into<String>) -> Self {
-        ServiceUrl(raw.into())
+        ServiceUrl(raw.into(), None)
+    }
+
+    /// The same URL, its TLS server certificate to be verified against the CA certificate(s)
+    /// in the PEM file `ca_file` (the setting `M8_CA_FILE`). Applied by the PostgreSQL
+    /// connector; see `docs/beyond-one-server.md` for the others.
+    pub fn with_ca_file(mut self, ca_file: impl Into<std::path::PathBuf>) -> Self {
+        self.1 = Some(ca_file.into());
+        self
+    }
+
+    /// The CA file set by [`ServiceUrl::with_ca_file`], if any.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.1.as_deref()
     }
 
     /// The URL with its password and secret query parameters, for a client library only.
@@ -67,10 +84,11 @@ impl ServiceUrl {
         let Some((scheme, rest)) = self.0.split_once("://") else { return self.clone() };
         let (userinfo, after) = split_userinfo(rest);
         let tail = after.find(['/', '?', '#']).map_or("", |i| &after[i..]);
-        ServiceUrl(match userinfo {
+        let raw = match userinfo {
             Some(user) => format!("{scheme}://{user}@{hosts}{tail}"),
             None => format!("{scheme}://{hosts}{tail}"),
-        })
+        };
+        ServiceUrl(raw, self.1.clone())
     }
 }
 
@@ -308,8 +326,20 @@ impl ServiceUrl {
     /// [`Error::Unreachable`]: `service` did not answer at this URL. The URL is shown masked,
     /// `reason` (a client's words) is scrubbed of the password, and the hint says how to start
     /// the service. Every connector builds its error here.
+    ///
+    /// A client that failed because the server's TLS certificate did not verify gets
+    /// [`Error::Untrusted`] instead: the server answered, and starting it is not the remedy.
     pub fn unreachable(&self, service: &'static str, reason: impl fmt::Display) -> Error {
-        Error::Unreachable { service, url: self.masked(), reason: scrub(&reason.to_string(), self), hint: how_to_start(service) }
+        let reason = scrub(&reason.to_string(), self);
+        if is_certificate_failure(&reason) {
+            let ca = match self.ca_file() {
+                Some(path) => format!("the CA in `{}` (M8_CA_FILE)", path.display()),
+                None => "the CA the URL names (e.g. `sslrootcert=`), or M8_CA_FILE, or the system's roots".to_string(),
+            };
+            let hint = format!("Check that {ca} signed the server's certificate, and that the URL's host is a name the certificate holds.");
+            return Error::Untrusted { service, url: self.masked(), reason, hint };
+        }
+        Error::Unreachable { service, url: self.masked(), reason, hint: how_to_start(service) }
     }
 
     /// [`Error::Config`]: the setting `variable` holding this URL was refused; `reason` is
@@ -317,6 +347,14 @@ impl ServiceUrl {
     pub fn refused(&self, variable: &'static str, reason: impl fmt::Display) -> Error {
         Error::Config { var: variable, reason: scrub(&reason.to_string(), self) }
     }
+}
+
+/// Whether a client's error text says a TLS certificate did not verify (rustls' and
+/// OpenSSL's words).
+fn is_certificate_failure(reason: &str) -> bool {
+    ["invalid peer certificate", "certificate verify failed", "UnknownIssuer", "NotValidForName", "InvalidCertificate", "unable to get local issuer certificate"]
+        .iter()
+        .any(|words| reason.contains(words))
 }
 
 #[cfg(test)]

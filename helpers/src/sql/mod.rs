@@ -61,6 +61,7 @@ pub mod export;
 pub mod loading;
 pub mod pool;
 pub mod query;
+pub mod replica;
 pub mod sandbox;
 mod seed;
 mod sync;
@@ -321,19 +322,39 @@ async fn ping_if_idle<C: sqlx::Connection>(conn: &mut C, meta: sqlx::pool::PoolC
     Ok(true)
 }
 
+/// The URL's connect options, with the CA of `M8_CA_FILE` ([`ServiceUrl::ca_file`]) applied:
+/// the server's certificate is then verified against it, host name included (`sslmode=verify-full`),
+/// unless the URL names its own `sslrootcert` or `sslmode`.
+pub(crate) fn postgres_options(url: &ServiceUrl) -> Result<PgConnectOptions> {
+    let mut options = PgConnectOptions::from_str(url.expose()).map_err(|e| url.refused("DATABASE_URL", e))?.disable_statement_logging();
+    let query = url.expose().split_once('?').map_or("", |(_, q)| q);
+    let names = |key: &str| query.split('&').any(|pair| pair.split('=').next() == Some(key));
+    if let Some(ca) = url.ca_file() {
+        if !names("sslrootcert") {
+            options = options.ssl_root_cert(ca);
+        }
+        if !names("sslmode") {
+            options = options.ssl_mode(sqlx_postgres::PgSslMode::VerifyFull);
+        }
+    }
+    Ok(options)
+}
+
 async fn connect_postgres(url: &ServiceUrl, schema: &str, pool_size: u32) -> Result<PgPool> {
     crate::config::check_schema(schema)?;
-    let base = PgConnectOptions::from_str(url.expose())
-        .map_err(|e| url.refused("DATABASE_URL", e))?
-        .disable_statement_logging();
-    // The schema must exist before connections put it on their search path.
+    let base = postgres_options(url)?;
+    // The schema must exist before connections put it on their search path. A hot standby (a
+    // replica) is read-only: its schemas come from its primary.
     let mut first = crate::runtime::within("connecting to PostgreSQL", CONNECT_TIMEOUT, sqlx_postgres::PgConnection::connect_with(&base))
         .await?
         .map_err(|e| url.unreachable("PostgreSQL", e))?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-        .execute(&mut first)
-        .await
-        .map_err(|e| map_error(Backend::Postgres, url, e))?;
+    let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut first).await.map_err(|e| map_error(Backend::Postgres, url, e))?;
+    if !standby {
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
+            .execute(&mut first)
+            .await
+            .map_err(|e| map_error(Backend::Postgres, url, e))?;
+    }
     let _ = first.close().await;
     PgPoolOptions::new()
         .max_connections(pool_size)

@@ -61,7 +61,7 @@ fn keeps_pool(settings: &Settings) -> bool {
 }
 
 fn pool_key(settings: &Settings) -> String {
-    format!("{}\n{}", settings.database_url.expose(), settings.database_schema)
+    format!("{}\n{}\n{:?}", settings.database_url.expose(), settings.database_schema, settings.database_url.ca_file())
 }
 
 async fn open_for_call(settings: &Settings) -> Result<(Db, bool)> {

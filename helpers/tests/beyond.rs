@@ -1,0 +1,146 @@
+//! Beyond one server: a PostgreSQL primary with a streaming replica, and TLS that verifies.
+//! The servers are the project's own (`scripts/beyond.sh`), started here on ports nothing else
+//! uses, with their own data, and stopped by pid when the test ends (also when it fails: the
+//! guard's `Drop`). The shared servers are never touched.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use helpers::sql::Db;
+use helpers::sql::replica::{Load, Replicated, Route};
+use helpers::{Error, ServiceUrl, Settings};
+
+/// A primary (TLS on, the local CA's certificate) and its replica, from `scripts/beyond.sh`.
+struct Pair {
+    dir: PathBuf,
+    primary_port: u16,
+    replica_port: u16,
+}
+
+impl Pair {
+    fn start(primary_port: u16) -> Pair {
+        let pair = Pair { dir: std::env::temp_dir().join(format!("m8-beyond-test-{primary_port}")), primary_port, replica_port: primary_port + 1 };
+        let out = pair.script(&["pg", "up"]);
+        assert!(out.status.success(), "scripts/beyond.sh pg up failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        pair
+    }
+
+    fn script(&self, args: &[&str]) -> std::process::Output {
+        Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/beyond.sh"))
+            .args(args)
+            .env("M8_BEYOND_DIR", &self.dir)
+            .env("M8_PG_PRIMARY_PORT", self.primary_port.to_string())
+            .env("M8_PG_REPLICA_PORT", self.replica_port.to_string())
+            .output()
+            .expect("bash")
+    }
+
+    fn url(&self, host: &str, port: u16) -> ServiceUrl {
+        // A password the trust authentication ignores: it must never be shown.
+        ServiceUrl::new(format!("postgres://postgres:beyond-secret-7@{host}:{port}/postgres"))
+    }
+
+    fn ca(&self, name: &str) -> PathBuf {
+        self.dir.join("tls").join(name)
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        let out = self.script(&["pg", "down"]);
+        if !out.status.success() {
+            eprintln!("scripts/beyond.sh pg down: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn a_replica_lags_its_primary_and_reads_after_the_writes_lsn_see_the_write() {
+    let pair = Pair::start(55532);
+    let (primary, replica) = (pair.url("127.0.0.1", pair.primary_port), pair.url("127.0.0.1", pair.replica_port));
+
+    // A swapped pair is refused, naming which end is wrong.
+    let err = Replicated::connect(&replica, &primary, Some("module8_beyond")).await.unwrap_err();
+    assert!(matches!(err, Error::Config { .. }) && err.to_string().contains("is a standby"), "{err}");
+    assert!(!err.to_string().contains("beyond-secret-7"), "{err}");
+
+    let r = Replicated::connect(&primary, &replica, Some("module8_beyond")).await.unwrap();
+    for load in [Load::Quiet, Load::Bulk] {
+        let report = r.measure_lag(40, load).await.unwrap();
+        assert_eq!(report.lags.len(), 40, "{report:?}");
+        assert_eq!(report.missed_after_wait, 0, "a read after waiting for the write's LSN must see it: {report:?}");
+        assert!(report.missed_right_after <= 40);
+        assert!(report.lag_quantile(1.0) < Duration::from_secs(10), "{report:?}");
+        assert!(report.lag_quantile(0.5) <= report.lag_quantile(0.95));
+        match load {
+            Load::Bulk => assert!(report.bulk_rows >= 2_000, "the bulk writer committed at least one batch: {report:?}"),
+            Load::Quiet => assert_eq!(report.bulk_rows, 0),
+        }
+        eprintln!(
+            "{load:?}: {} probes, lag p50 {:?} p95 {:?} max {:?}; read at once missed {} of {}; bulk rows {}",
+            report.writes,
+            report.lag_quantile(0.5),
+            report.lag_quantile(0.95),
+            report.lag_quantile(1.0),
+            report.missed_right_after,
+            report.writes,
+            report.bulk_rows
+        );
+    }
+
+    // Read-your-writes through the router: the replica answers once it has replayed the write.
+    helpers::sql::query::execute(&r.primary, "CREATE TABLE IF NOT EXISTS notes (id int PRIMARY KEY, body text)", &[]).await.unwrap();
+    let written = r.write("INSERT INTO notes VALUES (1, 'hello') ON CONFLICT (id) DO UPDATE SET body = excluded.body", &[]).await.unwrap();
+    assert_eq!(written.rows, 1);
+    let (df, route) = r.read_after(&written, "SELECT body FROM notes WHERE id = 1", &[], Duration::from_secs(5)).await.unwrap();
+    assert_eq!(route, Route::Replica);
+    assert_eq!(df.column("body").unwrap().str().unwrap().get(0), Some("hello"));
+    // The replica refuses writes (a hot standby is read-only), named.
+    let err = helpers::sql::query::execute(&r.replica, "INSERT INTO notes VALUES (2, 'no')", &[]).await.unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+    helpers::sql::query::execute(&r.primary, "DROP SCHEMA module8_beyond CASCADE", &[]).await.unwrap();
+    r.close().await;
+}
+
+#[tokio::test]
+async fn tls_verifies_the_servers_certificate_against_the_named_ca_and_refuses_others() {
+    let pair = Pair::start(55542);
+    let port = pair.primary_port;
+
+    // The right CA: the connection is encrypted (the server says so).
+    let db = Db::connect(&pair.url("127.0.0.1", port).with_ca_file(pair.ca("ca.pem")), Some("module8_beyond")).await.unwrap();
+    let df = helpers::sql::query::query_frame(&db, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap();
+    assert_eq!(df.column("ssl").unwrap().bool().unwrap().get(0), Some(true));
+    db.close().await;
+    // The URL's own options do the same without M8_CA_FILE.
+    let own = ServiceUrl::new(format!("postgres://postgres@localhost:{port}/postgres?sslmode=verify-full&sslrootcert={}", pair.ca("ca.pem").display()));
+    Db::connect(&own, Some("module8_beyond")).await.unwrap().close().await;
+
+    // A CA that did not sign it, and a host name the certificate does not hold: refused, named.
+    for (url, why) in [
+        (pair.url("127.0.0.1", port).with_ca_file(pair.ca("other-ca.pem")), "another CA"),
+        (pair.url("127.0.0.2", port).with_ca_file(pair.ca("ca.pem")), "a host name the certificate does not hold"),
+    ] {
+        let err = Db::connect(&url, Some("module8_beyond")).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Untrusted { service: "PostgreSQL", .. }), "{why}: {text}");
+        assert!(text.contains("did not verify") && text.contains("M8_CA_FILE") && text.contains(&format!(":{port}/postgres")), "{why}: {text}");
+        assert!(!text.contains("beyond-secret-7"), "{why}: {text}");
+    }
+
+    // M8_CA_FILE is checked when the settings are read, and given to every URL.
+    let lookup = |ca: PathBuf| move |var: &str| match var {
+        "M8_CA_FILE" => Some(ca.display().to_string()),
+        _ => None,
+    };
+    let settings = Settings::from_lookup(lookup(pair.ca("ca.pem"))).unwrap();
+    assert_eq!(settings.database_url.ca_file(), Some(pair.ca("ca.pem").as_path()));
+    assert_eq!(settings.redis_url.ca_file(), Some(pair.ca("ca.pem").as_path()));
+    for (path, words) in [(pair.ca("server.key"), "holds no PEM certificate"), (pair.ca("missing.pem"), "cannot be read")] {
+        let err = Settings::from_lookup(lookup(path)).unwrap_err();
+        assert!(matches!(err, Error::Config { var: "M8_CA_FILE", .. }) && err.to_string().contains(words), "{err}");
+    }
+}

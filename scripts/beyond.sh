@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Servers beyond one of each kind, for notebook 06 and the tests that need them: a local
+# certificate authority, and a PostgreSQL primary with a streaming replica, its listener on TLS.
+# Everything runs on ports of its own, with data of its own, and is stopped by pid; the shared
+# servers (scripts/services.sh) are never touched.
+#
+#   scripts/beyond.sh ca          make the local CA and a server certificate for 127.0.0.1 and
+#                                 localhost (and a second CA that signed nothing, for refusals)
+#   scripts/beyond.sh pg up       a primary on $M8_PG_PRIMARY_PORT (55432; TLS with the CA's
+#                                 certificate) and a streaming replica of it on
+#                                 $M8_PG_REPLICA_PORT (55433), made by initdb and pg_basebackup
+#   scripts/beyond.sh pg down     stops both by pid and removes their data
+#   scripts/beyond.sh pg urls     prints PRIMARY=… and REPLICA=… (trust auth, database postgres)
+#
+# Files live under $M8_BEYOND_DIR (/tmp/m8-beyond): tls/ca.pem, tls/other-ca.pem,
+# tls/server.pem, tls/server.key; pg-primary/, pg-replica/, and logs/.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+BEYOND="${M8_BEYOND_DIR:-/tmp/m8-beyond}"
+TLS="$BEYOND/tls"
+PRIMARY_PORT="${M8_PG_PRIMARY_PORT:-55432}"
+REPLICA_PORT="${M8_PG_REPLICA_PORT:-55433}"
+mkdir -p "$BEYOND"
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"
+  elif [ "$(id -un)" = postgres ]; then "$@"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n -u postgres -- "$@"
+  else "$@"; fi   # a user's own PostgreSQL binaries run as that user
+}
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$dir" ] && [ -x "$dir/initdb" ] || die "no PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) in /usr/lib/postgresql/*/bin: apt-get install postgresql"
+  echo "$dir"
+}
+
+make_ca() {
+  command -v openssl >/dev/null || die "openssl is not installed: apt-get install openssl"
+  mkdir -p "$TLS"
+  if [ -s "$TLS/ca.pem" ] && [ -s "$TLS/server.pem" ] && [ -s "$TLS/other-ca.pem" ]; then return 0; fi
+  local log="$TLS/openssl.log"
+  : > "$log"
+  for ca in ca other-ca; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=module8 local $ca" \
+      -keyout "$TLS/$ca.key" -out "$TLS/$ca.pem" >>"$log" 2>&1 || die "openssl could not make $ca; see $log"
+  done
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$TLS/server.key" -out "$TLS/server.csr" >>"$log" 2>&1 \
+    || die "openssl could not make the server key; see $log"
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' > "$TLS/server.ext"
+  openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$TLS/server.ext" -out "$TLS/server.pem" >>"$log" 2>&1 || die "openssl could not sign the server certificate; see $log"
+  chmod 644 "$TLS"/*.pem; chmod 600 "$TLS"/*.key
+  say "a local CA in $TLS (ca.pem), a server certificate for localhost and 127.0.0.1 (server.pem), and another CA that signed nothing (other-ca.pem)"
+}
+
+pg_pid() { # data-dir: the postmaster's pid, if it runs
+  [ -f "$1/postmaster.pid" ] || return 1
+  local pid; pid=$(head -1 "$1/postmaster.pid")
+  kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+pg_start() { # data-dir log
+  local bin; bin=$(pg_bin)
+  as_postgres "$bin/pg_ctl" -D "$1" -l "$2" -w -t 30 start >/dev/null \
+    || { tail -20 "$2" >&2; die "PostgreSQL in $1 did not start; log: $2"; }
+}
+
+pg_up() {
+  make_ca
+  local bin primary="$BEYOND/pg-primary" replica="$BEYOND/pg-replica"
+  bin=$(pg_bin)
+  if pg_pid "$primary" >/dev/null && pg_pid "$replica" >/dev/null; then
+    say "the primary (port $PRIMARY_PORT) and its replica (port $REPLICA_PORT) already run"; return 0
+  fi
+  pg_down quiet
+  # The postgres user must reach the folders (a root-owned /tmp/m8-beyond is fine: 755).
+  chmod 755 "$BEYOND"
+  mkdir -p "$primary" "$BEYOND/logs" && chmod 700 "$primary"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$primary" "$BEYOND/logs"
+  as_postgres "$bin/initdb" -D "$primary" -U postgres --auth=trust --no-sync -E UTF8 >"$BEYOND/initdb.log" 2>&1 \
+    || die "initdb failed; see $BEYOND/initdb.log"
+  cp "$TLS/server.pem" "$TLS/server.key" "$primary/"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$primary/server.pem" "$primary/server.key"
+  chmod 600 "$primary/server.key"
+  cat >> "$primary/postgresql.conf" <<EOF
+# scripts/beyond.sh: a primary of the project's own
+port = $PRIMARY_PORT
+listen_addresses = '127.0.0.1,127.0.0.2'   # .2: a host name the certificate does not hold
+unix_socket_directories = '$primary'
+wal_level = replica
+max_wal_senders = 4
+hot_standby = on
+ssl = on
+ssl_cert_file = 'server.pem'
+ssl_key_file = 'server.key'
+shared_buffers = 32MB
+EOF
+  cat > "$primary/pg_hba.conf" <<EOF
+local all all trust
+host all all 127.0.0.0/8 trust
+host replication all 127.0.0.0/8 trust
+EOF
+  pg_start "$primary" "$BEYOND/logs/pg-primary.log"
+  mkdir -p "$replica" && chmod 700 "$replica"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$replica"
+  as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -D "$replica" -R -X stream --no-sync >"$BEYOND/basebackup.log" 2>&1 \
+    || die "pg_basebackup failed; see $BEYOND/basebackup.log"
+  cat >> "$replica/postgresql.conf" <<EOF
+# scripts/beyond.sh: the replica
+port = $REPLICA_PORT
+unix_socket_directories = '$replica'
+EOF
+  pg_start "$replica" "$BEYOND/logs/pg-replica.log"
+  say "a PostgreSQL primary on 127.0.0.1:$PRIMARY_PORT (pid $(pg_pid "$primary"), TLS with $TLS/ca.pem) and its streaming replica on 127.0.0.1:$REPLICA_PORT (pid $(pg_pid "$replica")); scripts/beyond.sh pg down stops them"
+}
+
+stop_pid() { # pid: INT (PostgreSQL's fast shutdown), then wait (20 s at most, then KILL)
+  kill -INT "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 80); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.25; done
+  kill -9 "$1" 2>/dev/null || true
+}
+
+pg_down() {
+  local dir pid
+  for dir in "$BEYOND/pg-replica" "$BEYOND/pg-primary"; do
+    if pid=$(pg_pid "$dir"); then stop_pid "$pid"; [ "${1:-}" = quiet ] || say "stopped PostgreSQL in $dir (pid $pid)"; fi
+    rm -rf "$dir"
+  done
+}
+
+case "${1:-}" in
+  ca) make_ca ;;
+  pg)
+    case "${2:-}" in
+      up) pg_up ;;
+      down) pg_down ;;
+      urls) echo "PRIMARY=postgres://postgres@127.0.0.1:$PRIMARY_PORT/postgres"; echo "REPLICA=postgres://postgres@127.0.0.1:$REPLICA_PORT/postgres" ;;
+      *) die "usage: scripts/beyond.sh pg up|down|urls" ;;
+    esac ;;
+  *) die "usage: scripts/beyond.sh ca | pg up|down|urls" ;;
+esac
