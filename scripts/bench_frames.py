@@ -11,9 +11,13 @@ One command, one machine, the same PostgreSQL and the same data:
 2. this script creates the same table (same rows, same types) and times, best of `--runs`:
    polars.read_database_uri(engine="connectorx"), pandas.read_sql over SQLAlchemy + psycopg2,
    and psycopg2's `fetchall` alone;
-3. it prints one table: seconds per tool and each one's time over ours.
+3. MongoDB the same way: `bench frames` times `find_typed` (named fields into typed columns)
+   beside the driver's raw cursor; this script loads the same documents into a collection of its
+   own and times pymongo + `pandas.DataFrame(list(cursor))` and pymongoarrow's
+   `find_arrow_all` with a schema (PyMongoArrow, the habit `find_typed` follows);
+4. it prints one table per database: seconds per tool and each one's time over ours.
 
-The peers (polars, connectorx, pandas, SQLAlchemy, psycopg2-binary) are installed into the
+The peers (polars, connectorx, pandas, SQLAlchemy, psycopg2-binary, pymongo, pymongoarrow) are installed into the
 project's venv on first use. The PostgreSQL is the tests' (`TEST_POSTGRES_URL`, see
 scripts/common.sh `test_postgres_url`).
 """
@@ -29,7 +33,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PEERS = ["polars", "connectorx", "pandas", "sqlalchemy", "psycopg2-binary"]
+PEERS = ["polars", "connectorx", "pandas", "sqlalchemy", "psycopg2-binary", "pymongo", "pymongoarrow"]
 TABLE = "module8_bench.frames_peers"
 
 
@@ -40,7 +44,7 @@ def test_postgres_url() -> str:
 
 def ensure_peers() -> None:
     try:
-        import connectorx, pandas, polars, psycopg2, sqlalchemy  # noqa: F401
+        import connectorx, pandas, polars, psycopg2, pymongo, pymongoarrow, sqlalchemy  # noqa: F401
     except ImportError:
         print("==> installing the peers into the venv:", " ".join(PEERS), file=sys.stderr)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", *PEERS], check=True)
@@ -67,11 +71,13 @@ def main() -> int:
     env = dict(os.environ, M8_BENCH_FRAME_ROWS=",".join(map(str, sizes)))
     subprocess.run(["cargo", "run", "--release", "--locked", "-q", "-p", "helpers", "--bin", "bench", "--", "frames"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
     report = json.loads((ROOT / "out" / "bench.json").read_text())
-    ours = {}
+    ours, mongo_ours = {}, None
     for row in report["rows"]:
         if row["module"] == "frames" and "query_frame" in row["case"]:
             n = int(row["case"].split(": ")[1].split(" rows")[0].replace(",", ""))
             ours[n] = (row["value"], row.get("floor"))
+        elif row["module"] == "frames" and "find_typed" in row["case"]:
+            mongo_ours = (int(row["case"].split(": ")[1].split(" documents")[0].replace(",", "")), row["value"], row.get("floor"))
         elif row["module"] == "frames" and "row by row" in row["case"]:
             n = int(row["case"].split("the same ")[1].split(" rows")[0].replace(",", ""))
             ours[(n, "rows")] = row["value"]
@@ -121,7 +127,41 @@ def main() -> int:
         ratio = lambda a, b: "—" if not a or not b else f"{a / b:.2f}×"
         print(f"| {n:,} | {s(mine)} | {s(before)} | {s(floor)} | {s(cx)} | {s(pdt)} | {s(fa)} | {ratio(mine, floor)} | {ratio(mine, cx)} |")
     print(f"\nbest of {args.runs} each; one table of (bigint, text, float8, timestamp); {os.cpu_count()} cores", file=sys.stderr)
+    if mongo_ours:
+        mongo_peers(args.runs, *mongo_ours)
     return 0
+
+
+def mongo_peers(runs: int, n: int, ours: float, floor: float | None) -> None:
+    """The same documents as `bench frames`' MongoDB row, read by pymongo + pandas and pymongoarrow."""
+    import datetime
+
+    import pandas as pd
+    import pymongo
+    from pymongoarrow.api import Schema, find_arrow_all
+    import pyarrow as pa
+
+    uri = subprocess.run(["bash", "-c", "source scripts/common.sh; load_env >/dev/null 2>&1; echo ${MONGODB_URI:-mongodb://127.0.0.1:27017}"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
+    coll = client["module8_bench"]["frames_peers"]
+    coll.drop()
+    t0 = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
+    for start in range(0, n, 10_000):
+        coll.insert_many([{"user_id": i, "name": f"user-{i}", "score": i * 0.001, "at": t0 + datetime.timedelta(seconds=i)} for i in range(start, min(n, start + 10_000))])
+    projection = {"_id": 0, "user_id": 1, "name": 1, "score": 1, "at": 1}
+    schema = Schema({"user_id": pa.int64(), "name": pa.string(), "score": pa.float64(), "at": pa.timestamp("ms")})
+    try:
+        pdt, got = best_of(runs, lambda: len(pd.DataFrame(list(coll.find({}, projection, batch_size=10_000)))))
+        assert got == n, (got, n)
+        arrow, got = best_of(runs, lambda: find_arrow_all(coll, {}, schema=schema, projection=projection).num_rows)
+        assert got == n, (got, n)
+    finally:
+        coll.drop()
+        client.close()
+    s = lambda v: "—" if v is None else f"{v:.3f} s"
+    print(f"\n| documents | ours: find_typed | the driver's raw cursor, counting only (floor) | pymongo + pandas.DataFrame | pymongoarrow find_arrow_all | ours ÷ floor | ours ÷ pymongoarrow |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {n:,} | {s(ours)} | {s(floor)} | {s(pdt)} | {s(arrow)} | {ours / floor:.2f}× | {ours / arrow:.2f}× |" if floor else f"| {n:,} | {s(ours)} | — | {s(pdt)} | {s(arrow)} | — | {ours / arrow:.2f}× |")
 
 
 if __name__ == "__main__":
