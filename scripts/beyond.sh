@@ -11,6 +11,12 @@
 #                                 $M8_PG_REPLICA_PORT (55433), made by initdb and pg_basebackup
 #   scripts/beyond.sh pg down     stops both by pid and removes their data
 #   scripts/beyond.sh pg urls     prints PRIMARY=… and REPLICA=… (trust auth, database postgres)
+#   scripts/beyond.sh redis up    a redis-server that speaks TLS only, on $M8_REDIS_TLS_PORT (56380),
+#                                 in memory, with the CA's certificate
+#   scripts/beyond.sh redis down  stops it by pid
+#   scripts/beyond.sh mongo up    SecantusDB (the MongoDB stand-in, scripts/services.sh) speaking
+#                                 TLS on $M8_MONGO_TLS_PORT (57017), in memory
+#   scripts/beyond.sh mongo down  stops it by pid
 #
 # Files live under $M8_BEYOND_DIR (/tmp/m8-beyond): tls/ca.pem, tls/other-ca.pem,
 # tls/server.pem, tls/server.key; pg-primary/, pg-replica/, and logs/.
@@ -19,6 +25,8 @@ BEYOND="${M8_BEYOND_DIR:-/tmp/m8-beyond}"
 TLS="$BEYOND/tls"
 PRIMARY_PORT="${M8_PG_PRIMARY_PORT:-55432}"
 REPLICA_PORT="${M8_PG_REPLICA_PORT:-55433}"
+REDIS_TLS_PORT="${M8_REDIS_TLS_PORT:-56380}"
+MONGO_TLS_PORT="${M8_MONGO_TLS_PORT:-57017}"
 mkdir -p "$BEYOND"
 
 as_postgres() {
@@ -129,6 +137,44 @@ pg_down() {
   done
 }
 
+redis_up() {
+  make_ca
+  command -v redis-server >/dev/null || die "redis-server is not installed: apt-get install redis-server"
+  local pidfile="$BEYOND/redis-tls.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then say "the TLS Redis already runs on 127.0.0.1:$REDIS_TLS_PORT"; return 0; fi
+  redis-server --port 0 --tls-port "$REDIS_TLS_PORT" --bind 127.0.0.1 127.0.0.2 \
+    --tls-cert-file "$TLS/server.pem" --tls-key-file "$TLS/server.key" --tls-ca-cert-file "$TLS/ca.pem" --tls-auth-clients no \
+    --save "" --appendonly no --daemonize yes --pidfile "$pidfile" --logfile "$BEYOND/redis-tls.log" \
+    || die "redis-server did not start (is it built with TLS? redis-server --help); log: $BEYOND/redis-tls.log"
+  for _ in $(seq 1 40); do [ -s "$pidfile" ] && port_open 127.0.0.1 "$REDIS_TLS_PORT" && break; sleep 0.25; done
+  port_open 127.0.0.1 "$REDIS_TLS_PORT" || { tail -5 "$BEYOND/redis-tls.log" >&2; die "the TLS Redis did not come up on port $REDIS_TLS_PORT"; }
+  say "a Redis speaking TLS only on 127.0.0.1:$REDIS_TLS_PORT (pid $(cat "$pidfile"), certificate from $TLS/ca.pem); scripts/beyond.sh redis down stops it"
+}
+
+redis_down() { stop_pidfile "$BEYOND/redis-tls.pid" "the TLS Redis"; }
+
+mongo_up() {
+  make_ca
+  local pidfile="$BEYOND/mongo-tls.pid"
+  if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then say "the TLS MongoDB stand-in already runs on 127.0.0.1:$MONGO_TLS_PORT"; return 0; fi
+  "$VENV/bin/python" -c "import secantus" 2>/dev/null || die "SecantusDB is not in $VENV: scripts/services.sh up installs it"
+  nohup "$VENV/bin/python" "$ROOT/scripts/secantusd.py" --host 127.0.0.1 --port "$MONGO_TLS_PORT" --storage-path :memory: \
+    --tls-cert-file "$TLS/server.pem" --tls-key-file "$TLS/server.key" > "$BEYOND/mongo-tls.log" 2>&1 &
+  echo $! > "$pidfile"
+  for _ in $(seq 1 120); do port_open 127.0.0.1 "$MONGO_TLS_PORT" && break; kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.25; done
+  port_open 127.0.0.1 "$MONGO_TLS_PORT" || { tail -5 "$BEYOND/mongo-tls.log" >&2; die "SecantusDB with TLS did not come up on port $MONGO_TLS_PORT"; }
+  say "SecantusDB speaking TLS on 127.0.0.1:$MONGO_TLS_PORT (pid $(cat "$pidfile")); scripts/beyond.sh mongo down stops it"
+}
+
+stop_pidfile() { # pidfile what
+  [ -f "$1" ] || return 0
+  local pid; pid=$(cat "$1")
+  kill "$pid" 2>/dev/null && for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$1"
+  say "stopped $2 (pid $pid)"
+}
+
 case "${1:-}" in
   ca) make_ca ;;
   pg)
@@ -138,5 +184,17 @@ case "${1:-}" in
       urls) echo "PRIMARY=postgres://postgres@127.0.0.1:$PRIMARY_PORT/postgres"; echo "REPLICA=postgres://postgres@127.0.0.1:$REPLICA_PORT/postgres" ;;
       *) die "usage: scripts/beyond.sh pg up|down|urls" ;;
     esac ;;
-  *) die "usage: scripts/beyond.sh ca | pg up|down|urls" ;;
+  redis)
+    case "${2:-}" in
+      up) redis_up ;;
+      down) redis_down ;;
+      *) die "usage: scripts/beyond.sh redis up|down" ;;
+    esac ;;
+  mongo)
+    case "${2:-}" in
+      up) mongo_up ;;
+      down) stop_pidfile "$BEYOND/mongo-tls.pid" "the TLS MongoDB stand-in" ;;
+      *) die "usage: scripts/beyond.sh mongo up|down" ;;
+    esac ;;
+  *) die "usage: scripts/beyond.sh ca | pg up|down|urls | redis up|down | mongo up|down" ;;
 esac

@@ -258,8 +258,11 @@ async fn check_mongo(url: &ServiceUrl) -> ServiceStatus {
 
 #[cfg(feature = "cache")]
 async fn check_redis(url: &ServiceUrl) -> ServiceStatus {
+    let client = match crate::cache::redis_cache::client(url) {
+        Ok(client) => client,
+        Err(e) => return ServiceStatus::down("Redis", "REDIS_URL", url, e),
+    };
     let attempt = async {
-        let client = redis::Client::open(url.expose())?;
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)));

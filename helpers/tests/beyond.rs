@@ -7,23 +7,25 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use helpers::cache::RedisCache;
 use helpers::sql::Db;
 use helpers::sql::replica::{Load, Replicated, Route};
 use helpers::{Error, ServiceUrl, Settings};
 
-/// A primary (TLS on, the local CA's certificate) and its replica, from `scripts/beyond.sh`.
-struct Pair {
+/// Servers from `scripts/beyond.sh`, in a folder and on ports of the test's own; `Drop` stops
+/// them by pid (the script's `down`) and removes the folder.
+struct Beyond {
     dir: PathBuf,
-    primary_port: u16,
-    replica_port: u16,
+    env: Vec<(&'static str, String)>,
+    what: &'static str,
 }
 
-impl Pair {
-    fn start(primary_port: u16) -> Pair {
-        let pair = Pair { dir: std::env::temp_dir().join(format!("m8-beyond-test-{primary_port}")), primary_port, replica_port: primary_port + 1 };
-        let out = pair.script(&["pg", "up"]);
-        assert!(out.status.success(), "scripts/beyond.sh pg up failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        pair
+impl Beyond {
+    fn start(what: &'static str, env: Vec<(&'static str, String)>, tag: u16) -> Beyond {
+        let servers = Beyond { dir: std::env::temp_dir().join(format!("m8-beyond-test-{tag}")), env, what };
+        let out = servers.script(&[what, "up"]);
+        assert!(out.status.success(), "scripts/beyond.sh {what} up failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        servers
     }
 
     fn script(&self, args: &[&str]) -> std::process::Output {
@@ -31,10 +33,37 @@ impl Pair {
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/beyond.sh"))
             .args(args)
             .env("M8_BEYOND_DIR", &self.dir)
-            .env("M8_PG_PRIMARY_PORT", self.primary_port.to_string())
-            .env("M8_PG_REPLICA_PORT", self.replica_port.to_string())
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .expect("bash")
+    }
+
+    fn ca(&self, name: &str) -> PathBuf {
+        self.dir.join("tls").join(name)
+    }
+}
+
+impl Drop for Beyond {
+    fn drop(&mut self) {
+        let out = self.script(&[self.what, "down"]);
+        if !out.status.success() {
+            eprintln!("scripts/beyond.sh {} down: {}", self.what, String::from_utf8_lossy(&out.stderr));
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A primary (TLS on, the local CA's certificate) and its replica.
+struct Pair {
+    servers: Beyond,
+    primary_port: u16,
+    replica_port: u16,
+}
+
+impl Pair {
+    fn start(primary_port: u16) -> Pair {
+        let env = vec![("M8_PG_PRIMARY_PORT", primary_port.to_string()), ("M8_PG_REPLICA_PORT", (primary_port + 1).to_string())];
+        Pair { servers: Beyond::start("pg", env, primary_port), primary_port, replica_port: primary_port + 1 }
     }
 
     fn url(&self, host: &str, port: u16) -> ServiceUrl {
@@ -43,17 +72,7 @@ impl Pair {
     }
 
     fn ca(&self, name: &str) -> PathBuf {
-        self.dir.join("tls").join(name)
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        let out = self.script(&["pg", "down"]);
-        if !out.status.success() {
-            eprintln!("scripts/beyond.sh pg down: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        self.servers.ca(name)
     }
 }
 
@@ -143,4 +162,52 @@ async fn tls_verifies_the_servers_certificate_against_the_named_ca_and_refuses_o
         let err = Settings::from_lookup(lookup(path)).unwrap_err();
         assert!(matches!(err, Error::Config { var: "M8_CA_FILE", .. }) && err.to_string().contains(words), "{err}");
     }
+}
+
+#[tokio::test]
+async fn redis_over_tls_verifies_the_certificate_against_the_named_ca() {
+    let port = 56390u16;
+    let servers = Beyond::start("redis", vec![("M8_REDIS_TLS_PORT", port.to_string())], port);
+    let url = |host: &str| ServiceUrl::new(format!("rediss://{host}:{port}/0"));
+
+    // The right CA: values go in and come back, over TLS.
+    let cache = RedisCache::new(&url("127.0.0.1").with_ca_file(servers.ca("ca.pem")), "beyond_tls").unwrap();
+    cache.set("answer", &42, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(cache.get::<i32>("answer").await.unwrap(), Some(42));
+
+    // Another CA, a host name the certificate does not hold: refused, named, the password masked.
+    for (url, why) in [(url("127.0.0.1").with_ca_file(servers.ca("other-ca.pem")), "another CA"), (url("127.0.0.2").with_ca_file(servers.ca("ca.pem")), "a foreign host name")] {
+        let err = RedisCache::new(&url, "beyond_tls").unwrap().set("answer", &1, Duration::from_secs(60)).await.unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::Untrusted { service: "Redis", .. }), "{why}: {text}");
+        assert!(text.contains("did not verify") && text.contains(&format!(":{port}/0")), "{why}: {text}");
+    }
+    // Plain text to a TLS-only port is not a certificate problem: it is unreachable, bounded.
+    let started = std::time::Instant::now();
+    let err = RedisCache::new(&ServiceUrl::new(format!("redis://127.0.0.1:{port}/0")), "beyond_tls").unwrap().get::<i32>("answer").await.unwrap_err();
+    assert!(matches!(err, Error::Unreachable { service: "Redis", .. }), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn mongodb_over_tls_verifies_the_certificate_against_the_named_ca() {
+    use helpers::mongo::Mongo;
+    let port = 57027u16;
+    let servers = Beyond::start("mongo", vec![("M8_MONGO_TLS_PORT", port.to_string())], port);
+    let url = ServiceUrl::new(format!("mongodb://127.0.0.1:{port}/?tls=true"));
+
+    // The right CA (M8_CA_FILE's way): a document goes in and comes back over TLS.
+    let m = Mongo::connect(&url.clone().with_ca_file(servers.ca("ca.pem")), Some("module8_beyond")).await.unwrap();
+    let notes = m.collection::<bson::Document>("notes");
+    notes.insert_one(bson::doc! { "n": 7 }).await.unwrap();
+    assert_eq!(notes.find_one(bson::doc! {}).await.unwrap().and_then(|d| d.get_i32("n").ok()), Some(7));
+    m.close().await;
+
+    // A CA that did not sign the server's certificate: refused as untrusted, in about the
+    // server-selection bound.
+    let started = std::time::Instant::now();
+    let err = Mongo::connect(&url.with_ca_file(servers.ca("other-ca.pem")), Some("module8_beyond")).await.unwrap_err();
+    assert!(matches!(err, Error::Untrusted { service: "MongoDB", .. }), "{err}");
+    assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(started.elapsed() < helpers::mongo::SERVER_SELECTION_TIMEOUT + Duration::from_secs(5), "{:?}", started.elapsed());
 }

@@ -80,6 +80,20 @@ impl std::fmt::Debug for RedisCache {
     }
 }
 
+/// A client for the Redis at `url`. A `rediss://` URL is TLS, its server's certificate verified
+/// against the CA of `M8_CA_FILE` ([`ServiceUrl::ca_file`]) when one is set, else the system's
+/// roots; the host name is checked against the certificate either way.
+pub fn client(url: &ServiceUrl) -> Result<redis::Client> {
+    match url.ca_file() {
+        Some(ca) if url.scheme() == "rediss" => {
+            let root = std::fs::read(ca).map_err(|e| Error::io("reading the CA file", ca, e))?;
+            redis::Client::build_with_tls(url.expose(), redis::TlsCertificates { client_tls: None, root_cert: Some(root) })
+        }
+        _ => redis::Client::open(url.expose()),
+    }
+    .map_err(|e| url.refused("REDIS_URL", e))
+}
+
 impl RedisCache {
     /// A cache on the Redis at `url`, keys under `module8:<namespace>:`. Does not connect
     /// yet and never fails because Redis is down — only for a malformed URL or namespace.
@@ -88,8 +102,7 @@ impl RedisCache {
         if namespace.is_empty() || namespace.contains(['*', '?', '[', ']', ' ']) {
             return Err(Error::InvalidInput(format!("cache namespace `{namespace}` must be non-empty, without spaces or glob characters")));
         }
-        let client = redis::Client::open(url.expose())
-            .map_err(|e| url.refused("REDIS_URL", e))?;
+        let client = client(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
             .set_response_timeout(Some(REDIS_TIMEOUT))

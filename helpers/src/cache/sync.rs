@@ -164,7 +164,7 @@ impl SyncRedis {
 
 /// A connection to Redis at `url` for one call (5 s to connect).
 async fn connect(url: &crate::config::ServiceUrl) -> Result<redis::aio::MultiplexedConnection> {
-    let client = redis::Client::open(url.expose()).map_err(|e| url.refused("REDIS_URL", e))?;
+    let client = super::redis_cache::client(url)?;
     within("connecting to Redis", Duration::from_secs(5), client.get_multiplexed_async_connection()).await?.map_err(|e| url.unreachable("Redis", e))
 }
 

@@ -108,6 +108,11 @@ impl Mongo {
         // connection at once, and SERVER_SELECTION_TIMEOUT still bounds every operation.
         options.connect_timeout = Some(Duration::from_secs(120));
         options.app_name.get_or_insert_with(|| "module8-helpers".into());
+        // M8_CA_FILE: with TLS on (`tls=true`, or `mongodb+srv://`), verify the server's
+        // certificate against that CA, unless the URL names its own (`tlsCAFile=`).
+        if let (Some(ca), Some(mongodb::options::Tls::Enabled(tls))) = (url.ca_file(), options.tls.as_mut()) {
+            tls.ca_file_path.get_or_insert_with(|| ca.to_path_buf());
+        }
         let name = match database {
             Some(name) => name.to_string(),
             None => options.default_database.clone().unwrap_or_else(|| DEFAULT_DATABASE.to_string()),
