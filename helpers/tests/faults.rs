@@ -398,3 +398,49 @@ async fn a_body_over_the_brokers_configured_max_message_size_is_refused_with_its
     b.close().await;
     drop(node);
 }
+
+/// RabbitMQ over TLS (`amqps://`) with the certificate verified against the CA of
+/// `M8_CA_FILE`: our own node with a TLS listener, its certificate from `scripts/beyond.sh ca`.
+/// The right CA publishes and reads; another CA is refused as untrusted, named, password masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rabbitmq_over_tls_verifies_the_certificate_against_the_named_ca() {
+    let _turn = TAKE_TURNS.lock().await;
+    let (port, tls_port) = (5685u16, 5686u16);
+    let certs = std::env::temp_dir().join(format!("m8-fault-rabbit-tls-{tls_port}"));
+    let _ = std::fs::remove_dir_all(&certs);
+    let made = Command::new("bash").arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/beyond.sh")).arg("ca").env("M8_BEYOND_DIR", &certs).output().expect("bash");
+    assert!(made.status.success(), "scripts/beyond.sh ca: {}", String::from_utf8_lossy(&made.stderr));
+    // The node runs as the `rabbitmq` user: it must read its key.
+    let _ = Command::new("chown").args(["-R", "rabbitmq:rabbitmq"]).arg(&certs).status();
+    let tls = certs.join("tls");
+    let pem = |name: &str| tls.join(name).display().to_string();
+    let extra = format!(
+        "listeners.ssl.default = 127.0.0.1:{tls_port}\nssl_options.cacertfile = {}\nssl_options.certfile = {}\nssl_options.keyfile = {}\nssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n",
+        pem("ca.pem"),
+        pem("server.pem"),
+        pem("server.key")
+    );
+    let node = RabbitNode::start_with(port, &extra);
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "the node's TLS listener did not open: see {}", node.dir.join("log").display());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let url = ServiceUrl::new(format!("amqps://guest:guest@127.0.0.1:{tls_port}/%2f"));
+
+    let b = Broker::connect(&url.clone().with_ca_file(tls.join("ca.pem")), Topology::unique("ttls")).await.expect("verified against the right CA");
+    let t = b.topology().clone();
+    b.publish(&t.data_processing(), "user.signup", &signup(1)).await.expect("a publish over TLS");
+    assert_eq!(b.queue_depth(&t.user_data_queue()).await.unwrap(), 1, "the message went through the TLS connection into its queue");
+    b.teardown().await.unwrap();
+    b.close().await;
+
+    let Err(err) = Broker::connect(&url.with_ca_file(tls.join("other-ca.pem")), Topology::unique("ttls")).await else {
+        panic!("a certificate from another CA was accepted");
+    };
+    let text = err.to_string();
+    assert!(matches!(err, helpers::Error::Untrusted { service: "RabbitMQ", .. }), "{text}");
+    assert!(text.contains(&format!("guest:***@127.0.0.1:{tls_port}")) && !text.contains("guest:guest"), "{text}");
+    drop(node);
+    let _ = std::fs::remove_dir_all(&certs);
+}

@@ -97,10 +97,22 @@ pub(crate) struct Link {
 impl Link {
     pub(super) async fn open(url: &ServiceUrl, generation: u64) -> Result<Link> {
         // Refused at once when nothing listens, instead of waiting for the timeout.
-        crate::check::tcp_probe(url, 5672).await.map_err(|e| url.unreachable("RabbitMQ", e))?;
+        let tls = url.scheme() == "amqps";
+        crate::check::tcp_probe(url, if tls { 5671 } else { 5672 }).await.map_err(|e| url.unreachable("RabbitMQ", e))?;
+        // `amqps://`: the server's certificate is verified against M8_CA_FILE's CA when one is
+        // set, else against the bundled web roots (lapin's rustls-webpki-roots-certs).
+        let tls_config = match url.ca_file().filter(|_| tls) {
+            Some(ca) => lapin::tcp::OwnedTLSConfig {
+                identity: None,
+                cert_chain: Some(std::fs::read_to_string(ca).map_err(|e| Error::io("reading the CA file", ca, e))?),
+            },
+            None => lapin::tcp::OwnedTLSConfig::default(),
+        };
+        let runtime = lapin::runtime::default_runtime().map_err(|e| url.unreachable("RabbitMQ", e.to_string()))?;
         // No lapin auto-recovery: the broker reconnects itself (see `Broker::recover`). lapin's
         // own recovery was seen stalling for good after a cut connection or a `kill -9`.
-        let conn = within(format!("connecting to RabbitMQ at {url}"), BROKER_TIMEOUT, Connection::connect(url.expose(), ConnectionProperties::default()))
+        let connect = Connection::connect_with_config(url.expose(), ConnectionProperties::default(), tls_config, runtime);
+        let conn = within(format!("connecting to RabbitMQ at {url}"), BROKER_TIMEOUT, connect)
             .await
             .map_err(|e| url.unreachable("RabbitMQ", e.to_string()))?
             .map_err(|e| url.unreachable("RabbitMQ", e.to_string()))?;
