@@ -123,8 +123,9 @@ EOF
   say "a PostgreSQL primary on 127.0.0.1:$PRIMARY_PORT (pid $(pg_pid "$primary"), TLS with $TLS/ca.pem) and its streaming replica on 127.0.0.1:$REPLICA_PORT (pid $(pg_pid "$replica")); scripts/beyond.sh pg down stops them"
 }
 
-stop_pid() { # pid: INT (PostgreSQL's fast shutdown), then wait (20 s at most, then KILL)
-  kill -INT "$1" 2>/dev/null || return 0
+stop_pid() { # pid: QUIT (PostgreSQL's immediate shutdown: the data is removed next), then wait
+  # (20 s at most, then KILL)
+  kill -QUIT "$1" 2>/dev/null || return 0
   for _ in $(seq 1 80); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.25; done
   kill -9 "$1" 2>/dev/null || true
 }
