@@ -211,3 +211,30 @@ async fn mongodb_over_tls_verifies_the_certificate_against_the_named_ca() {
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
     assert!(started.elapsed() < helpers::mongo::SERVER_SELECTION_TIMEOUT + Duration::from_secs(5), "{:?}", started.elapsed());
 }
+
+/// A read-only login connects (the helpers create their schema only when it is missing) and the
+/// server refuses what the role may not do; the refusals are outcomes, not errors.
+#[test]
+fn a_read_only_role_reads_and_is_refused_the_rest() {
+    let pair = Pair::start(55552);
+    let local = helpers::sql::replica::LocalPair {
+        primary: ServiceUrl::new(format!("postgres://postgres@127.0.0.1:{}/postgres", pair.primary_port)),
+        replica: ServiceUrl::new(format!("postgres://postgres@127.0.0.1:{}/postgres", pair.replica_port)),
+        ca_file: pair.ca("ca.pem"),
+        other_ca_file: pair.ca("other-ca.pem"),
+    };
+    let setup = ["CREATE TABLE public.notes (id int PRIMARY KEY, body text)", "INSERT INTO public.notes VALUES (1, 'a'), (2, 'b')", "CREATE ROLE m8_reader LOGIN", "GRANT SELECT ON public.notes TO m8_reader"];
+    let tries = ["SELECT * FROM public.notes", "DELETE FROM public.notes", "DROP TABLE public.notes"];
+    let attempts = local.as_role("m8_reader", &setup, &tries).unwrap();
+    let outcomes: Vec<(&str, &str)> = attempts.iter().map(|a| (a.role.as_str(), a.outcome.as_str())).collect();
+    assert_eq!(outcomes.len(), 7, "{outcomes:?}");
+    assert!(outcomes[..4].iter().all(|(role, outcome)| *role == "postgres" && outcome.starts_with("ok")), "{outcomes:?}");
+    assert_eq!(outcomes[4], ("m8_reader", "ok, 2 rows"));
+    assert!(outcomes[5].1.starts_with("refused") && outcomes[5].1.contains("permission denied"), "{outcomes:?}");
+    assert!(outcomes[6].1.starts_with("refused") && outcomes[6].1.contains("must be owner"), "{outcomes:?}");
+    // Nothing was deleted.
+    let again = local.as_role("m8_reader", &[], &["SELECT * FROM public.notes"]).unwrap();
+    assert_eq!(again[0].outcome, "ok, 2 rows");
+    // A role name that is not plain is refused before anything runs.
+    assert!(local.as_role("m8; DROP", &[], &[]).is_err());
+}

@@ -58,6 +58,15 @@ impl SyncRedis {
         self.send(&["SET", key, value, "PX", &ttl.as_millis().max(1).to_string()]).map(drop)
     }
 
+    /// `INCR key`: the counter after adding one (a key that did not exist starts at 0). The
+    /// key must start with [`COMMAND_KEY_PREFIX`].
+    pub fn incr(&self, key: &str) -> Result<i64> {
+        match self.send(&["INCR", key])? {
+            redis::Value::Int(n) => Ok(n),
+            other => Err(Error::Codec { what: format!("the reply to INCR {key}"), reason: format!("expected an integer, got {}", show(&other)) }),
+        }
+    }
+
     /// `DEL key …`: how many of `keys` existed (and are gone now). Takes `&[&str]` or
     /// `&[String]` (what [`SyncRedis::scan`] returns).
     pub fn del(&self, keys: &[impl AsRef<str>]) -> Result<i64> {

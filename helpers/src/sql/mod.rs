@@ -343,13 +343,18 @@ pub(crate) fn postgres_options(url: &ServiceUrl) -> Result<PgConnectOptions> {
 async fn connect_postgres(url: &ServiceUrl, schema: &str, pool_size: u32) -> Result<PgPool> {
     crate::config::check_schema(schema)?;
     let base = postgres_options(url)?;
-    // The schema must exist before connections put it on their search path. A hot standby (a
-    // replica) is read-only: its schemas come from its primary.
+    // The schema must exist before connections put it on their search path. It is created only
+    // when missing: a hot standby (a replica) is read-only, its schemas come from its primary,
+    // and a role without CREATE on the database (a read-only login) must still connect.
     let mut first = crate::runtime::within("connecting to PostgreSQL", CONNECT_TIMEOUT, sqlx_postgres::PgConnection::connect_with(&base))
         .await?
         .map_err(|e| url.unreachable("PostgreSQL", e))?;
-    let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut first).await.map_err(|e| map_error(Backend::Postgres, url, e))?;
-    if !standby {
+    let (standby, exists): (bool, bool) = sqlx::query_as("SELECT pg_is_in_recovery(), EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(schema)
+        .fetch_one(&mut first)
+        .await
+        .map_err(|e| map_error(Backend::Postgres, url, e))?;
+    if !standby && !exists {
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
             .execute(&mut first)
             .await

@@ -359,3 +359,49 @@ impl LocalPair {
         })
     }
 }
+
+/// One statement run as a role, and what the server said.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Attempt {
+    /// The role the statement ran as.
+    pub role: String,
+    /// The statement.
+    pub statement: String,
+    /// `ok, 3 rows` or the server's refusal.
+    pub outcome: String,
+}
+crate::frame_row!(Attempt { role, statement, outcome });
+
+impl LocalPair {
+    /// Least privilege, shown: runs `setup` on the primary as its owner (`postgres`), then each
+    /// of `tries` as `role` (a login the setup creates; the pair trusts the loopback, so no
+    /// password), and reports what each did. A refusal is an outcome here, not an error.
+    pub fn as_role(&self, role: &str, setup: &[&str], tries: &[&str]) -> Result<Vec<Attempt>> {
+        crate::config::check_schema(role).map_err(|_| Error::InvalidInput(format!("`{role}` is not a plain role name (letters, digits, _)")))?;
+        // The pair's URLs log in as `postgres` (scripts/beyond.sh pg urls).
+        let as_role = ServiceUrl::new(self.primary.expose().replacen("://postgres@", &format!("://{role}@"), 1));
+        crate::runtime::run(async {
+            let owner = Db::connect(&self.primary, None).await?;
+            let mut attempts = Vec::new();
+            for statement in setup {
+                let outcome = query::execute(&owner, statement, &[]).await;
+                attempts.push(Attempt { role: "postgres".into(), statement: statement.to_string(), outcome: outcome_of(outcome) });
+            }
+            owner.close().await;
+            let db = Db::connect(&as_role, None).await?;
+            for statement in tries {
+                let outcome = query::execute(&db, statement, &[]).await;
+                attempts.push(Attempt { role: role.into(), statement: statement.to_string(), outcome: outcome_of(outcome) });
+            }
+            db.close().await;
+            Ok(attempts)
+        })
+    }
+}
+
+fn outcome_of(outcome: Result<u64>) -> String {
+    match outcome {
+        Ok(rows) => format!("ok, {rows} rows"),
+        Err(e) => format!("refused: {}", e.to_string().lines().next().unwrap_or_default()),
+    }
+}
