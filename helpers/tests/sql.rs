@@ -949,6 +949,15 @@ fn copy_and_row_by_row_give_the_same_frame_on_postgres() {
         assert_eq!(by_copy.height(), 2500);
         assert_eq!(by_copy.schema(), by_rows.schema());
         assert!(by_copy.equals_missing(&by_rows), "{by_copy}\n{by_rows}");
+        // Both ways on one connection (a pool of one): the COPY path's description of the
+        // statement must not leave sqlx a cached statement with other parameter types than the
+        // row-by-row path binds (it did: "incorrect binary data format in bind parameter 1").
+        let one = Db::connect_sized(&url, None, 1).await?;
+        for _ in 0..2 {
+            assert!(sql::query::query_frame(&one, SQL, &params).await?.equals_missing(&by_rows));
+            assert!(sql::query::query_frame_row_by_row(&one, SQL, &params).await?.equals_missing(&by_rows));
+        }
+        one.close().await;
         // No rows: no columns, both ways.
         let empty = sql::query::query_frame(&db, SQL, &[sql::query::Value::Int(10_000), sql::query::Value::Text("it's".into())]).await?;
         assert_eq!((empty.width(), empty.height()), (0, 0));

@@ -350,7 +350,11 @@ pub(super) async fn read(conn: &mut sqlx_postgres::PgConnection, sql: &str, lite
         return Ok(None);
     }
     let Some(inlined) = inline_params(sql, literals) else { return Ok(None) };
-    let Some(columns) = describe(conn, sql).await? else { return Ok(None) };
+    // The inlined text is described, not `sql`: sqlx keeps a described statement in its cache
+    // under its text, with the parameter types the server inferred (`g > $1` → int4); a later
+    // row-by-row run of `sql` on this connection would bind an i64 to it ("incorrect binary data
+    // format in bind parameter 1", seen once when both ran on one pooled connection).
+    let Some(columns) = describe(conn, &inlined).await? else { return Ok(None) };
     match fetch(conn, &inlined, &columns, max_rows).await {
         // COPY refuses some queries a plain SELECT runs (e.g. `SELECT … FOR UPDATE`).
         Err(e) if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "0A000") => Ok(None),
