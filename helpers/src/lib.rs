@@ -58,6 +58,7 @@ pub mod data;
 pub mod display;
 pub mod error;
 pub mod exercise;
+pub mod health;
 pub mod latency;
 pub mod link;
 #[cfg(feature = "mongo")]
@@ -92,6 +93,7 @@ pub mod prelude {
     pub use crate::display::{Figure, NotebookDisplay, Table, TableExt, ToFrame, charts, column_f64, column_strings, faster_or_slower, higher_or_lower, ratio_words, two_columns};
     pub use crate::error::{Error, Result};
     pub use crate::exercise::Verdict;
+    pub use crate::health;
     pub use crate::runtime::run;
     #[cfg(feature = "sql")]
     pub use crate::sql;

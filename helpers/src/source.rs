@@ -46,6 +46,7 @@ const FILES: &[(&str, &str)] = &[
     ("display/words.rs", include_str!("display/words.rs")),
     ("error.rs", include_str!("error.rs")),
     ("exercise.rs", include_str!("exercise.rs")),
+    ("health.rs", include_str!("health.rs")),
     ("latency.rs", include_str!("latency.rs")),
     ("lib.rs", include_str!("lib.rs")),
     ("link.rs", include_str!("link.rs")),

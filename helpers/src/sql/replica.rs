@@ -399,6 +399,22 @@ impl LocalPair {
     }
 }
 
+impl LocalPair {
+    /// How long `sql` takes on the primary: run once on a connection (which warms it), then
+    /// timed on the same connection.
+    pub fn time_query(&self, sql: &str) -> Result<Duration> {
+        crate::runtime::run(async {
+            let db = Db::connect_sized(&self.primary, None, 1).await?;
+            query::query_frame(&db, sql, &[]).await?;
+            let started = Instant::now();
+            query::query_frame(&db, sql, &[]).await?;
+            let took = started.elapsed();
+            db.close().await;
+            Ok(took)
+        })
+    }
+}
+
 fn outcome_of(outcome: Result<u64>) -> String {
     match outcome {
         Ok(rows) => format!("ok, {rows} rows"),
