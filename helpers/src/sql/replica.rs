@@ -418,6 +418,11 @@ impl LocalPair {
 fn outcome_of(outcome: Result<u64>) -> String {
     match outcome {
         Ok(rows) => format!("ok, {rows} rows"),
-        Err(e) => format!("refused: {}", e.to_string().lines().next().unwrap_or_default()),
+        // The server's own words: "permission denied for table notes".
+        Err(e) => {
+            let text = e.to_string();
+            let words = text.rsplit_once("error returned from database: ").map_or(text.as_str(), |(_, w)| w);
+            format!("refused: {}", words.lines().next().unwrap_or_default())
+        }
     }
 }
