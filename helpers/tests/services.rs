@@ -152,3 +152,29 @@ fn the_scripts_and_the_crate_pick_the_same_test_postgres() {
     }
 }
 
+
+/// A server that answers and refuses the login is a setting to fix, not a server to start: the
+/// error names the variable, the password is masked, and no "start it" hint misleads.
+#[test]
+fn a_refused_login_names_the_setting_not_how_to_start_the_server() {
+    let settings = common::settings();
+    let host = |url: &helpers::ServiceUrl, port: u16| url.host_ports(port).first().map(|(h, p)| format!("{h}:{p}")).unwrap();
+    let amqp = helpers::ServiceUrl::new(format!("amqp://guest:wrong-pass-3@{}/%2f", host(&settings.amqp_addr, 5672)));
+    let redis = helpers::ServiceUrl::new(format!("redis://:wrong-pass-4@{}/0", host(&settings.redis_url, 6379)));
+    let started = Instant::now();
+    let errors = run(async {
+        let amqp_err = match helpers::queue::Broker::connect(&amqp, helpers::queue::Topology::unique("tauth")).await {
+            Ok(_) => panic!("a wrong password was accepted by RabbitMQ"),
+            Err(e) => e,
+        };
+        let redis_err = helpers::cache::RedisCache::new(&redis, "tauth").unwrap().get::<i32>("k").await.unwrap_err();
+        [(amqp_err, "AMQP_ADDR", "wrong-pass-3"), (redis_err, "REDIS_URL", "wrong-pass-4")]
+    });
+    for (err, var, password) in errors {
+        let text = err.to_string();
+        assert!(matches!(&err, helpers::Error::Config { var: v, .. } if *v == var), "{text}");
+        assert!(text.contains("refused the login") && text.contains(&format!("check the user and password in {var}")), "{text}");
+        assert!(!text.contains(password) && !text.contains("services.sh"), "{text}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+}

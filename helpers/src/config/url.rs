@@ -339,6 +339,11 @@ impl ServiceUrl {
             let hint = format!("Check that {ca} signed the server's certificate, and that the URL's host is a name the certificate holds.");
             return Error::Untrusted { service, url: self.masked(), reason, hint };
         }
+        // The server answered and refused the login: starting it is not the remedy either.
+        if is_login_refusal(&reason) {
+            let var = variable_of(service);
+            return Error::Config { var, reason: format!("{service} at {} refused the login ({reason}); check the user and password in {var}", self.masked()) };
+        }
         Error::Unreachable { service, url: self.masked(), reason, hint: how_to_start(service) }
     }
 
@@ -353,6 +358,14 @@ impl ServiceUrl {
 /// OpenSSL's words).
 fn is_certificate_failure(reason: &str) -> bool {
     ["invalid peer certificate", "certificate verify failed", "UnknownIssuer", "NotValidForName", "InvalidCertificate", "unable to get local issuer certificate"]
+        .iter()
+        .any(|words| reason.contains(words))
+}
+
+/// Whether a client's error text says the server refused the login (PostgreSQL's, Redis',
+/// RabbitMQ's and MongoDB's words).
+fn is_login_refusal(reason: &str) -> bool {
+    ["password authentication failed", "Password authentication failed", "AuthenticationFailed", "WRONGPASS", "ACCESS_REFUSED", "Authentication failed"]
         .iter()
         .any(|words| reason.contains(words))
 }
