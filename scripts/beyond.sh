@@ -6,27 +6,30 @@
 #
 #   scripts/beyond.sh ca          make the local CA and a server certificate for 127.0.0.1 and
 #                                 localhost (and a second CA that signed nothing, for refusals)
-#   scripts/beyond.sh pg up       a primary on $M8_PG_PRIMARY_PORT (55432; TLS with the CA's
+#   scripts/beyond.sh pg up       a primary on $M8_PG_PRIMARY_PORT (15432; TLS with the CA's
 #                                 certificate) and a streaming replica of it on
-#                                 $M8_PG_REPLICA_PORT (55433), made by initdb and pg_basebackup
+#                                 $M8_PG_REPLICA_PORT (15433), made by initdb and pg_basebackup
 #   scripts/beyond.sh pg down     stops both by pid and removes their data
 #   scripts/beyond.sh pg urls     prints PRIMARY=… and REPLICA=… (trust auth, database postgres)
-#   scripts/beyond.sh redis up    a redis-server that speaks TLS only, on $M8_REDIS_TLS_PORT (56380),
+#   scripts/beyond.sh redis up    a redis-server that speaks TLS only, on $M8_REDIS_TLS_PORT (16380),
 #                                 in memory, with the CA's certificate
 #   scripts/beyond.sh redis down  stops it by pid
 #   scripts/beyond.sh mongo up    SecantusDB (the MongoDB stand-in, scripts/services.sh) speaking
-#                                 TLS on $M8_MONGO_TLS_PORT (57017), in memory
+#                                 TLS on $M8_MONGO_TLS_PORT (17017), in memory
 #   scripts/beyond.sh mongo down  stops it by pid
 #
+# The ports are below Linux's ephemeral range (32768–60999 by default): a port in it can be taken
+# for a moment by any outgoing connection's local end, and the server then cannot bind it (seen:
+# "could not bind IPv4 address 127.0.0.1: Address already in use" on 55432, in a CI run).
 # Files live under $M8_BEYOND_DIR (/tmp/m8-beyond): tls/ca.pem, tls/other-ca.pem,
 # tls/server.pem, tls/server.key; pg-primary/, pg-replica/, and logs/.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 BEYOND="${M8_BEYOND_DIR:-/tmp/m8-beyond}"
 TLS="$BEYOND/tls"
-PRIMARY_PORT="${M8_PG_PRIMARY_PORT:-55432}"
-REPLICA_PORT="${M8_PG_REPLICA_PORT:-55433}"
-REDIS_TLS_PORT="${M8_REDIS_TLS_PORT:-56380}"
-MONGO_TLS_PORT="${M8_MONGO_TLS_PORT:-57017}"
+PRIMARY_PORT="${M8_PG_PRIMARY_PORT:-15432}"
+REPLICA_PORT="${M8_PG_REPLICA_PORT:-15433}"
+REDIS_TLS_PORT="${M8_REDIS_TLS_PORT:-16380}"
+MONGO_TLS_PORT="${M8_MONGO_TLS_PORT:-17017}"
 mkdir -p "$BEYOND"
 
 as_postgres() {
@@ -113,7 +116,7 @@ EOF
   mkdir -p "$replica" && chmod 700 "$replica"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$replica"
   as_postgres "$bin/pg_basebackup" -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -D "$replica" -R -X stream --no-sync >"$BEYOND/basebackup.log" 2>&1 \
-    || die "pg_basebackup failed; see $BEYOND/basebackup.log"
+    || { pg_down quiet; die "pg_basebackup failed; see $BEYOND/basebackup.log (the primary was stopped again)"; }
   cat >> "$replica/postgresql.conf" <<EOF
 # scripts/beyond.sh: the replica
 port = $REPLICA_PORT

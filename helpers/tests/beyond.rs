@@ -78,7 +78,7 @@ impl Pair {
 
 #[tokio::test]
 async fn a_replica_lags_its_primary_and_reads_after_the_writes_lsn_see_the_write() {
-    let pair = Pair::start(55532);
+    let pair = Pair::start(15532);
     let (primary, replica) = (pair.url("127.0.0.1", pair.primary_port), pair.url("127.0.0.1", pair.replica_port));
 
     // A swapped pair is refused, naming which end is wrong.
@@ -126,7 +126,7 @@ async fn a_replica_lags_its_primary_and_reads_after_the_writes_lsn_see_the_write
 
 #[tokio::test]
 async fn tls_verifies_the_servers_certificate_against_the_named_ca_and_refuses_others() {
-    let pair = Pair::start(55542);
+    let pair = Pair::start(15542);
     let port = pair.primary_port;
 
     // The right CA: the connection is encrypted (the server says so).
@@ -166,7 +166,7 @@ async fn tls_verifies_the_servers_certificate_against_the_named_ca_and_refuses_o
 
 #[tokio::test]
 async fn redis_over_tls_verifies_the_certificate_against_the_named_ca() {
-    let port = 56390u16;
+    let port = 16390u16;
     let servers = Beyond::start("redis", vec![("M8_REDIS_TLS_PORT", port.to_string())], port);
     let url = |host: &str| ServiceUrl::new(format!("rediss://{host}:{port}/0"));
 
@@ -192,7 +192,7 @@ async fn redis_over_tls_verifies_the_certificate_against_the_named_ca() {
 #[tokio::test]
 async fn mongodb_over_tls_verifies_the_certificate_against_the_named_ca() {
     use helpers::mongo::Mongo;
-    let port = 57027u16;
+    let port = 17027u16;
     let servers = Beyond::start("mongo", vec![("M8_MONGO_TLS_PORT", port.to_string())], port);
     let url = ServiceUrl::new(format!("mongodb://127.0.0.1:{port}/?tls=true"));
 
@@ -216,7 +216,7 @@ async fn mongodb_over_tls_verifies_the_certificate_against_the_named_ca() {
 /// server refuses what the role may not do; the refusals are outcomes, not errors.
 #[test]
 fn a_read_only_role_reads_and_is_refused_the_rest() {
-    let pair = Pair::start(55552);
+    let pair = Pair::start(15552);
     let local = helpers::sql::replica::LocalPair {
         primary: ServiceUrl::new(format!("postgres://postgres@127.0.0.1:{}/postgres", pair.primary_port)),
         replica: ServiceUrl::new(format!("postgres://postgres@127.0.0.1:{}/postgres", pair.replica_port)),

@@ -315,8 +315,8 @@ async fn beyond_script(args: &[&str]) -> Result<String> {
 }
 
 impl LocalPair {
-    /// Starts the pair (or finds it running): a primary on 127.0.0.1:55432 with TLS, its
-    /// replica on :55433 (`M8_PG_PRIMARY_PORT`, `M8_PG_REPLICA_PORT`, `M8_BEYOND_DIR` move them).
+    /// Starts the pair (or finds it running): a primary on 127.0.0.1:15432 with TLS, its
+    /// replica on :15433 (`M8_PG_PRIMARY_PORT`, `M8_PG_REPLICA_PORT`, `M8_BEYOND_DIR` move them).
     pub fn start() -> Result<LocalPair> {
         crate::runtime::run(async {
             beyond_script(&["pg", "up"]).await?;
