@@ -17,6 +17,15 @@
 #   scripts/beyond.sh mongo up    SecantusDB (the MongoDB stand-in, scripts/services.sh) speaking
 #                                 TLS on $M8_MONGO_TLS_PORT (17017), in memory
 #   scripts/beyond.sh mongo down  stops it by pid
+#   scripts/beyond.sh redis-cluster up    a Redis Cluster of six redis-servers, 3 masters and a
+#                                 replica each, on $M8_REDIS_CLUSTER_PORT (17101) and the five
+#                                 ports after it; in memory; cluster-node-timeout 1000 ms, and
+#                                 the masters that are up keep serving while one is down
+#                                 (cluster-require-full-coverage no); it returns once every
+#                                 node says cluster_state:ok and every replica has synced
+#   scripts/beyond.sh redis-cluster down  stops all six by pid and removes their files
+#   scripts/beyond.sh redis-cluster kill PORT   SIGKILLs the node on PORT (a crash, for failover)
+#   scripts/beyond.sh redis-cluster url   prints URL=redis://127.0.0.1:17101,…(the three seeds)
 #
 # The ports are below Linux's ephemeral range (32768–60999 by default): a port in it can be taken
 # for a moment by any outgoing connection's local end, and the server then cannot bind it (seen:
@@ -30,6 +39,8 @@ PRIMARY_PORT="${M8_PG_PRIMARY_PORT:-15432}"
 REPLICA_PORT="${M8_PG_REPLICA_PORT:-15433}"
 REDIS_TLS_PORT="${M8_REDIS_TLS_PORT:-16380}"
 MONGO_TLS_PORT="${M8_MONGO_TLS_PORT:-17017}"
+CLUSTER_PORT="${M8_REDIS_CLUSTER_PORT:-17101}"
+CLUSTER_DIR="$BEYOND/redis-cluster-$CLUSTER_PORT"
 mkdir -p "$BEYOND"
 
 as_postgres() {
@@ -170,6 +181,82 @@ mongo_up() {
   say "SecantusDB speaking TLS on 127.0.0.1:$MONGO_TLS_PORT (pid $(cat "$pidfile")); scripts/beyond.sh mongo down stops it"
 }
 
+cluster_ports() { for i in 0 1 2 3 4 5; do echo $((CLUSTER_PORT + i)); done; }
+
+cluster_state() { # port → ok | fail | (nothing)
+  redis-cli -h 127.0.0.1 -p "$1" cluster info 2>/dev/null | tr -d '\r' | sed -n 's/^cluster_state://p'
+}
+
+cluster_up() {
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || die "redis-server and redis-cli are not installed: apt-get install redis-server"
+  local port alive=0
+  for port in $(cluster_ports); do
+    [ -f "$CLUSTER_DIR/$port.pid" ] && kill -0 "$(cat "$CLUSTER_DIR/$port.pid")" 2>/dev/null && alive=$((alive + 1))
+  done
+  if [ "$alive" = 6 ] && [ "$(cluster_state "$CLUSTER_PORT")" = ok ]; then
+    say "the Redis Cluster already runs on 127.0.0.1:$CLUSTER_PORT-$((CLUSTER_PORT + 5))"; return 0
+  fi
+  # Anything less than six healthy nodes (a node killed by a lesson, a half-made cluster) is
+  # made again from nothing.
+  [ "$alive" -gt 0 ] && cluster_down
+  rm -rf "$CLUSTER_DIR"
+  mkdir -p "$CLUSTER_DIR"
+  for port in $(cluster_ports); do
+    mkdir -p "$CLUSTER_DIR/$port"
+    redis-server --port "$port" --bind 127.0.0.1 --dir "$CLUSTER_DIR/$port" \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000 \
+      --cluster-require-full-coverage no --cluster-replica-validity-factor 0 \
+      --save "" --appendonly no --repl-diskless-sync yes --repl-diskless-sync-delay 0 \
+      --daemonize yes --pidfile "$CLUSTER_DIR/$port.pid" --logfile "$CLUSTER_DIR/$port.log" \
+      || die "redis-server did not start on port $port; log: $CLUSTER_DIR/$port.log"
+  done
+  for port in $(cluster_ports); do
+    for _ in $(seq 1 40); do port_open 127.0.0.1 "$port" && break; sleep 0.25; done
+    port_open 127.0.0.1 "$port" || { tail -5 "$CLUSTER_DIR/$port.log" >&2; cluster_down; die "the cluster node on port $port did not come up"; }
+  done
+  local nodes=()
+  for port in $(cluster_ports); do nodes+=("127.0.0.1:$port"); done
+  timeout 30 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes > "$CLUSTER_DIR/create.log" 2>&1 \
+    || { tail -5 "$CLUSTER_DIR/create.log" >&2; cluster_down; die "redis-cli --cluster create failed; log: $CLUSTER_DIR/create.log"; }
+  # Every node must agree the cluster is ok before anything uses it (bounded: 30 s).
+  local ok=0
+  for _ in $(seq 1 120); do
+    ok=0
+    for port in $(cluster_ports); do [ "$(cluster_state "$port")" = ok ] && ok=$((ok + 1)); done
+    [ "$ok" = 6 ] && break
+    sleep 0.25
+  done
+  [ "$ok" = 6 ] || { cluster_down; die "the Redis Cluster did not reach cluster_state:ok on all six nodes within 30 s"; }
+  # ...and every replica must hold its master's data: a replica that never finished its first
+  # sync cannot take over (bounded: 30 s).
+  local synced=0
+  for _ in $(seq 1 120); do
+    synced=0
+    for port in $(cluster_ports); do
+      redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null | tr -d '\r' | grep -q '^master_link_status:up' && synced=$((synced + 1))
+    done
+    [ "$synced" = 3 ] && break
+    sleep 0.25
+  done
+  [ "$synced" = 3 ] || { cluster_down; die "the cluster's three replicas did not finish their first sync within 30 s"; }
+  say "a Redis Cluster on 127.0.0.1:$CLUSTER_PORT-$((CLUSTER_PORT + 5)) (3 masters, a replica each); scripts/beyond.sh redis-cluster down stops it"
+}
+
+cluster_down() {
+  local port
+  for port in $(cluster_ports); do stop_pidfile "$CLUSTER_DIR/$port.pid" "the cluster node on $port" 2>/dev/null; done
+  rm -rf "$CLUSTER_DIR"
+  say "stopped the Redis Cluster on 127.0.0.1:$CLUSTER_PORT-$((CLUSTER_PORT + 5))"
+}
+
+cluster_kill() { # port
+  local pidfile="$CLUSTER_DIR/$1.pid"
+  [ -f "$pidfile" ] || die "no cluster node of ours on port $1 (no $pidfile)"
+  kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+  rm -f "$pidfile"
+  say "killed the cluster node on port $1 (SIGKILL)"
+}
+
 stop_pidfile() { # pidfile what
   [ -f "$1" ] || return 0
   local pid; pid=$(cat "$1")
@@ -200,5 +287,13 @@ case "${1:-}" in
       down) stop_pidfile "$BEYOND/mongo-tls.pid" "the TLS MongoDB stand-in" ;;
       *) die "usage: scripts/beyond.sh mongo up|down" ;;
     esac ;;
-  *) die "usage: scripts/beyond.sh ca | pg up|down|urls | redis up|down | mongo up|down" ;;
+  redis-cluster)
+    case "${2:-}" in
+      up) cluster_up ;;
+      down) cluster_down ;;
+      kill) [ -n "${3:-}" ] || die "usage: scripts/beyond.sh redis-cluster kill PORT"; cluster_kill "$3" ;;
+      url) echo "URL=redis://127.0.0.1:$CLUSTER_PORT,127.0.0.1:$((CLUSTER_PORT + 1)),127.0.0.1:$((CLUSTER_PORT + 2))" ;;
+      *) die "usage: scripts/beyond.sh redis-cluster up|down|kill PORT|url" ;;
+    esac ;;
+  *) die "usage: scripts/beyond.sh ca | pg up|down|urls | redis up|down | mongo up|down | redis-cluster up|down|kill PORT|url" ;;
 esac

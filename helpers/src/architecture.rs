@@ -332,6 +332,10 @@ impl Handler for &mut Recommend<'_> {
     }
 }
 
+/// The dashboard's three keys. One hash tag, `{dash}`: on a Redis Cluster they share a slot, so
+/// the consumer's pipeline (and the read-back) stays one round trip to one node.
+const DASH_KEYS: [&str; 3] = ["{dash}:events", "{dash}:users", "{dash}:trending"];
+
 /// The dashboard consumer: one pipelined round trip per event — `HINCRBY` the event type,
 /// `PFADD` the user, `ZINCRBY` the product.
 struct LiveDashboard<'a> {
@@ -342,17 +346,18 @@ impl Handler for LiveDashboard<'_> {
     async fn handle(&mut self, r: &Received) -> Outcome {
         let Message::Analytics(e) = &r.message else { return Outcome::Reject("not an analytics event".into()) };
         let mut pipe = redis::pipe();
-        pipe.hincr(self.cache.key("dash:events"), &e.event_type, 1).ignore();
-        pipe.pfadd(self.cache.key("dash:users"), e.user_id).ignore();
+        let [events, users, trending] = DASH_KEYS.map(|k| self.cache.key(k));
+        pipe.hincr(&events, &e.event_type, 1).ignore();
+        pipe.pfadd(&users, e.user_id).ignore();
         if let Some(p) = e.properties.get("product_id").and_then(|p| p.as_i64()) {
-            pipe.zincr(self.cache.key("dash:trending"), p, 1).ignore();
+            pipe.zincr(&trending, p, 1).ignore();
         }
         // In the same round trip: the counters go by themselves if the run's clean-up never
         // comes (an interrupted cell), like the run's queues (`queue::LESSON_EXPIRY`).
-        for key in ["dash:events", "dash:users", "dash:trending"] {
-            pipe.expire(self.cache.key(key), crate::queue::LESSON_EXPIRY.as_secs() as i64).ignore();
+        for key in [&events, &users, &trending] {
+            pipe.expire(key, crate::queue::LESSON_EXPIRY.as_secs() as i64).ignore();
         }
-        match self.cache.query_pipe::<()>(&pipe).await {
+        match self.cache.query_pipe::<()>(&events, &pipe).await {
             Ok(()) => Outcome::Ack,
             Err(e) => Outcome::Retry(e.to_string()),
         }
@@ -362,8 +367,9 @@ impl Handler for LiveDashboard<'_> {
 /// Reads the dashboard's counters back from Redis (the top `k` products).
 pub async fn read_dashboard(cache: &RedisCache, k: usize) -> Result<Dashboard> {
     let mut pipe = redis::pipe();
-    pipe.hgetall(cache.key("dash:events")).pfcount(cache.key("dash:users")).zrevrange_withscores(cache.key("dash:trending"), 0, k as isize - 1);
-    let (events, unique_users, trending): (HashMap<String, i64>, i64, Vec<(i64, f64)>) = cache.query_pipe(&pipe).await?;
+    let [events, users, trending] = DASH_KEYS.map(|k| cache.key(k));
+    pipe.hgetall(&events).pfcount(&users).zrevrange_withscores(&trending, 0, k as isize - 1);
+    let (events, unique_users, trending): (HashMap<String, i64>, i64, Vec<(i64, f64)>) = cache.query_pipe(&events, &pipe).await?;
     let mut events: Vec<EventCount> = events.into_iter().map(|(event_type, events)| EventCount { event_type, events }).collect();
     events.sort_by(|a, b| b.events.cmp(&a.events).then_with(|| a.event_type.cmp(&b.event_type)));
     let trending = trending.into_iter().map(|(product_id, views)| Trending { product_id, views: views as i64 }).collect();

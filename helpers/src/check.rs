@@ -258,23 +258,32 @@ async fn check_mongo(url: &ServiceUrl) -> ServiceStatus {
 
 #[cfg(feature = "cache")]
 async fn check_redis(url: &ServiceUrl) -> ServiceStatus {
-    let client = match crate::cache::redis_cache::client(url) {
-        Ok(client) => client,
-        Err(e) => return ServiceStatus::down("Redis", "REDIS_URL", url, e),
-    };
+    use crate::cache::redis_cache;
     let attempt = async {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)));
-        let mut conn = client.get_multiplexed_async_connection_with_config(&config).await?;
-        let info: String = redis::cmd("INFO").arg("server").query_async(&mut conn).await?;
-        let version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).map(|v| v.trim().to_string());
+        let mut conn = redis_cache::connect(url, Duration::from_secs(2)).await?;
+        let cluster = matches!(conn, redis_cache::Conn::Cluster(_));
+        // `INFO` to one node (on a cluster the client would ask every node and merge).
+        let info: String = match &mut conn {
+            redis_cache::Conn::Single(c) => redis::cmd("INFO").arg("server").query_async(c).await?,
+            redis_cache::Conn::Cluster(c) => {
+                let mut cmd = redis::cmd("INFO");
+                cmd.arg("server");
+                redis::from_redis_value(c.route_command(cmd, redis::cluster_routing::RoutingInfo::SingleNode(redis::cluster_routing::SingleNodeRoutingInfo::Random)).await?).map_err(redis::RedisError::from)?
+            }
+        };
+        let mut version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).map(|v| v.trim().to_string());
+        if let (true, redis_cache::Conn::Cluster(c)) = (cluster, &mut conn) {
+            let masters = redis_cache::masters(c).await?;
+            version = version.map(|v| format!("{v}, a cluster of {} masters", masters.len()));
+        }
         let started = Instant::now();
-        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
-        Ok::<_, redis::RedisError>((version, started.elapsed()))
+        let _: redis::Value = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok::<_, crate::Error>((version, started.elapsed()))
     };
     match attempt.await {
         Ok((version, latency)) => ServiceStatus::up("Redis", "REDIS_URL", url, version, latency, ""),
+        // `down` adds how to start it.
+        Err(crate::Error::Unreachable { reason, .. }) => ServiceStatus::down("Redis", "REDIS_URL", url, reason),
         Err(e) => ServiceStatus::down("Redis", "REDIS_URL", url, e),
     }
 }

@@ -61,6 +61,7 @@ pub mod exercise;
 pub mod health;
 pub mod latency;
 pub mod link;
+pub mod local_servers;
 #[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod runtime;

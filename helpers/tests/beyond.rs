@@ -238,3 +238,101 @@ fn a_read_only_role_reads_and_is_refused_the_rest() {
     // A role name that is not plain is refused before anything runs.
     assert!(local.as_role("m8; DROP", &[], &[]).is_err());
 }
+
+/// A Redis Cluster of the test's own (`scripts/beyond.sh redis-cluster`), stopped by pid when
+/// the test ends, also when it fails.
+struct Cluster(helpers::cache::cluster::LocalCluster);
+
+impl Cluster {
+    fn start(first_port: u16) -> Cluster {
+        let dir = std::env::temp_dir().join(format!("m8-beyond-test-{first_port}"));
+        Cluster(helpers::cache::cluster::LocalCluster::start_on(first_port, dir).expect("the Redis Cluster starts"))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.stop() {
+            eprintln!("stopping the cluster: {e}");
+        }
+        let _ = std::fs::remove_dir_all(&self.0.dir);
+    }
+}
+
+#[test]
+fn a_cache_on_a_redis_cluster_url_reads_writes_scans_and_pipelines_across_its_masters() {
+    use helpers::cache::redis_cache::{is_cluster, slot_of};
+    let cluster = Cluster::start(17201);
+    let url = cluster.0.url.clone();
+    assert!(is_cluster(&url), "{url}");
+    let entries: Vec<(String, i64)> = (0..300).map(|i| (format!("k{i}"), i * 3)).collect();
+    helpers::run(async {
+        let cache = RedisCache::new(&url, "beyond_cluster").unwrap();
+        assert!(cache.is_cluster());
+        // set_many crosses slots: one pipeline per slot.
+        cache.set_many(&entries, Duration::from_secs(120)).await.unwrap();
+        let names: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+        let got: Vec<Option<i64>> = cache.get_many(&names).await.unwrap();
+        assert_eq!(got, entries.iter().map(|(_, v)| Some(*v)).collect::<Vec<_>>(), "MGET across the masters");
+        assert_eq!(cache.get::<i64>("k299").await.unwrap(), Some(897));
+        assert_eq!(cache.get_or_compute("fresh", Duration::from_secs(60), async || Ok(7i64)).await.unwrap(), 7);
+        assert_eq!(cache.get::<i64>("fresh").await.unwrap(), Some(7));
+        assert!(cache.ping().await);
+    });
+    // The keys are spread over all three masters, and each replica holds its master's.
+    let nodes = cluster.0.nodes().unwrap();
+    let masters: Vec<_> = nodes.iter().filter(|n| n.role == "master").collect();
+    assert_eq!(masters.len(), 3, "{nodes:?}");
+    assert!(masters.iter().all(|n| n.keys.unwrap_or(0) > 50), "{nodes:?}");
+    assert_eq!(masters.iter().map(|n| n.keys.unwrap()).sum::<i64>(), 301, "{nodes:?}");
+    assert!(nodes.iter().filter(|n| n.role == "replica").all(|n| masters.iter().any(|m| m.node == n.replica_of)), "{nodes:?}");
+
+    // One hash tag, one slot: the keys a lesson needs together.
+    assert_eq!(slot_of("module8:x:{dash}:events"), slot_of("module8:y:{dash}:users"));
+    assert_ne!(slot_of("module8:x:k1"), slot_of("module8:x:k2"));
+
+    // The notebook surface on the same URL: a learner's command, and SCAN on every master.
+    let settings = Settings { redis_url: url.clone(), ..Settings::default() };
+    let redis = helpers::cache::SyncRedis::new(&settings);
+    assert_eq!(redis.command(&["SET", "module8:beyond:one", "1"]).unwrap(), "OK");
+    let found = redis.scan("module8:beyond_cluster:k*").unwrap();
+    assert_eq!(found.len(), 300, "SCAN walked every master");
+    // ...and the service check says it is a cluster.
+    let status = helpers::run(helpers::check::check_services(&settings));
+    let redis_status = status.iter().find(|s| s.service == "Redis").unwrap();
+    assert!(redis_status.reachable && redis_status.version.as_deref().is_some_and(|v| v.contains("a cluster of 3 masters")), "{redis_status:?}");
+
+    // Invalidation by pattern walks every master too; one configuration endpoint is enough.
+    let one_seed = ServiceUrl::new(format!("redis://127.0.0.1:{}/?cluster=true", cluster.0.first_port + 1));
+    assert!(is_cluster(&one_seed));
+    helpers::run(async {
+        let cache = RedisCache::new(&one_seed, "beyond_cluster").unwrap();
+        assert_eq!(cache.invalidate("k*").await.unwrap(), 300);
+        assert_eq!(cache.get::<i64>("k1").await.unwrap(), None);
+    });
+}
+
+#[test]
+fn a_master_killed_under_reads_fails_over_and_no_read_gets_a_wrong_value() {
+    let cluster = Cluster::start(17211);
+    let f = cluster.0.failover_under_reads(200, Duration::from_millis(2)).unwrap();
+    let phases = f.phases();
+    for p in &phases {
+        eprintln!("{p:?}");
+    }
+    eprintln!("killed {} ({} of {} keys); {} took over after {:?}; its keys served again after {:?}", f.killed, f.keys_on_killed_master, f.keys, f.replica, f.promoted_after, f.served_again_after);
+    assert_eq!(f.wrong(), 0, "a failover must never give a wrong value");
+    assert!(f.keys_on_killed_master > 0 && f.keys_on_killed_master < f.keys);
+    let promoted = f.promoted_after.expect("the replica took over within 30 s");
+    let served = f.served_again_after.expect("the killed master's keys were served again within 30 s");
+    assert!(promoted < Duration::from_secs(20) && served < Duration::from_secs(30), "{promoted:?} {served:?}");
+    let (before, during, after) = (&phases[0], &phases[1], &phases[2]);
+    assert!(before.reads > 0 && before.computed == 0, "before the kill everything was cached: {before:?}");
+    assert!(during.on_killed_master > during.on_killed_master_from_cache, "the killed master's keys were computed meanwhile: {during:?}");
+    assert!(during.from_cache > during.on_killed_master_from_cache, "the other masters kept answering meanwhile: {during:?}");
+    assert!(after.reads > 0 && after.on_killed_master_from_cache > 0, "{after:?}");
+    // The replica is a master now; the killed node is marked failed.
+    let nodes = cluster.0.nodes().unwrap();
+    assert!(nodes.iter().any(|n| n.node == f.replica && n.role == "master"), "{nodes:?}");
+    assert!(nodes.iter().any(|n| n.node == f.killed && n.role.contains("failed")), "{nodes:?}");
+}

@@ -410,7 +410,7 @@ async fn the_architecture_answers_at_once_and_every_service_gets_its_part() {
     assert_eq!((count("user_signup"), count("product_view")), (20, views as i64));
     assert!((19..=21).contains(&r.dashboard.unique_users), "HyperLogLog counts about 20 users: {}", r.dashboard.unique_users);
     assert!(!r.dashboard.trending.is_empty() && r.dashboard.trending.windows(2).all(|w| w[0].views >= w[1].views));
-    for key in ["dash:events", "dash:users", "dash:trending"] {
+    for key in ["{dash}:events", "{dash}:users", "{dash}:trending"] {
         let left = cache.ttl(key).await.unwrap().unwrap_or_else(|| panic!("{key} never expires: an interrupted run would leave it for good"));
         assert!(left > Duration::ZERO && left <= helpers::queue::LESSON_EXPIRY, "{key}: {left:?}");
     }

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | [`memo`] | Fibonacci naive vs memoised (calls counted, timed); [`memo::memory_cache`]: moka with size limit and TTL; `#[cached]` on a function ([`memo::fib_cached`], [`memo::price_quote`]) 
 //! | [`redis_cache`] | [`RedisCache`]: namespaced typed get / set / MGET / delete / `SCAN` invalidation, cache-aside `get_or_compute` with stampede protection, `write_through`; failures counted, not thrown |
+//! | [`cluster`] | [`cluster::LocalCluster`]: a Redis Cluster of the project's own (3 masters, a replica each); a master killed under reads through a [`RedisCache`] on it, every read recorded |
 //! | [`tiered`] | [`TieredCache`]: memory → Redis → compute, which tier answered and its latency |
 //! | [`link`] | [`CuttableLink`] (from [`crate::link`]): a TCP link to Redis that can be cut and restored, to stop "Redis" mid-run |
 //! | [`latency`] | p50 / p95 / p99 of measured samples (shared with module 4; lives at [`crate::latency`]) |
@@ -16,6 +17,7 @@
 //! do not outlive the cell.
 
 pub use crate::link;
+pub mod cluster;
 pub mod exercises;
 pub mod memo;
 pub mod redis_cache;

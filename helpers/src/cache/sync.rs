@@ -97,18 +97,8 @@ impl SyncRedis {
         logged(&["SCAN", "…", "MATCH", pattern], || {
             run(within(format!("SCAN … MATCH {pattern}"), Duration::from_secs(5), async move {
                 let mut conn = connect(&url).await?;
-                let (mut cursor, mut keys) = (0u64, Vec::new());
-                loop {
-                    let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(1000).query_async(&mut conn).await?;
-                    keys.extend(batch);
-                    if next == 0 {
-                        break;
-                    }
-                    cursor = next;
-                }
-                keys.sort();
-                keys.dedup(); // SCAN may return a key twice
-                Ok::<_, Error>(keys)
+                // On a cluster, every master in turn (`redis_cache::scan_keys`).
+                Ok::<_, Error>(super::redis_cache::scan_keys(&mut conn, pattern, 1000).await?)
             }))?
         })
     }
@@ -171,10 +161,9 @@ impl SyncRedis {
     }
 }
 
-/// A connection to Redis at `url` for one call (5 s to connect).
-async fn connect(url: &crate::config::ServiceUrl) -> Result<redis::aio::MultiplexedConnection> {
-    let client = super::redis_cache::client(url)?;
-    within("connecting to Redis", Duration::from_secs(5), client.get_multiplexed_async_connection()).await?.map_err(|e| url.unreachable("Redis", e))
+/// A connection to Redis (or a Redis Cluster) at `url` for one call (5 s to connect).
+async fn connect(url: &crate::config::ServiceUrl) -> Result<super::redis_cache::Conn> {
+    super::redis_cache::connect(url, Duration::from_secs(5)).await
 }
 
 /// Runs `call`, logging the command it sends (values masked, see `trace::redis_args`), its time

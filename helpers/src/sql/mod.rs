@@ -110,6 +110,24 @@ pub(crate) enum Pool {
     Postgres(PgPool),
 }
 
+/// A pool's connections at one moment ([`Db::pool_use`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections running a statement (or held by a transaction).
+    pub in_use: u32,
+    /// Connections open, busy or idle.
+    pub open: u32,
+    /// The most the pool may open.
+    pub max: u32,
+}
+
+impl PoolUse {
+    /// `in_use` as a percentage of `max`.
+    pub fn percent(&self) -> f64 {
+        100.0 * f64::from(self.in_use) / f64::from(self.max.max(1))
+    }
+}
+
 /// A connection pool to SQLite or PostgreSQL, plus a count of the statements sent through
 /// it. Cheap to clone (clones share the pool and the count). Shows its URL masked.
 #[derive(Clone, Debug)]
@@ -199,6 +217,16 @@ impl Db {
 
     pub(crate) fn count_statements(&self, n: u64) {
         self.statements.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The pool's connections right now: busy, open, and the most it may open (what a health
+    /// check compares with the original's "pool use > 80 %" alert).
+    pub fn pool_use(&self) -> PoolUse {
+        let (open, idle, max) = match &self.pool {
+            Pool::Sqlite(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+            Pool::Postgres(p) => (p.size(), p.num_idle(), p.options().get_max_connections()),
+        };
+        PoolUse { in_use: open.saturating_sub(idle as u32), open, max }
     }
 
     /// Whether `other` is this same pool (a clone of it), not another one to the same place.

@@ -296,23 +296,8 @@ pub struct LocalPair {
     pub other_ca_file: std::path::PathBuf,
 }
 
-/// The script that starts and stops the project's own servers beyond one of each kind.
-pub const BEYOND_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/beyond.sh");
-
-/// How long starting or stopping the pair may take (initdb, a base backup, two starts: ~5 s
-/// here).
-pub const START_TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn beyond_script(args: &[&str]) -> Result<String> {
-    let what = format!("scripts/beyond.sh {}", args.join(" "));
-    let child = tokio::process::Command::new("bash").arg(BEYOND_SCRIPT).args(args).kill_on_drop(true).output();
-    let out = crate::runtime::within(&what, START_TIMEOUT, child).await?.map_err(|e| Error::io("running", BEYOND_SCRIPT, e))?;
-    let said = String::from_utf8_lossy(&out.stderr).lines().filter(|l| !l.trim().is_empty()).map(|l| l.replace("\u{1b}[1m", "").replace("\u{1b}[0m", "")).collect::<Vec<_>>().join("\n");
-    if !out.status.success() {
-        return Err(Error::InvalidInput(format!("{what} failed: {said}")));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned() + &said)
-}
+pub use crate::local_servers::{BEYOND_SCRIPT, START_TIMEOUT};
+use crate::local_servers::beyond_script;
 
 impl LocalPair {
     /// Starts the pair (or finds it running): a primary on 127.0.0.1:15432 with TLS, its
@@ -324,7 +309,7 @@ impl LocalPair {
             let url = |name: &str| {
                 urls.lines().find_map(|l| l.strip_prefix(name)).map(ServiceUrl::new).ok_or_else(|| Error::InvalidInput(format!("scripts/beyond.sh pg urls printed no {name}")))
             };
-            let dir = std::path::PathBuf::from(std::env::var("M8_BEYOND_DIR").unwrap_or_else(|_| "/tmp/m8-beyond".into())).join("tls");
+            let dir = crate::local_servers::beyond_dir().join("tls");
             Ok(LocalPair { primary: url("PRIMARY=")?, replica: url("REPLICA=")?, ca_file: dir.join("ca.pem"), other_ca_file: dir.join("other-ca.pem") })
         })
     }
@@ -412,6 +397,28 @@ impl LocalPair {
             db.close().await;
             Ok(took)
         })
+    }
+
+    /// Runs `sql` `concurrent` times at once on the primary through a pool of `pool_size`
+    /// connections, asking the pool every 2 ms how many are busy: the busiest moment.
+    pub fn peak_pool_use(&self, pool_size: u32, concurrent: usize, sql: &str) -> Result<super::PoolUse> {
+        crate::runtime::run(crate::runtime::within("the pool under concurrent queries", Duration::from_secs(60), async {
+            let db = Db::connect_sized(&self.primary, None, pool_size).await?;
+            let runs = futures_util::future::try_join_all((0..concurrent).map(|_| query::query_frame(&db, sql, &[])));
+            tokio::pin!(runs);
+            let mut peak = db.pool_use();
+            let outcome = loop {
+                tokio::select! {
+                    done = &mut runs => break done,
+                    _ = tokio::time::sleep(Duration::from_millis(2)) => {
+                        let now = db.pool_use();
+                        if now.in_use > peak.in_use { peak = now; }
+                    }
+                }
+            };
+            db.close().await;
+            outcome.map(|_| peak)
+        }))?
     }
 }
 
