@@ -157,7 +157,11 @@ impl LocalCluster {
     pub fn start_on(first_port: u16, dir: PathBuf) -> Result<LocalCluster> {
         let cluster = LocalCluster { url: ServiceUrl::new(""), first_port, dir };
         crate::runtime::run(async {
-            cluster.script(&["up"]).await?;
+            if let Err(e) = cluster.script(&["up"]).await {
+                // A start cut short (by the bound) can leave nodes running: stop them by pid.
+                let _ = cluster.script(&["down"]).await;
+                return Err(e);
+            }
             let printed = cluster.script(&["url"]).await?;
             let url = printed.lines().find_map(|l| l.strip_prefix("URL=")).ok_or_else(|| Error::InvalidInput("scripts/beyond.sh redis-cluster url printed no URL=".into()))?;
             Ok(LocalCluster { url: ServiceUrl::new(url), ..cluster.clone() })
