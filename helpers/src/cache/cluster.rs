@@ -251,9 +251,11 @@ impl LocalCluster {
         // (read started, took, from the cache, on the killed master, right)
         let mut log: Vec<(Instant, f64, bool, bool, bool)> = Vec::new();
         let mut kill: Option<tokio::task::JoinHandle<Result<String>>> = None;
-        // The kill's moment: when the script that sends the SIGKILL has returned, so the node is
-        // dead by then. Reads while the script runs count as before it.
-        let mut t0: Option<Instant> = None;
+        // The clock starts when the kill is sent (its script started): reads from then on are
+        // not "before the kill". A read counts as served again only once the script has returned
+        // (the node is dead by then), so the times err on the long side by the script's start.
+        let mut sent: Option<Instant> = None;
+        let mut dead: Option<Instant> = None;
         let promoted: Arc<std::sync::Mutex<Option<Duration>>> = Arc::default();
         let mut served_again: Option<Duration> = None;
         let started = Instant::now();
@@ -264,20 +266,20 @@ impl LocalCluster {
                 // The kill runs beside the reads, which go on while it starts.
                 let me = self.clone();
                 let port = victim_port.clone();
+                sent = Some(Instant::now());
                 kill = Some(tokio::spawn(async move { me.script(&["kill", &port]).await }));
             }
-            if let (None, Some(handle)) = (t0, &mut kill) {
+            if let (None, Some(handle), Some(at)) = (dead, &mut kill, sent) {
                 if handle.is_finished() {
                     handle.await.map_err(|e| Error::InvalidInput(format!("the kill did not finish: {e}")))??;
-                    let at = Instant::now();
-                    t0 = Some(at);
+                    dead = Some(Instant::now());
                     kill = None;
                     tokio::spawn(watch_promotion(replica.clone(), at, BOUND, promoted.clone()));
                 } else if now - started >= BEFORE + BOUND {
                     return Err(Error::InvalidInput(format!("killing the cluster node on port {victim_port} took more than {} s", BOUND.as_secs())));
                 }
             }
-            if let Some(t0) = t0 {
+            if let (Some(t0), Some(_)) = (sent, dead) {
                 let since = now - t0;
                 let settled = match (served_again, *promoted.lock().unwrap()) {
                     (Some(a), Some(b)) => since >= a.max(b) + AFTER,
@@ -293,14 +295,16 @@ impl LocalCluster {
             let value = cache.get_or_compute(&format!("k{key}"), ttl, async || Ok(value_of(key))).await?;
             let ms = t.elapsed().as_secs_f64() * 1e3;
             let from_cache = cache.stats().computes == computes;
-            if let (Some(t0), true, true, None) = (t0, from_cache, on_victim[key], served_again) {
+            if let (Some(t0), Some(dead), true, true, None) = (sent, dead, from_cache, on_victim[key], served_again)
+                && t >= dead
+            {
                 served_again = Some(t - t0);
             }
             log.push((t, ms, from_cache, on_victim[key], value == value_of(key)));
             i += 1;
             tokio::time::sleep(pace).await;
         }
-        let t0 = t0.unwrap_or_else(Instant::now);
+        let t0 = sent.unwrap_or_else(Instant::now);
         let signed_ms = |t: Instant| if t >= t0 { (t - t0).as_secs_f64() * 1e3 } else { -((t0 - t).as_secs_f64() * 1e3) };
         let reads = log.into_iter().map(|(t, ms, from_cache, on_killed_master, right)| FailoverRead { at_ms: signed_ms(t), ms, from_cache, on_killed_master, right }).collect();
         // The cluster is the project's own and stopped after the lesson; the keys go anyway.
