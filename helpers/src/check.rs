@@ -261,18 +261,12 @@ async fn check_redis(url: &ServiceUrl) -> ServiceStatus {
     use crate::cache::redis_cache;
     let attempt = async {
         let mut conn = redis_cache::connect(url, Duration::from_secs(2)).await?;
-        let cluster = matches!(conn, redis_cache::Conn::Cluster(_));
         // `INFO` to one node (on a cluster the client would ask every node and merge).
-        let info: String = match &mut conn {
-            redis_cache::Conn::Single(c) => redis::cmd("INFO").arg("server").query_async(c).await?,
-            redis_cache::Conn::Cluster(c) => {
-                let mut cmd = redis::cmd("INFO");
-                cmd.arg("server");
-                redis::from_redis_value(c.route_command(cmd, redis::cluster_routing::RoutingInfo::SingleNode(redis::cluster_routing::SingleNodeRoutingInfo::Random)).await?).map_err(redis::RedisError::from)?
-            }
-        };
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("server");
+        let info: String = redis::from_redis_value(redis_cache::send_to_node(&mut conn, cmd, None).await?).map_err(redis::RedisError::from)?;
         let mut version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).map(|v| v.trim().to_string());
-        if let (true, redis_cache::Conn::Cluster(c)) = (cluster, &mut conn) {
+        if let redis_cache::Conn::Cluster(c) = &mut conn {
             let masters = redis_cache::masters(c).await?;
             version = version.map(|v| format!("{v}, a cluster of {} masters", masters.len()));
         }

@@ -220,13 +220,22 @@ pub async fn connect(url: &ServiceUrl, timeout: Duration) -> Result<Conn> {
 /// until the cursor is back at 0 — on a cluster, on every master in turn (`CLUSTER SLOTS` names
 /// them), since each holds only its slots' keys. Never `KEYS`. Sorted, each key once.
 pub async fn scan_keys(conn: &mut Conn, pattern: &str, count: usize) -> redis::RedisResult<Vec<String>> {
+    let nodes = match conn {
+        Conn::Single(_) => vec![None],
+        Conn::Cluster(c) => masters(c).await?.into_iter().map(|(host, port)| Some(SingleNodeRoutingInfo::ByAddress { host, port })).collect(),
+    };
     let mut keys = Vec::new();
-    match conn {
-        Conn::Single(c) => scan_node(c, None, pattern, count, &mut keys).await?,
-        Conn::Cluster(c) => {
-            for (host, port) in masters(c).await? {
-                scan_node(c, Some(SingleNodeRoutingInfo::ByAddress { host, port }), pattern, count, &mut keys).await?;
+    for node in nodes {
+        let mut cursor: u64 = 0;
+        loop {
+            let mut cmd = redis::cmd("SCAN");
+            cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count);
+            let (next, batch): (u64, Vec<String>) = redis::from_redis_value(send_to_node(conn, cmd, node.clone()).await?).map_err(redis::RedisError::from)?;
+            keys.extend(batch);
+            if next == 0 {
+                break;
             }
+            cursor = next;
         }
     }
     keys.sort();
@@ -234,34 +243,12 @@ pub async fn scan_keys(conn: &mut Conn, pattern: &str, count: usize) -> redis::R
     Ok(keys)
 }
 
-async fn scan_node<C: ClusterOrOne>(conn: &mut C, node: Option<SingleNodeRoutingInfo>, pattern: &str, count: usize, keys: &mut Vec<String>) -> redis::RedisResult<()> {
-    let mut cursor: u64 = 0;
-    loop {
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(count);
-        let (next, batch): (u64, Vec<String>) = redis::from_redis_value(conn.send_to(cmd, node.clone()).await?).map_err(redis::RedisError::from)?;
-        keys.extend(batch);
-        if next == 0 {
-            return Ok(());
-        }
-        cursor = next;
-    }
-}
-
-/// A command sent to one node: the only one, or the cluster node `node` names.
-trait ClusterOrOne {
-    async fn send_to(&mut self, cmd: redis::Cmd, node: Option<SingleNodeRoutingInfo>) -> redis::RedisResult<redis::Value>;
-}
-
-impl ClusterOrOne for ConnectionManager {
-    async fn send_to(&mut self, cmd: redis::Cmd, _node: Option<SingleNodeRoutingInfo>) -> redis::RedisResult<redis::Value> {
-        cmd.query_async(self).await
-    }
-}
-
-impl ClusterOrOne for ClusterConnection {
-    async fn send_to(&mut self, cmd: redis::Cmd, node: Option<SingleNodeRoutingInfo>) -> redis::RedisResult<redis::Value> {
-        self.route_command(cmd, RoutingInfo::SingleNode(node.unwrap_or(SingleNodeRoutingInfo::Random))).await
+/// Sends `cmd` to one node rather than to its key's slot or to every node: the only one, or on a
+/// cluster the node `node` names (any one when `None`).
+pub async fn send_to_node(conn: &mut Conn, cmd: redis::Cmd, node: Option<SingleNodeRoutingInfo>) -> redis::RedisResult<redis::Value> {
+    match conn {
+        Conn::Single(c) => cmd.query_async(c).await,
+        Conn::Cluster(c) => c.route_command(cmd, RoutingInfo::SingleNode(node.unwrap_or(SingleNodeRoutingInfo::Random))).await,
     }
 }
 
