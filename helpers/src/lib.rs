@@ -29,6 +29,8 @@
 //! | [`mongo`] | module 2 (feature `mongo`): `$jsonSchema` validators, unique / compound / 2dsphere / TTL indexes, time-series detection, bulk writes with per-document reports, aggregation pipelines with their SQL, geo queries, cohorts, `explain`, export to Polars and CSV |
 //! | [`queue`] | module 4 (feature `queue`): RabbitMQ topology (direct, topic, fanout, dead-letter, priority, delay queues), confirmed publishing, consumers with retry / backoff / DLQ, DLQ inspect and replay, throughput and latency, the signup pipeline (with `mongo`) |
 //! | [`architecture`] | the original's architecture end to end (all four services): a registration through the API (PostgreSQL, Redis, RabbitMQ), the consumers behind it (MongoDB profile, e-mail, analytics fan-out with a live Redis dashboard, first recommendations), accepted vs done |
+//! | [`security`] | the security checklist working: passwords as Argon2id hashes, a fixed-window rate limiter on Redis in front of the login, security events through `tracing` (`helpers::security`), never a password in them |
+//! | [`stores`] | which store for which job: the original's matrix with this run's write, read and batch figures and each server's own word on durability |
 //! | [`sql`] | module 1 (feature `sql`): schema migrations, seeding, repositories, analytics, the N+1 lesson, transactions — SQLite or PostgreSQL |
 //!
 //! Module code lives behind one Cargo feature each — `sql` (sqlx: SQLite / PostgreSQL),
@@ -65,7 +67,11 @@ pub mod local_servers;
 #[cfg(feature = "mongo")]
 pub mod mongo;
 pub mod runtime;
+#[cfg(all(feature = "sql", feature = "cache"))]
+pub mod security;
 pub mod source;
+#[cfg(all(feature = "sql", feature = "mongo", feature = "cache", feature = "queue"))]
+pub mod stores;
 pub mod trace;
 pub mod validate;
 #[cfg(feature = "queue")]

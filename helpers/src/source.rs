@@ -79,6 +79,7 @@ const FILES: &[(&str, &str)] = &[
     ("queue/sync.rs", include_str!("queue/sync.rs")),
     ("queue/topology.rs", include_str!("queue/topology.rs")),
     ("runtime.rs", include_str!("runtime.rs")),
+    ("security.rs", include_str!("security.rs")),
     ("source.rs", include_str!("source.rs")),
     ("sql/analytics.rs", include_str!("sql/analytics.rs")),
     ("sql/cells.rs", include_str!("sql/cells.rs")),
@@ -97,6 +98,7 @@ const FILES: &[(&str, &str)] = &[
     ("sql/sync.rs", include_str!("sql/sync.rs")),
     ("sql/tx.rs", include_str!("sql/tx.rs")),
     ("sql/users.rs", include_str!("sql/users.rs")),
+    ("stores.rs", include_str!("stores.rs")),
     ("trace.rs", include_str!("trace.rs")),
     ("validate.rs", include_str!("validate.rs")),
 ];

@@ -178,3 +178,36 @@ fn a_refused_login_names_the_setting_not_how_to_start_the_server() {
     }
     assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
 }
+
+#[test]
+fn the_store_matrix_measures_all_four_stores_and_leaves_nothing_behind() {
+    let settings = Settings { database_url: common::postgres_url(), ..common::settings() };
+    let (rows, skipped) = helpers::stores::measure(&settings, 20, 200).unwrap();
+    assert!(skipped.is_empty(), "{skipped:?}");
+    let stores: Vec<&str> = rows.iter().map(|r| r.store.as_str()).collect();
+    assert_eq!(stores, ["PostgreSQL", "MongoDB", "Redis", "RabbitMQ"]);
+    for r in &rows {
+        assert!(r.write_ms > 0.0 && r.read_ms > 0.0 && r.batch_per_s > 0.0, "{r:?}");
+        assert!(r.write_ms < 1_000.0 && r.read_ms < 1_000.0, "{r:?}");
+    }
+    let pg = &rows[0];
+    assert!(pg.durability.contains("synchronous_commit = ") && pg.durability.contains("fsync = "), "{pg:?}");
+    // This machine's Redis keeps nothing on disk (DEVELOPERS.md), and the row must say so.
+    assert!(rows[2].durability.contains("appendonly no"), "{:?}", rows[2]);
+    // Nothing of the run is left: no table, no key.
+    let db = helpers::sql::SyncDb::new(&settings);
+    let tables = db.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'm8_matrix_%'", &[]).unwrap();
+    assert_eq!(tables, 0);
+    let keys = helpers::cache::SyncRedis::new(&settings).scan("module8:m8_matrix_*").unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+}
+
+#[test]
+fn a_store_that_does_not_answer_is_named_and_the_others_are_still_measured() {
+    let mut settings = Settings { database_url: common::postgres_url(), ..common::settings() };
+    settings.redis_url = helpers::ServiceUrl::new("redis://127.0.0.1:1");
+    let (rows, skipped) = helpers::stores::measure(&settings, 5, 20).unwrap();
+    assert_eq!(rows.iter().map(|r| r.store.as_str()).collect::<Vec<_>>(), ["PostgreSQL", "MongoDB", "RabbitMQ"]);
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0].starts_with("Redis: ") && skipped[0].contains("127.0.0.1:1"), "{skipped:?}");
+}
