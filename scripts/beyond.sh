@@ -26,6 +26,13 @@
 #   scripts/beyond.sh redis-cluster down  stops all six by pid and removes their files
 #   scripts/beyond.sh redis-cluster kill PORT   SIGKILLs the node on PORT (a crash, for failover)
 #   scripts/beyond.sh redis-cluster url   prints URL=redis://127.0.0.1:17101,…(the three seeds)
+#   scripts/beyond.sh rabbit-cluster up   a RabbitMQ cluster of three nodes on $M8_RABBIT_CLUSTER_PORT
+#                                 (5711) and the two ports after it (Erlang distribution on the
+#                                 port + 20000), formed at first boot by classic peer discovery
+#                                 (~20 s here); returns once every node sees three running
+#   scripts/beyond.sh rabbit-cluster down        stops the three nodes by pid, removes their data
+#   scripts/beyond.sh rabbit-cluster kill PORT   SIGKILLs the node on PORT (a crash, for failover)
+#   scripts/beyond.sh rabbit-cluster url         prints URL=amqp://127.0.0.1:5711,… (the default user guest)
 #
 # The ports are below Linux's ephemeral range (32768–60999 by default): a port in it can be taken
 # for a moment by any outgoing connection's local end, and the server then cannot bind it (seen:
@@ -41,6 +48,8 @@ REDIS_TLS_PORT="${M8_REDIS_TLS_PORT:-16380}"
 MONGO_TLS_PORT="${M8_MONGO_TLS_PORT:-17017}"
 CLUSTER_PORT="${M8_REDIS_CLUSTER_PORT:-17101}"
 CLUSTER_DIR="$BEYOND/redis-cluster-$CLUSTER_PORT"
+RABBIT_PORT="${M8_RABBIT_CLUSTER_PORT:-5711}"
+RABBIT_DIR="$BEYOND/rabbit-cluster-$RABBIT_PORT"
 mkdir -p "$BEYOND"
 
 as_postgres() {
@@ -257,6 +266,130 @@ cluster_kill() { # port
   say "killed the cluster node on port $1 (SIGKILL)"
 }
 
+# --- a RabbitMQ cluster of three nodes ------------------------------------------------------
+# The scripts under /usr/lib/rabbitmq/bin, not /usr/sbin's wrappers: run as root those `su
+# rabbitmq`, which resets HOME and so takes the system's Erlang cookie. Every variable is set
+# here, and RABBITMQ_CONF_ENV_FILE points at an empty file of ours, because the system's
+# rabbitmq-env.conf names the shared node (rabbit@localhost). Each node is found by pid, checked
+# to be ours by the node name in its environment before any signal.
+rabbit_bin() {
+  local dir
+  for dir in /usr/lib/rabbitmq/bin /usr/local/lib/rabbitmq/bin; do
+    [ -x "$dir/rabbitmq-server" ] && { echo "$dir"; return; }
+  done
+  dir=$(dirname "$(command -v rabbitmq-server 2>/dev/null)" 2>/dev/null)
+  [ -n "$dir" ] && [ -x "$dir/rabbitmq-server" ] || die "no rabbitmq-server on this machine: apt-get install rabbitmq-server"
+  echo "$dir"
+}
+rabbit_ports() { for i in 0 1 2; do echo $((RABBIT_PORT + i)); done; }
+rabbit_node() { echo "m8r$1@localhost"; }
+rabbit_env() { # port: the node's variables, exported in a subshell of the caller's
+  local d="$RABBIT_DIR/$1"
+  export HOME="$RABBIT_DIR/home" RABBITMQ_CONF_ENV_FILE="$RABBIT_DIR/rabbitmq-env.conf"
+  export RABBITMQ_NODENAME="$(rabbit_node "$1")" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$1"
+  export RABBITMQ_DIST_PORT=$(( $1 + 20000 )) RABBITMQ_MNESIA_BASE="$d/mnesia" RABBITMQ_LOG_BASE="$d/log"
+  export RABBITMQ_CONFIG_FILE="$d/rabbitmq.conf" RABBITMQ_ADVANCED_CONFIG_FILE="$d/advanced.config"
+  export RABBITMQ_ENABLED_PLUGINS_FILE="$d/enabled_plugins" RABBITMQ_PID_FILE="$d/beam.pid"
+}
+rabbit_ctl() { # port args…: rabbitmqctl against that node, bounded
+  local port=$1; shift
+  ( rabbit_env "$port"; timeout 15 "$(rabbit_bin)/rabbitmqctl" -n "$(rabbit_node "$port")" "$@" )
+}
+rabbit_is_ours() { # pid port
+  [ -n "$1" ] && [ "$(cat "/proc/$1/comm" 2>/dev/null)" = beam.smp ] \
+    && tr '\0' '\n' 2>/dev/null < "/proc/$1/environ" | grep -qx "RABBITMQ_NODENAME=$(rabbit_node "$2")"
+}
+rabbit_pid() { # port: the node's beam.smp, if it runs
+  local p
+  for p in $(cat "$RABBIT_DIR/$1/beam.pid" 2>/dev/null) $(pgrep -x beam.smp); do
+    rabbit_is_ours "$p" "$1" && { echo "$p"; return 0; }
+  done
+  return 0
+}
+rabbit_running() { # port: how many nodes that node sees running
+  rabbit_ctl "$1" cluster_status --formatter json 2>/dev/null \
+    | python3 -c 'import sys, json; print(len(json.load(sys.stdin)["running_nodes"]))' 2>/dev/null || echo 0
+}
+
+rabbit_cluster_up() {
+  local bin port alive=0 started
+  bin=$(rabbit_bin)
+  for port in $(rabbit_ports); do if [ -n "$(rabbit_pid "$port")" ]; then alive=$((alive + 1)); fi; done
+  if [ "$alive" = 3 ] && [ "$(rabbit_running "$RABBIT_PORT")" = 3 ]; then
+    say "the RabbitMQ cluster already runs on 127.0.0.1:$RABBIT_PORT-$((RABBIT_PORT + 2))"; return 0
+  fi
+  [ "$alive" -gt 0 ] && rabbit_cluster_down
+  rm -rf "$RABBIT_DIR"
+  mkdir -p "$RABBIT_DIR/home"
+  printf 'M8LOCALCLUSTER%s' "$(date +%s%N)" > "$RABBIT_DIR/home/.erlang.cookie"
+  chmod 400 "$RABBIT_DIR/home/.erlang.cookie"
+  : > "$RABBIT_DIR/rabbitmq-env.conf"
+  for port in $(rabbit_ports); do
+    mkdir -p "$RABBIT_DIR/$port/log" "$RABBIT_DIR/$port/mnesia"
+    echo '[].' > "$RABBIT_DIR/$port/enabled_plugins"
+    echo '[].' > "$RABBIT_DIR/$port/advanced.config"
+    {
+      echo "listeners.tcp.default = 127.0.0.1:$port"
+      echo "loopback_users = none"
+      echo "log.console = false"
+      echo "cluster_formation.peer_discovery_backend = classic_config"
+      local i=1 p
+      for p in $(rabbit_ports); do echo "cluster_formation.classic_config.nodes.$i = $(rabbit_node "$p")"; i=$((i + 1)); done
+      echo "cluster_partition_handling = pause_minority"
+      echo "vm_memory_high_watermark.absolute = 512MB"
+      echo "disk_free_limit.absolute = 256MB"
+    } > "$RABBIT_DIR/$port/rabbitmq.conf"
+  done
+  started=$(date +%s)
+  # All three at once: each finds the others through the list above and the first to take the
+  # formation lock starts the cluster (no join_cluster, which was seen hanging for minutes).
+  # The subshell itself is redirected, so a caller reading this script's output is not held open.
+  for port in $(rabbit_ports); do
+    ( rabbit_env "$port"; exec "$bin/rabbitmq-server" ) > "$RABBIT_DIR/$port/log/stdout.log" 2>&1 < /dev/null &
+  done
+  local running=0
+  while [ $(( $(date +%s) - started )) -lt 75 ]; do
+    running=$(rabbit_running "$RABBIT_PORT")
+    [ "$running" = 3 ] && break
+    sleep 1
+  done
+  if [ "$running" != 3 ]; then
+    tail -3 "$RABBIT_DIR"/*/log/stdout.log >&2
+    rabbit_cluster_down
+    die "the RabbitMQ cluster did not have three running nodes within 75 s (saw $running)"
+  fi
+  say "a RabbitMQ cluster of three nodes on 127.0.0.1:$RABBIT_PORT-$((RABBIT_PORT + 2)) after $(( $(date +%s) - started )) s; scripts/beyond.sh rabbit-cluster down stops it"
+}
+
+rabbit_cluster_down() {
+  local port pid pids=()
+  for port in $(rabbit_ports); do
+    pid=$(rabbit_pid "$port")
+    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null; pids+=("$port:$pid"); fi
+  done
+  local entry
+  for _ in $(seq 1 60); do
+    local alive=0
+    for entry in "${pids[@]}"; do rabbit_is_ours "${entry#*:}" "${entry%%:*}" && alive=1 || true; done
+    [ "$alive" = 0 ] && break
+    sleep 0.5
+  done
+  for entry in "${pids[@]}"; do
+    if rabbit_is_ours "${entry#*:}" "${entry%%:*}"; then kill -KILL "${entry#*:}" 2>/dev/null || true; fi
+  done
+  rm -rf "$RABBIT_DIR"
+  say "stopped the RabbitMQ cluster on 127.0.0.1:$RABBIT_PORT-$((RABBIT_PORT + 2))"
+}
+
+rabbit_cluster_kill() { # port
+  local pid kids
+  pid=$(rabbit_pid "$1")
+  [ -n "$pid" ] || die "no RabbitMQ node of ours on port $1"
+  kids=$(pgrep -P "$pid" | tr '\n' ' ' || true)
+  kill -KILL "$pid" $kids 2>/dev/null || true
+  say "killed the RabbitMQ node on port $1 (SIGKILL, pid $pid)"
+}
+
 stop_pidfile() { # pidfile what
   [ -f "$1" ] || return 0
   local pid; pid=$(cat "$1")
@@ -295,5 +428,13 @@ case "${1:-}" in
       url) echo "URL=redis://127.0.0.1:$CLUSTER_PORT,127.0.0.1:$((CLUSTER_PORT + 1)),127.0.0.1:$((CLUSTER_PORT + 2))" ;;
       *) die "usage: scripts/beyond.sh redis-cluster up|down|kill PORT|url" ;;
     esac ;;
-  *) die "usage: scripts/beyond.sh ca | pg up|down|urls | redis up|down | mongo up|down | redis-cluster up|down|kill PORT|url" ;;
+  rabbit-cluster)
+    case "${2:-}" in
+      up) rabbit_cluster_up ;;
+      down) rabbit_cluster_down ;;
+      kill) [ -n "${3:-}" ] || die "usage: scripts/beyond.sh rabbit-cluster kill PORT"; rabbit_cluster_kill "$3" ;;
+      url) echo "URL=amqp://127.0.0.1:$RABBIT_PORT,127.0.0.1:$((RABBIT_PORT + 1)),127.0.0.1:$((RABBIT_PORT + 2))/%2f" ;;
+      *) die "usage: scripts/beyond.sh rabbit-cluster up|down|kill PORT|url" ;;
+    esac ;;
+  *) die "usage: scripts/beyond.sh ca | pg up|down|urls | redis up|down | mongo up|down | redis-cluster up|down|kill PORT|url | rabbit-cluster up|down|kill PORT|url" ;;
 esac
