@@ -67,6 +67,7 @@ const FILES: &[(&str, &str)] = &[
     ("mongo/users.rs", include_str!("mongo/users.rs")),
     ("queue/broker.rs", include_str!("queue/broker.rs")),
     ("queue/chaos.rs", include_str!("queue/chaos.rs")),
+    ("queue/cluster.rs", include_str!("queue/cluster.rs")),
     ("queue/consumer.rs", include_str!("queue/consumer.rs")),
     ("queue/dlq.rs", include_str!("queue/dlq.rs")),
     ("queue/exercises.rs", include_str!("queue/exercises.rs")),

@@ -86,6 +86,8 @@ pub(super) fn reconnect_backoff() -> impl Iterator<Item = Duration> {
 pub(crate) struct Link {
     /// 1 for the first connection, +1 for each reconnect.
     pub(crate) generation: u64,
+    /// Which of the broker's nodes it is connected to (0 with one address).
+    pub(crate) node: usize,
     conn: Connection,
     publisher: Channel,
     /// Bumped on every error lapin reports for the connection: a confirm awaited across a bump
@@ -95,7 +97,7 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    pub(super) async fn open(url: &ServiceUrl, generation: u64) -> Result<Link> {
+    pub(super) async fn open(url: &ServiceUrl, generation: u64, node: usize) -> Result<Link> {
         // Refused at once when nothing listens, instead of waiting for the timeout.
         let tls = url.scheme() == "amqps";
         crate::check::tcp_probe(url, if tls { 5671 } else { 5672 }).await.map_err(|e| url.unreachable("RabbitMQ", e))?;
@@ -128,7 +130,7 @@ impl Link {
                 }
             }
         });
-        Ok(Link { generation, conn, publisher, errors, watcher })
+        Ok(Link { generation, node, conn, publisher, errors, watcher })
     }
 
     /// The publish channel (publisher confirms on).
@@ -186,16 +188,56 @@ pub(super) fn too_large_for_broker(e: &lapin::Error, exchange: &str) -> Option<E
 /// Publishes of one message while the connection keeps dropping, before giving up.
 pub(super) const MAX_RESENDS: u32 = 5;
 
+/// On a cluster, how long a publisher waits after a negative confirm before it reconnects and
+/// publishes again: long enough for a quorum queue's new leader to be known (~0.45 s after a
+/// node's death here), short enough to be a blip.
+pub const NACK_PAUSE: Duration = Duration::from_millis(300);
+
+/// The error a negative confirm on a cluster is recovered from like a dropped connection.
+pub(super) fn nacked_on_cluster() -> lapin::Error {
+    lapin::Error::from(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "RabbitMQ refused a publish (negative confirm) on a cluster node"))
+}
+
+/// One URL per host of `url`, credentials, vhost and options kept (a single server: `url`).
+fn nodes_of(url: &ServiceUrl) -> Vec<ServiceUrl> {
+    let hosts = url.host_ports(if url.scheme() == "amqps" { 5671 } else { 5672 });
+    if hosts.len() <= 1 {
+        return vec![url.clone()];
+    }
+    hosts.iter().map(|(h, p)| url.with_hosts(&format!("{h}:{p}"))).collect()
+}
+
+/// A link to the first of `nodes` that answers, starting at `first` (modulo their number) and
+/// going round once; the error of the last one tried when none does.
+async fn open_any(nodes: &[ServiceUrl], generation: u64, first: usize) -> Result<Link> {
+    let mut last = None;
+    for k in 0..nodes.len() {
+        let i = (first + k) % nodes.len();
+        match Link::open(&nodes[i], generation, i).await {
+            Ok(link) => return Ok(link),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| Error::InvalidInput("an AMQP URL with no host".into())))
+}
+
 /// A connection to RabbitMQ with a publish channel in confirm mode and the names of one
 /// [`Topology`]. Cheap to pass by reference; closed by [`Broker::close`] or when dropped.
 ///
 /// When the connection drops (a broker restart, a network cut), the call that notices it
 /// reconnects ([`Broker::recover`]): a new connection with a bounded backoff, the topology
 /// declared again, and the call carries on — a publish is resent, a consumer subscribes again.
+///
+/// A URL with several hosts (`amqp://u:p@h1:5672,h2:5672,h3:5672/vhost`) names the nodes of a
+/// cluster: the broker connects to the first that answers and, at each reconnect, tries the
+/// next one first — a node that died is not waited for. On a cluster a negative confirm is
+/// also taken as a reason to reconnect and publish again (see [`Broker::publish_confirmed`]).
 pub struct Broker {
     link: std::sync::RwLock<std::sync::Arc<Link>>,
     reconnecting: tokio::sync::Mutex<()>,
     url: ServiceUrl,
+    /// One URL per node of `url` (one, for a single server).
+    nodes: Vec<ServiceUrl>,
     topology: Topology,
     delay_queues: std::sync::Mutex<Vec<String>>,
     recoveries: std::sync::atomic::AtomicU32,
@@ -209,11 +251,13 @@ impl Broker {
 
     /// Connects to `url` and declares `topology` (idempotent: declaring what exists is a no-op).
     pub async fn connect(url: &ServiceUrl, topology: Topology) -> Result<Broker> {
-        let link = Link::open(url, 1).await?;
+        let nodes = nodes_of(url);
+        let link = open_any(&nodes, 1, 0).await?;
         let broker = Broker {
             link: std::sync::RwLock::new(std::sync::Arc::new(link)),
             reconnecting: tokio::sync::Mutex::new(()),
             url: url.clone(),
+            nodes,
             topology,
             delay_queues: Default::default(),
             recoveries: Default::default(),
@@ -249,7 +293,8 @@ impl Broker {
         let mut last: String;
         let mut waits = reconnect_backoff();
         loop {
-            match Link::open(&self.url, current.generation + 1).await {
+            // The next node first: on a cluster, the one that just failed is tried last.
+            match open_any(&self.nodes, current.generation + 1, current.node + 1).await {
                 Ok(link) => {
                     if let Ok(mut slot) = self.link.write() {
                         *slot = std::sync::Arc::new(link);
@@ -275,6 +320,17 @@ impl Broker {
         }
     }
 
+    /// Whether the URL names several nodes (a cluster).
+    pub fn is_cluster(&self) -> bool {
+        self.nodes.len() > 1
+    }
+
+    /// The node the broker is connected to now, `host:port`.
+    pub fn node(&self) -> String {
+        let i = self.link().node;
+        self.nodes.get(i).and_then(|u| u.host_ports(5672).into_iter().next()).map(|(h, p)| format!("{h}:{p}")).unwrap_or_default()
+    }
+
     /// How many times this broker's connection dropped and came back.
     pub fn recoveries(&self) -> u32 {
         self.recoveries.load(std::sync::atomic::Ordering::Relaxed)
@@ -283,12 +339,23 @@ impl Broker {
     /// Publishes on the confirming channel and waits for the confirm. When the connection
     /// drops on the way, reconnects and publishes again, with the same message id: at least
     /// once, never silently lost (a consumer recognises the copy by its id).
+    ///
+    /// On a cluster, a negative confirm is handled like a drop, after [`NACK_PAUSE`]: RabbitMQ
+    /// 3.10's channel that first published to a quorum queue while the queue's record still
+    /// named a dead node as its leader refuses every later publish for as long as it lives
+    /// (its client keeps asking the dead node; docs/beyond-one-server.md), and a new
+    /// connection's channel does not. The last resend's answer is returned as it is.
     pub(crate) async fn publish_confirmed(&self, exchange: &str, routing_key: &str, body: &[u8], properties: lapin::BasicProperties) -> Result<producer::Routed> {
         self.check_size(exchange, body, &properties)?;
         let mut last = String::new();
-        for _ in 0..MAX_RESENDS {
+        for attempt in 1..=MAX_RESENDS {
             let link = self.link();
             match self.send_confirmed(&link, exchange, routing_key, body, properties.clone()).await {
+                Ok(producer::Routed::Nacked) if self.is_cluster() && attempt < MAX_RESENDS => {
+                    last = "a negative confirm".into();
+                    tokio::time::sleep(NACK_PAUSE).await;
+                    self.recover(link.generation, nacked_on_cluster()).await?;
+                }
                 Ok(routed) => return Ok(routed),
                 Err(e) => {
                     if let Some(refused) = too_large_for_broker(&e, exchange) {

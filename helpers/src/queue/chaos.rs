@@ -107,9 +107,39 @@ fn signup(i: usize) -> Message {
 pub async fn connection_cuts(url: &ServiceUrl, n: usize, cuts: usize) -> Result<CutReport> {
     let link = CuttableLink::to(url, 5672).await?;
     let through = link.url_through(url);
-    let topology = Topology::unique("cuts");
-    let publisher = Broker::connect(&through, topology.clone()).await?;
-    let consumer = Broker::connect(&through, topology.clone()).await?;
+    let faults = Faults { publisher: &through, consumer: &through, topology: Topology::unique("cuts"), count: cuts, cleanup: super::Cleanup::Remove };
+    through_faults(faults, n, |_| {
+        link.interrupt();
+        std::future::ready(Ok(()))
+    })
+    .await
+}
+
+/// Where [`through_faults`] publishes and consumes, and how many faults it makes.
+pub struct Faults<'a> {
+    /// The publisher's URL (several hosts: a cluster, the first host first).
+    pub publisher: &'a ServiceUrl,
+    /// The consumer's URL.
+    pub consumer: &'a ServiceUrl,
+    /// The exchanges and queues, declared by both.
+    pub topology: Topology,
+    /// How many faults, spread evenly over the publishing.
+    pub count: usize,
+    /// Whether the topology is deleted afterwards (not on a cluster about to be stopped: a
+    /// quorum queue with a dead member takes long to delete).
+    pub cleanup: super::Cleanup,
+}
+
+/// [`connection_cuts`] with any fault: `fault(i)` is called for the i-th fault (0, 1, …) while
+/// the publishing runs — a cut link, a node killed — and the clock to the next confirm starts
+/// when it has returned.
+pub async fn through_faults<F>(faults: Faults<'_>, n: usize, mut fault: impl FnMut(usize) -> F + Send) -> Result<CutReport>
+where
+    F: std::future::Future<Output = Result<()>> + Send,
+{
+    let Faults { publisher, consumer, topology, count: cuts, cleanup } = faults;
+    let publisher = Broker::connect(publisher, topology.clone()).await?;
+    let consumer = Broker::connect(consumer, topology.clone()).await?;
     let started = Instant::now();
 
     let handled: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
@@ -169,9 +199,9 @@ pub async fn connection_cuts(url: &ServiceUrl, n: usize, cuts: usize) -> Result<
             && now >= at
             && waiting_since.is_none()
         {
-            link.interrupt();
             cut_at.push(started.elapsed().as_secs_f64());
-            waiting_since = Some((now, done));
+            fault(cut_at.len() - 1).await?;
+            waiting_since = Some((Instant::now(), done));
             next_cut = (cut_at.len() < cuts).then(|| at + pace / (cuts as u32 + 1));
         }
         timeline.push((started.elapsed().as_secs_f64(), done, count(&handled)));
@@ -182,7 +212,7 @@ pub async fn connection_cuts(url: &ServiceUrl, n: usize, cuts: usize) -> Result<
     let report = report?;
     timeline.push((started.elapsed().as_secs_f64(), stored, count(&handled)));
     let publisher_recoveries = publisher.recoveries();
-    let cleaned = publisher.teardown().await;
+    let cleaned = if cleanup == super::Cleanup::Remove { publisher.teardown().await } else { Ok(()) };
     publisher.close().await;
     cleaned?;
 

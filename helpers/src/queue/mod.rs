@@ -9,6 +9,8 @@
 //! | [`producer`] | publishing with publisher confirms, one at a time or batched; mandatory routing with returned messages reported; `publish_user_data_event`, `publish_notification`, `publish_analytics_event` |
 //! | [`consumer`] | [`consume`]: a handler returns [`Outcome`] (ack, retry, reject); prefetch; retries through delay queues with exponential backoff; the DLQ with reason and attempts in headers; bounded by a count and a timeout |
 //! | [`exercises`] | notebook 04's exercise: the learner's handler run on a fixed batch through the real consume loop ([`SyncBroker::check_exercise`]) |
+//! | [`chaos`] | connections cut under load ([`chaos::connection_cuts`]) or any other fault ([`chaos::through_faults`]): published, confirmed, lost, processed twice, time to the next confirm |
+//! | [`cluster`] | the project's own three-node RabbitMQ cluster ([`cluster::LocalRabbitCluster`]) and a node killed under load, with quorum queues |
 //! | [`dlq`] | inspect the dead-letter queue without losing it, replay chosen messages |
 //! | [`lessons`] | the notebook's demonstrations: where each routing key lands, priority order, a retry timeline with backoff |
 //! | [`measure`] | publish throughput (single vs batched confirms), consume + ack throughput, per-message latency |
@@ -20,6 +22,7 @@
 //! does not outlive the cell. Every wait on the broker is bounded.
 
 pub mod chaos;
+pub mod cluster;
 pub mod consumer;
 pub mod dlq;
 pub mod exercises;

@@ -199,6 +199,11 @@ impl Broker {
                 }
             };
             match outcome {
+                // On a cluster a negative confirm is resent after a reconnect (Broker::publish_confirmed).
+                Ok(Routed::Nacked) if self.is_cluster() => {
+                    dropped.get_or_insert(super::broker::nacked_on_cluster());
+                    unconfirmed.push(i);
+                }
                 Ok(routed) => report.count(&routed),
                 Err(e) => {
                     dropped.get_or_insert(e);
@@ -208,6 +213,9 @@ impl Broker {
         }
         // Reconnect once for the batch, then resend what was not confirmed, one by one.
         if let Some(e) = dropped {
+            if self.is_cluster() {
+                tokio::time::sleep(super::NACK_PAUSE).await;
+            }
             self.recover(link.generation, e).await?;
         }
         report.resent = unconfirmed.len();

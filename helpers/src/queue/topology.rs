@@ -61,6 +61,7 @@ pub const LESSON_EXPIRY: Duration = Duration::from_secs(300);
 pub struct Topology {
     prefix: String,
     expires: Option<Duration>,
+    quorum: bool,
 }
 
 /// One exchange, queue or binding, for the notebook's table.
@@ -85,13 +86,13 @@ impl Topology {
         if !ok {
             return Err(Error::InvalidInput(format!("topology prefix `{prefix}` must be 1–100 characters of letters, digits, `-`, `_` or `.`")));
         }
-        Ok(Topology { prefix: prefix.to_string(), expires: None })
+        Ok(Topology { prefix: prefix.to_string(), expires: None, quorum: false })
     }
 
     /// A topology of its own for one run or test: `prefix-<pid>-<nanos>`, whose queues expire
     /// [`LESSON_EXPIRY`] after their last use and whose exchanges go with them.
     pub fn unique(prefix: &str) -> Topology {
-        Topology { prefix: super::run_namespace(prefix), expires: Some(LESSON_EXPIRY) }
+        Topology { prefix: super::run_namespace(prefix), expires: Some(LESSON_EXPIRY), quorum: false }
     }
 
     /// The same names with queues that expire `after` their last use (and auto-delete
@@ -99,6 +100,21 @@ impl Topology {
     /// for [`Topology::unique`], `None` for [`Topology::new`].
     pub fn expiring(self, after: Option<Duration>) -> Topology {
         Topology { expires: after, ..self }
+    }
+
+    /// The same names with every queue a **quorum queue** (`x-queue-type: quorum`): replicated
+    /// on the cluster's nodes (all of them, up to five, by RabbitMQ's default), a leader and
+    /// followers agreeing by Raft, so the queue and its confirmed messages survive a node's
+    /// death while most of its members live. Declare them once the cluster has all its nodes:
+    /// a quorum queue's members are the nodes running at its declaration. Quorum queues have no
+    /// `x-max-priority` (RabbitMQ 3.x): the priority queue is an ordinary one here.
+    pub fn quorum(self) -> Topology {
+        Topology { quorum: true, ..self }
+    }
+
+    /// Whether the queues are quorum queues ([`Topology::quorum`]).
+    pub fn is_quorum(&self) -> bool {
+        self.quorum
     }
 
     /// How long the queues outlive their last use (`None`: until deleted).
@@ -110,6 +126,9 @@ impl Topology {
     fn expiring_args(&self, mut args: FieldTable) -> FieldTable {
         if let Some(after) = self.expires {
             args.insert("x-expires".into(), AMQPValue::LongLongInt(after.as_millis() as i64));
+        }
+        if self.quorum {
+            args.insert("x-queue-type".into(), text("quorum"));
         }
         args
     }
@@ -181,7 +200,9 @@ impl Topology {
     fn work_queues(&self) -> Vec<(String, Option<(String, Vec<&'static str>)>, FieldTable)> {
         let dead_letter = self.expiring_args(table(&[("x-dead-letter-exchange", text(&self.dlx()))]));
         let mut priority = dead_letter.clone();
-        priority.insert("x-max-priority".into(), AMQPValue::ShortShortUInt(MAX_PRIORITY));
+        if !self.quorum {
+            priority.insert("x-max-priority".into(), AMQPValue::ShortShortUInt(MAX_PRIORITY));
+        }
         let mut queues = vec![
             (self.user_data_queue(), Some((self.data_processing(), vec!["user.signup", "user.data"])), dead_letter.clone()),
             (self.priority_queue(), Some((self.data_processing(), vec!["task.urgent"])), priority),
@@ -282,7 +303,8 @@ impl Topology {
                 AMQPValue::LongLongInt(n) => format!("{k}={n}"),
                 other => format!("{k}={other:?}"),
             });
-            let detail = ["durable".to_string(), format!("x-queue-version={QUEUE_VERSION}")].into_iter().chain(args).collect::<Vec<_>>().join(", ");
+            let storage = if self.quorum { None } else { Some(format!("x-queue-version={QUEUE_VERSION}")) };
+            let detail = std::iter::once("durable".to_string()).chain(storage).chain(args).collect::<Vec<_>>().join(", ");
             let bound = binding
                 .map(|(exchange, keys)| format!("{exchange}: {}", keys.iter().map(|k| if k.is_empty() { "(all)" } else { k }).collect::<Vec<_>>().join(", ")))
                 .unwrap_or_default();
@@ -317,8 +339,10 @@ impl Topology {
 /// failing that, as version 1, and used as it is. The other arguments are checked each time;
 /// any other refusal is an error. Returns the channel to go on with.
 async fn declare_queue(broker: &Broker, mut ch: lapin::Channel, queue: &str, args: FieldTable) -> Result<lapin::Channel> {
-    let attempts = [Some(QUEUE_VERSION), None, Some(1)];
-    for (i, version) in attempts.into_iter().enumerate() {
+    // A quorum queue has no classic storage version to ask for.
+    let quorum = args.inner().contains_key("x-queue-type");
+    let attempts: &[Option<i32>] = if quorum { &[None] } else { &[Some(QUEUE_VERSION), None, Some(1)] };
+    for (i, &version) in attempts.iter().enumerate() {
         let mut asked = args.clone();
         if let Some(v) = version {
             asked.insert("x-queue-version".into(), AMQPValue::LongInt(v));
