@@ -222,7 +222,7 @@ async fn messages_survive_connection_cuts_without_loss_or_double_processing() {
         .expect("the lesson is bounded")
         .expect("every message gets through the cuts");
     eprintln!(
-        "cuts: published {}, confirmed {} (resent {}), processed {} distinct, twice {}, lost {}, redeliveries skipped {}, cuts {}, recoveries publisher {} consumer {}, cut → next confirm {:?} s, {:.2} s in all",
+        "cuts: published {}, confirmed {} (resent {}), processed {} distinct, twice {}, lost {}, redeliveries skipped {}, cuts {}, recoveries publisher {} consumer {}, cut → first batch after it confirmed {:?} s, {:.2} s in all",
         r.published, r.confirmed, r.resent, r.processed, r.processed_twice, r.lost, r.duplicates_skipped, r.cuts, r.publisher_recoveries, r.consumer_recoveries, r.recovery_seconds, r.seconds
     );
     assert_eq!(r.cuts, 3, "three cuts were made while publishing");
@@ -469,7 +469,7 @@ fn a_cluster_node_killed_under_load_loses_nothing_and_processes_nothing_twice() 
     assert_eq!(cluster.0.url.host_ports(5672).len(), 3, "{}", cluster.0.url);
     let r = cluster.0.failover_under_load(4_000).expect("the run ends with a report");
     eprintln!(
-        "cluster kill: published {}, confirmed {} (resent {}), processed {} distinct, twice {}, lost {}, redeliveries skipped {}, recoveries publisher {} consumer {}, kill at {:?} s, kill → next confirm {:?} s, {:.2} s in all",
+        "cluster kill: published {}, confirmed {} (resent {}), processed {} distinct, twice {}, lost {}, redeliveries skipped {}, recoveries publisher {} consumer {}, kill at {:?} s, kill → first batch after it confirmed {:?} s, {:.2} s in all",
         r.published, r.confirmed, r.resent, r.processed, r.processed_twice, r.lost, r.duplicates_skipped, r.publisher_recoveries, r.consumer_recoveries, r.cut_at, r.recovery_seconds, r.seconds
     );
     assert_eq!(r.cuts, 1, "the node was killed while publishing");
