@@ -554,3 +554,16 @@ pub fn run_namespace(prefix: &str) -> String {
     format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_with_several_hosts_is_one_url_per_node_with_its_credentials_and_vhost() {
+        let nodes = nodes_of(&ServiceUrl::new("amqp://u:secret@h1:5711,h2,h3:5713/prod?heartbeat=10"));
+        let shown: Vec<&str> = nodes.iter().map(|u| u.expose()).collect();
+        assert_eq!(shown, ["amqp://u:secret@h1:5711/prod?heartbeat=10", "amqp://u:secret@h2:5672/prod?heartbeat=10", "amqp://u:secret@h3:5713/prod?heartbeat=10"]);
+        assert_eq!(nodes_of(&ServiceUrl::new("amqp://guest:guest@localhost:5672/%2f")).len(), 1);
+        assert_eq!(nodes_of(&ServiceUrl::new("amqps://a,b/v"))[1].expose(), "amqps://b:5671/v");
+    }
+}

@@ -417,4 +417,14 @@ mod tests {
         assert!(shorter.describe().iter().filter(|r| r.kind == "queue").all(|q| q.detail.contains("x-expires=2000")));
         assert_eq!(Topology::unique("t").expiring(None).expires(), None);
     }
+
+    #[test]
+    fn a_quorum_topology_makes_every_queue_a_quorum_queue_without_classic_arguments() {
+        let rows = Topology::new("t").unwrap().quorum().describe();
+        let queues: Vec<&Declared> = rows.iter().filter(|r| r.kind == "queue").collect();
+        assert_eq!(queues.len(), 8);
+        assert!(queues.iter().all(|q| q.detail.contains("x-queue-type=quorum") && !q.detail.contains("x-queue-version")), "{queues:?}");
+        assert!(queues.iter().all(|q| !q.detail.contains("x-max-priority")), "quorum queues have no priorities in 3.x: {queues:?}");
+        assert!(Topology::unique("t").quorum().is_quorum() && !Topology::unique("t").is_quorum());
+    }
 }
