@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::redis_cache::{RedisCache, slot_of};
 use crate::config::ServiceUrl;
 use crate::error::{Error, Result};
-use crate::local_servers::{beyond_dir, beyond_script_with};
+use crate::local_servers::Scripted;
 
 /// The first of the local cluster's six ports (`M8_REDIS_CLUSTER_PORT`); each node's cluster
 /// bus listens on its port + 10000.
@@ -149,23 +149,15 @@ impl LocalCluster {
     /// Starts the cluster (or finds it running) on 127.0.0.1:17101–17106 (`M8_REDIS_CLUSTER_PORT`
     /// and `M8_BEYOND_DIR` move it).
     pub fn start() -> Result<LocalCluster> {
-        let port = std::env::var("M8_REDIS_CLUSTER_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(CLUSTER_PORT);
-        LocalCluster::start_on(port, beyond_dir())
+        let servers = Scripted::from_env("redis-cluster", "M8_REDIS_CLUSTER_PORT", CLUSTER_PORT);
+        LocalCluster::start_on(servers.first_port, servers.dir)
     }
 
     /// Starts the cluster on `first_port` and the five after it, its files under `dir`.
     pub fn start_on(first_port: u16, dir: PathBuf) -> Result<LocalCluster> {
         let cluster = LocalCluster { url: ServiceUrl::new(""), first_port, dir };
-        crate::runtime::run(async {
-            if let Err(e) = cluster.script(&["up"]).await {
-                // A start cut short (by the bound) can leave nodes running: stop them by pid.
-                let _ = cluster.script(&["down"]).await;
-                return Err(e);
-            }
-            let printed = cluster.script(&["url"]).await?;
-            let url = printed.lines().find_map(|l| l.strip_prefix("URL=")).ok_or_else(|| Error::InvalidInput("scripts/beyond.sh redis-cluster url printed no URL=".into()))?;
-            Ok(LocalCluster { url: ServiceUrl::new(url), ..cluster.clone() })
-        })
+        let url = crate::runtime::run(cluster.servers().up())?;
+        Ok(LocalCluster { url, ..cluster })
     }
 
     /// Stops the six nodes by pid and removes their files; what the script said.
@@ -173,10 +165,12 @@ impl LocalCluster {
         crate::runtime::run(self.script(&["down"]))
     }
 
+    fn servers(&self) -> Scripted {
+        Scripted { what: "redis-cluster", port_variable: "M8_REDIS_CLUSTER_PORT", first_port: self.first_port, dir: self.dir.clone() }
+    }
+
     async fn script(&self, args: &[&str]) -> Result<String> {
-        let mut all = vec!["redis-cluster"];
-        all.extend(args);
-        beyond_script_with(&all, &[("M8_BEYOND_DIR", self.dir.display().to_string()), ("M8_REDIS_CLUSTER_PORT", self.first_port.to_string())]).await
+        self.servers().script(args).await
     }
 
     /// The six nodes: role, slots, keys.

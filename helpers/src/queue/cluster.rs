@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use super::chaos::{CutReport, Faults, through_faults};
 use super::{Cleanup, Topology};
 use crate::config::ServiceUrl;
-use crate::error::{Error, Result};
-use crate::local_servers::{beyond_dir, beyond_script_with};
+use crate::error::Result;
+use crate::local_servers::Scripted;
 
 /// The first of the local cluster's three AMQP ports (`M8_RABBIT_CLUSTER_PORT`); each node's
 /// Erlang distribution listens on its port + 20000.
@@ -40,34 +40,24 @@ impl LocalRabbitCluster {
     /// (`M8_RABBIT_CLUSTER_PORT` and `M8_BEYOND_DIR` move it). About 20 s on 2 cores: three
     /// Erlang nodes boot and form the cluster.
     pub fn start() -> Result<LocalRabbitCluster> {
-        let port = std::env::var("M8_RABBIT_CLUSTER_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(RABBIT_CLUSTER_PORT);
-        LocalRabbitCluster::start_on(port, beyond_dir())
+        let servers = Scripted::from_env("rabbit-cluster", "M8_RABBIT_CLUSTER_PORT", RABBIT_CLUSTER_PORT);
+        LocalRabbitCluster::start_on(servers.first_port, servers.dir)
     }
 
     /// Starts the cluster on `first_port` and the two after it, its files under `dir`.
     pub fn start_on(first_port: u16, dir: PathBuf) -> Result<LocalRabbitCluster> {
         let cluster = LocalRabbitCluster { url: ServiceUrl::new(""), first_port, dir };
-        crate::runtime::run(async {
-            if let Err(e) = cluster.script(&["up"]).await {
-                // A start cut short (by the bound) can leave nodes running: stop them by pid.
-                let _ = cluster.script(&["down"]).await;
-                return Err(e);
-            }
-            let printed = cluster.script(&["url"]).await?;
-            let url = printed.lines().find_map(|l| l.strip_prefix("URL=")).ok_or_else(|| Error::InvalidInput("scripts/beyond.sh rabbit-cluster url printed no URL=".into()))?;
-            Ok(LocalRabbitCluster { url: ServiceUrl::new(url.trim()), ..cluster.clone() })
-        })
+        let url = crate::runtime::run(cluster.servers().up())?;
+        Ok(LocalRabbitCluster { url, ..cluster })
     }
 
     /// Stops the three nodes by pid and removes their data; what the script said.
     pub fn stop(&self) -> Result<String> {
-        crate::runtime::run(self.script(&["down"]))
+        crate::runtime::run(self.servers().script(&["down"]))
     }
 
-    async fn script(&self, args: &[&str]) -> Result<String> {
-        let mut all = vec!["rabbit-cluster"];
-        all.extend(args);
-        beyond_script_with(&all, &[("M8_BEYOND_DIR", self.dir.display().to_string()), ("M8_RABBIT_CLUSTER_PORT", self.first_port.to_string())]).await
+    fn servers(&self) -> Scripted {
+        Scripted { what: "rabbit-cluster", port_variable: "M8_RABBIT_CLUSTER_PORT", first_port: self.first_port, dir: self.dir.clone() }
     }
 
     /// The cluster's URL with node `i` (0, 1, 2) first: a client on it connects there first.
@@ -90,7 +80,7 @@ impl LocalRabbitCluster {
         crate::runtime::run(through_faults(faults, n, |_| {
             let cluster = self.clone();
             let port = first.clone();
-            async move { cluster.script(&["kill", &port]).await.map(drop) }
+            async move { cluster.servers().script(&["kill", &port]).await.map(drop) }
         }))
     }
 }
