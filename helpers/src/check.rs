@@ -287,8 +287,30 @@ async fn check_redis(url: &ServiceUrl) -> ServiceStatus {
     tcp_only("Redis", "REDIS_URL", url, 6379, "cache").await
 }
 
+/// A URL with several hosts is a cluster: every node is checked at once (each within the probe's
+/// bound), and the row says how many answer; the round trip and version are the first live
+/// node's.
 #[cfg(feature = "queue")]
 async fn check_amqp(url: &ServiceUrl) -> ServiceStatus {
+    let hosts = url.host_ports(if url.scheme() == "amqps" { 5671 } else { 5672 });
+    if hosts.len() <= 1 {
+        return check_amqp_node(url).await;
+    }
+    let nodes: Vec<(String, ServiceUrl)> = hosts.iter().map(|(h, p)| (format!("{h}:{p}"), url.with_hosts(&format!("{h}:{p}")))).collect();
+    let bound = PROBE_TIMEOUT.saturating_sub(Duration::from_millis(300));
+    let checked = futures_util::future::join_all(nodes.iter().map(|(_, node)| tokio::time::timeout(bound, check_amqp_node(node)))).await;
+    let down: Vec<String> = nodes.iter().zip(&checked).filter(|(_, c)| !c.as_ref().is_ok_and(|s| s.reachable)).map(|((name, _), _)| name.clone()).collect();
+    match checked.into_iter().flatten().find(|s| s.reachable) {
+        Some(first) => {
+            let silent = if down.is_empty() { String::new() } else { format!("; not answering: {}", down.join(", ")) };
+            ServiceStatus { url: url.masked(), note: format!("a cluster: {} of {} nodes answer{silent} (round trip = opening a channel on the first)", nodes.len() - down.len(), nodes.len()), ..first }
+        }
+        None => ServiceStatus::down("RabbitMQ", "AMQP_ADDR", url, format!("none of its {} nodes answered ({})", nodes.len(), down.join(", "))),
+    }
+}
+
+#[cfg(feature = "queue")]
+async fn check_amqp_node(url: &ServiceUrl) -> ServiceStatus {
     let attempt = async {
         let conn = lapin::Connection::connect(url.expose(), lapin::ConnectionProperties::default()).await?;
         let started = Instant::now();

@@ -467,6 +467,13 @@ fn a_cluster_node_killed_under_load_loses_nothing_and_processes_nothing_twice() 
     let cluster = ClusterGuard(helpers::queue::cluster::LocalRabbitCluster::start_on(5721, dir.clone()).expect("the cluster starts (scripts/beyond.sh rabbit-cluster up)"));
     eprintln!("cluster up in {:.1} s at {}", started.elapsed().as_secs_f64(), cluster.0.url);
     assert_eq!(cluster.0.url.host_ports(5672).len(), 3, "{}", cluster.0.url);
+    let check = |note: &str| {
+        let settings = helpers::Settings { amqp_addr: cluster.0.url.clone(), ..common::settings() };
+        let all = helpers::run(helpers::check::check_services(&settings));
+        let amqp = all.into_iter().find(|s| s.service == "RabbitMQ").expect("a RabbitMQ row");
+        assert!(amqp.reachable && amqp.note.starts_with(note), "{amqp:?}");
+    };
+    check("a cluster: 3 of 3 nodes answer (");
     let r = cluster.0.failover_under_load(4_000).expect("the run ends with a report");
     eprintln!(
         "cluster kill: published {}, confirmed {} (resent {}), processed {} distinct, twice {}, lost {}, redeliveries skipped {}, recoveries publisher {} consumer {}, kill at {:?} s, kill → first batch after it confirmed {:?} s, {:.2} s in all",
@@ -479,6 +486,7 @@ fn a_cluster_node_killed_under_load_loses_nothing_and_processes_nothing_twice() 
     assert_eq!(r.processed_twice, 0, "0 processed twice");
     assert!(r.consumer_finished, "the consumer ran to its count");
     assert_eq!(r.recovery_seconds.len(), 1, "publishing went on after the kill");
+    check("a cluster: 2 of 3 nodes answer; not answering: 127.0.0.1:5721");
     drop(cluster);
     assert!(!dir.join("rabbit-cluster-5721").exists(), "the cluster's data is removed");
     let _ = std::fs::remove_dir_all(dir);
