@@ -3,7 +3,8 @@
 # installed, unit + integration tests against the real services, the notebook runner's
 # self-test, every notebook executed headless into out/ and a second time in another order
 # (cells tagged `stable` must print the same counts and words both times), then the real-browser test
-# (JupyterLab in Chromium: several notebooks open, an interrupt, restarts; out/lab-report.json).
+# (JupyterLab in Chromium: several notebooks open, an interrupt, restarts; out/lab-report.json),
+# and notebook 06 in a browser session of its own (out/lab-06/lab-report.json).
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cd "$ROOT"
 load_env
@@ -34,4 +35,12 @@ say "executing every notebook headless into $OUT_DIR, then again in another orde
 say "real-browser test: JupyterLab (scripts/lab.sh) in Chromium, five notebooks open, an interrupt, 20 restarts"
 "$ROOT/scripts/services.sh" browser
 "$VENV/bin/python" "$ROOT/scripts/browser_test.py" --out "$OUT_DIR" --restarts 20
+# Notebook 06 in JupyterLab too, in a session of its own (three notebooks, no restarts): its cells
+# up to its first table and figure start the project's PostgreSQL pair, which a browser session
+# has no clean-up cell to stop, so it is stopped here by pid, passed or not.
+say "real-browser test of notebook 06 (with 00 and 01 open), then its PostgreSQL pair stopped"
+status=0
+"$VENV/bin/python" "$ROOT/scripts/browser_test.py" --out "$OUT_DIR/lab-06" --notebooks 06,00,01 --restarts 0 --interrupt '' || status=$?
+"$ROOT/scripts/beyond.sh" pg down
+[ "$status" = 0 ] || die "the real-browser test of notebook 06 failed (exit $status)"
 say "all tests passed in $(( $(date +%s) - started )) s"
