@@ -245,24 +245,25 @@ impl SyncAccounts {
 
     /// The stored hash of `username`, if there is such an account.
     pub fn stored_hash(&self, username: &str) -> Result<Option<String>> {
+        run(self.hash_of(username))
+    }
+
+    async fn hash_of(&self, username: &str) -> Result<Option<String>> {
         let select = format!("SELECT password_hash FROM {} WHERE username = $1", self.table);
-        run(async {
-            let db = self.open().await?;
-            let out = on_pool!(&db, |pool| sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(select.clone())).bind(username).fetch_optional(pool).await);
-            db.close().await;
-            out
-        })
+        let db = self.open().await?;
+        let out = on_pool!(&db, |pool| sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(select.clone())).bind(username).fetch_optional(pool).await);
+        db.close().await;
+        out
     }
 
     /// One login attempt of `username` from `client`. The rate limiter counts it first: past 5
     /// attempts a minute for that name it is refused before any hash is computed. Otherwise the
     /// password is checked against the stored hash; a name with no account costs one hash too
-    /// (against a hash of nothing), so the time taken does not tell which names exist. Logs
+    /// (against a constant hash made with the same parameters), so the time taken does not tell which names exist. Logs
     /// `login_ok` at `info`, `login_failed` and `login_refused` at `warn` — name, client and
     /// attempt, never the password.
     pub fn log_in(&self, username: &str, password: &str, client: &str) -> Result<Login> {
         let started = Instant::now();
-        let select = format!("SELECT password_hash FROM {} WHERE username = $1", self.table);
         let redis_url = self.settings.redis_url.clone();
         let (attempt, stored) = run(async {
             let mut conn = redis_cache::connect(&redis_url, Duration::from_secs(2)).await?;
@@ -270,17 +271,14 @@ impl SyncAccounts {
             if !hit.allowed {
                 return Ok::<_, Error>((hit, None));
             }
-            let db = self.open().await?;
-            let out = on_pool!(&db, |pool| sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(select.clone())).bind(username).fetch_optional(pool).await);
-            db.close().await;
-            Ok((hit, Some(out?)))
+            Ok((hit, Some(self.hash_of(username).await?)))
         })?;
         let outcome = match stored {
             None => "refused: rate limit",
             Some(Some(hash)) if verify_password(&hash, password)? => "ok",
             Some(Some(_)) => "wrong password",
             Some(None) => {
-                let _ = verify_password(dummy_hash(), password);
+                let _ = verify_password(DUMMY_HASH, password);
                 "no such user"
             }
         };
@@ -334,10 +332,6 @@ pub fn burst(settings: &Settings, limiter: &RateLimiter, client: &str, requests:
 /// "wrong password" costs: made once (of a password no account has) with the same parameters
 /// as [`hash_password`] — a constant, so that not even the first unknown name pays for making it.
 const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$D0Vfsi2xbWJvqFyCS1LIUQ$JEj70geoNe6eG4mmPhN0u3TZqr9yjVH6AKhGn/cGR/E";
-
-fn dummy_hash() -> &'static str {
-    DUMMY_HASH
-}
 
 #[cfg(test)]
 mod tests {
